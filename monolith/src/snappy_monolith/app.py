@@ -1,0 +1,84 @@
+"""The application factory: the composition root that wires every component."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.routing import BaseConverter, ValidationError
+
+from snappy_monolith.api import create_api_blueprint
+from snappy_monolith.components import EXTENSION_KEY, Components
+from snappy_monolith.config import Settings
+from snappy_monolith.database import Database, close_request_session
+from snappy_monolith.errors import register_error_handlers
+from snappy_monolith.observability import install_observability
+from snappy_monolith.storage import ObjectStorage
+from snappy_monolith.tokens import TokenAuthority
+from snappy_monolith.web import create_web_blueprint, render_error_page
+
+__all__ = ["create_app"]
+
+# Multipart framing (boundaries, part headers, caption) on top of the file itself.
+MULTIPART_OVERHEAD_BYTES = 64 * 1024
+SESSION_COOKIE_NAME = "snappy_session"
+
+
+class PhotoIdConverter(BaseConverter):
+    """A positive 64-bit id; anything else is not a route, hence 404."""
+
+    regex = r"[1-9][0-9]{0,18}"
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        if number > 2**63 - 1:
+            raise ValidationError()
+        return number
+
+    def to_url(self, value: int) -> str:
+        return str(value)
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    """Build the monolith from `settings` (the environment when omitted)."""
+    settings = settings or Settings.from_environ()
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.effective_secret_key(),
+        MAX_CONTENT_LENGTH=settings.limits.max_upload_bytes + MULTIPART_OVERHEAD_BYTES,
+        SESSION_COOKIE_NAME=SESSION_COOKIE_NAME,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.session_cookie_secure,
+        PERMANENT_SESSION_LIFETIME=timedelta(seconds=settings.tokens.ttl_seconds),
+        WTF_CSRF_TIME_LIMIT=None,  # the token is bound to the session, which expires anyway
+        JSON_SORT_KEYS=False,
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.url_map.converters["photo_id"] = PhotoIdConverter
+
+    app.extensions[EXTENSION_KEY] = Components(
+        settings=settings,
+        database=Database(settings.database_url),
+        storage=ObjectStorage(settings.s3),
+        tokens=TokenAuthority(settings.tokens),
+    )
+    app.teardown_appcontext(close_request_session)
+
+    register_error_handlers(app, html_page=render_error_page)
+    install_observability(app)
+
+    api = create_api_blueprint()
+    csrf = CSRFProtect(app)
+    # The API authenticates with bearer tokens, never cookies, so CSRF cannot apply.
+    csrf.exempt(api)
+    app.register_blueprint(api)
+    app.register_blueprint(create_web_blueprint())
+
+    @app.get("/.well-known/jwks.json")
+    def jwks() -> dict[str, object]:
+        """The public keys that verify Snappy access tokens."""
+        return app.extensions[EXTENSION_KEY].tokens.jwks()  # type: ignore[no-any-return]
+
+    return app

@@ -1,0 +1,79 @@
+"""The field rules of the public contract, shared by the JSON API and the web pages."""
+
+from __future__ import annotations
+
+import re
+
+from snappy_monolith.errors import FieldError
+
+__all__ = [
+    "VISIBILITIES",
+    "caption_errors",
+    "display_name_errors",
+    "is_valid_username",
+    "new_user_errors",
+    "visibility_errors",
+]
+
+VISIBILITIES = ("private", "public")
+USERNAME_PATTERN = re.compile(r"[a-z0-9_]{3,32}")
+PASSWORD_MIN_LENGTH = 8
+PASSWORD_MAX_LENGTH = 256
+DISPLAY_NAME_MAX_LENGTH = 64
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+# Captions may span lines, so tab, line feed and carriage return are allowed.
+_CAPTION_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def is_valid_username(username: str) -> bool:
+    """True for a syntactically valid username (3-32 of a-z, 0-9, _)."""
+    return USERNAME_PATTERN.fullmatch(username) is not None
+
+
+def new_user_errors(username: str, password: str, display_name: str) -> list[FieldError]:
+    """Every rule a sign-up breaks."""
+    errors: list[FieldError] = []
+    if not is_valid_username(username):
+        errors.append(FieldError("username", "must be 3 to 32 characters of a-z, 0-9 and _"))
+    if len(password) < PASSWORD_MIN_LENGTH:
+        errors.append(FieldError("password", f"must be at least {PASSWORD_MIN_LENGTH} characters"))
+    elif len(password) > PASSWORD_MAX_LENGTH:
+        errors.append(FieldError("password", f"must be at most {PASSWORD_MAX_LENGTH} characters"))
+    elif not _is_encodable(password):
+        errors.append(FieldError("password", "must be valid Unicode text"))
+    errors.extend(display_name_errors(display_name))
+    return errors
+
+
+def display_name_errors(display_name: str) -> list[FieldError]:
+    """Every rule a display name breaks."""
+    if not 1 <= len(display_name) <= DISPLAY_NAME_MAX_LENGTH:
+        return [FieldError("display_name", f"must be 1 to {DISPLAY_NAME_MAX_LENGTH} characters")]
+    if _CONTROL_CHARACTERS.search(display_name) or not _is_encodable(display_name):
+        return [FieldError("display_name", "must not contain control characters")]
+    return []
+
+
+def caption_errors(caption: str, max_length: int) -> list[FieldError]:
+    """Every rule a caption breaks."""
+    if len(caption) > max_length:
+        return [FieldError("caption", f"must be at most {max_length} characters")]
+    if _CAPTION_FORBIDDEN.search(caption) or not _is_encodable(caption):
+        return [FieldError("caption", "must not contain control characters other than tab and newline")]
+    return []
+
+
+def visibility_errors(visibility: str) -> list[FieldError]:
+    """Every rule a visibility breaks."""
+    if visibility not in VISIBILITIES:
+        return [FieldError("visibility", "must be 'private' or 'public'")]
+    return []
+
+
+def _is_encodable(text: str) -> bool:
+    # A lone surrogate (possible through JSON escapes) cannot be stored as UTF-8.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -1,0 +1,347 @@
+"""The server-rendered pages. They call the user and photo modules as functions.
+
+The signed-in user's access token lives in Flask's signed session cookie, the same
+cookie format the extracted web-ui uses later, so a session survives the migration.
+Every form carries a CSRF token (Flask-WTF).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import ParamSpec, TypeVar
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from flask_wtf.csrf import CSRFError
+from werkzeug.wrappers.response import Response as WerkzeugResponse
+
+from snappy_monolith import photos, users
+from snappy_monolith.components import components
+from snappy_monolith.database import request_session
+from snappy_monolith.errors import (
+    AuthenticationRequired,
+    InvalidParameter,
+    SnappyError,
+    ValidationFailed,
+)
+from snappy_monolith.pagination import PageRequest, parse_page_request
+from snappy_monolith.photos import PhotoChanges
+from snappy_monolith.tokens import TokenClaims
+
+__all__ = ["create_web_blueprint", "render_error_page"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+Page = str | Response | WerkzeugResponse | tuple[str, int]
+
+web = Blueprint("web", __name__)
+
+
+def create_web_blueprint() -> Blueprint:
+    """The blueprint holding every page."""
+    return web
+
+
+def current_viewer() -> TokenClaims | None:
+    """The signed-in user, or None; an expired or invalid token signs the user out."""
+    if "viewer" in g:
+        viewer: TokenClaims | None = g.viewer
+        return viewer
+    viewer = None
+    token = session.get("access_token")
+    if isinstance(token, str):
+        try:
+            viewer = components().tokens.verify(token)
+        except AuthenticationRequired:
+            session.clear()
+            flash("Your session has expired. Please log in again.", "info")
+    g.viewer = viewer
+    return viewer
+
+
+def login_required(view: Callable[P, R]) -> Callable[P, R | WerkzeugResponse]:
+    """Send visitors who are not signed in to the login page."""
+
+    @wraps(view)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R | WerkzeugResponse:
+        if current_viewer() is None:
+            return redirect(url_for("web.login", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _viewer() -> TokenClaims:
+    viewer = current_viewer()
+    if viewer is None:  # login_required guarantees a viewer; this guards misuse.
+        abort(401)
+    return viewer
+
+
+@web.app_context_processor
+def inject_viewer() -> dict[str, object]:
+    """Make the signed-in user available to every template."""
+    return {"viewer": current_viewer()}
+
+
+@web.get("/")
+def index() -> Page:
+    """The feed for a signed-in user; the landing page otherwise."""
+    viewer = current_viewer()
+    if viewer is None:
+        return render_template("landing.html")
+    page = photos.feed(request_session(), viewer.user_id, _page_request())
+    return render_template("feed.html", shares=page.items, next_cursor=page.next_cursor)
+
+
+@web.route("/signup", methods=["GET", "POST"])
+def signup() -> Page:
+    """Create an account, then sign in."""
+    if request.method == "GET":
+        return render_template("signup.html", form={}, errors={})
+    form = {name: request.form.get(name, "") for name in ("username", "display_name")}
+    db = request_session()
+    try:
+        user = users.sign_up(db, form["username"], request.form.get("password", ""), form["display_name"])
+        db.commit()
+    except ValidationFailed as error:
+        return render_template("signup.html", form=form, errors=_field_messages(error)), 422
+    except SnappyError as error:
+        return render_template("signup.html", form=form, errors={"username": error.detail}), error.status
+    _sign_in(user.id, user.username)
+    flash(f"Welcome to Snappy, {user.display_name}!", "success")
+    return redirect(url_for("web.index"))
+
+
+@web.route("/login", methods=["GET", "POST"])
+def login() -> Page:
+    """Exchange a username and password for a session."""
+    next_page = _safe_next(request.values.get("next"))
+    if request.method == "GET":
+        return render_template("login.html", username="", next_page=next_page, error=None)
+    username = request.form.get("username", "")
+    try:
+        user = users.authenticate(request_session(), username, request.form.get("password", ""))
+    except SnappyError as error:
+        page = render_template("login.html", username=username, next_page=next_page, error=error.detail)
+        return page, 401
+    _sign_in(user.id, user.username)
+    return redirect(next_page or url_for("web.index"))
+
+
+@web.post("/logout")
+def logout() -> WerkzeugResponse:
+    """Forget the session."""
+    session.clear()
+    flash("You are logged out.", "info")
+    return redirect(url_for("web.index"))
+
+
+@web.get("/photos")
+@login_required
+def my_photos() -> Page:
+    """The signed-in user's photos."""
+    page = photos.list_owned_photos(request_session(), _viewer().user_id, _page_request())
+    return render_template("my_photos.html", photos=page.items, next_cursor=page.next_cursor)
+
+
+@web.route("/upload", methods=["GET", "POST"])
+@login_required
+def upload() -> Page:
+    """Upload a photo."""
+    if request.method == "GET":
+        return render_template("upload.html", form={}, error=None)
+    form = {name: request.form.get(name, "") for name in ("caption", "visibility")}
+    upload_file = request.files.get("file")
+    settings = components().settings
+    if upload_file is None or not upload_file.filename:
+        return render_template("upload.html", form=form, error="Choose an image to upload."), 400
+    data = upload_file.stream.read(settings.limits.max_upload_bytes + 1)
+    if len(data) > settings.limits.max_upload_bytes:
+        message = f"The file is larger than {settings.limits.max_upload_bytes // (1024 * 1024)} MiB."
+        return render_template("upload.html", form=form, error=message), 413
+    db = request_session()
+    storage = components().storage
+    try:
+        photo = photos.upload_photo(
+            db,
+            storage,
+            settings.limits,
+            owner_id=_viewer().user_id,
+            data=data,
+            caption=form["caption"],
+            visibility=form["visibility"] or "private",
+        )
+    except SnappyError as error:
+        return render_template("upload.html", form=form, error=error.detail), error.status
+    try:
+        db.commit()
+    except BaseException:
+        photos.discard_objects(storage, photo)
+        raise
+    flash("Photo uploaded.", "success")
+    return redirect(url_for("web.photo_detail", photo_id=photo.id))
+
+
+@web.get("/photos/<photo_id:photo_id>")
+@login_required
+def photo_detail(photo_id: int) -> Page:
+    """A photo, with the owner's share, edit and delete forms."""
+    db = request_session()
+    photo = photos.get_visible_photo(db, _viewer().user_id, photo_id)
+    is_owner = photo.owner_id == _viewer().user_id
+    shares = photos.list_shares(db, photo, PageRequest(limit=100)).items if is_owner else []
+    return render_template("photo.html", photo=photo, is_owner=is_owner, shares=shares)
+
+
+@web.get("/photos/<photo_id:photo_id>/image")
+@login_required
+def photo_image(photo_id: int) -> Response:
+    """The image bytes for pages, under the same visibility rule as the API."""
+    photo = photos.get_visible_photo(request_session(), _viewer().user_id, photo_id)
+    return _image(components().storage.get(photo.object_key), photo.content_type)
+
+
+@web.get("/photos/<photo_id:photo_id>/thumb")
+@login_required
+def photo_thumbnail(photo_id: int) -> Response:
+    """The thumbnail bytes for pages."""
+    photo = photos.get_visible_photo(request_session(), _viewer().user_id, photo_id)
+    return _image(components().storage.get(photo.thumbnail_key), "image/jpeg")
+
+
+@web.post("/photos/<photo_id:photo_id>/edit")
+@login_required
+def edit_photo(photo_id: int) -> Page:
+    """Change caption and visibility."""
+    db = request_session()
+    photo = photos.get_owned_photo(db, _viewer().user_id, photo_id)
+    changes = PhotoChanges(
+        caption=request.form.get("caption", photo.caption),
+        visibility=request.form.get("visibility", photo.visibility),
+    )
+    try:
+        photos.update_photo(db, components().settings.limits, photo, changes)
+    except ValidationFailed as error:
+        flash(error.detail, "error")
+        return redirect(url_for("web.photo_detail", photo_id=photo_id))
+    db.commit()
+    flash("Photo updated.", "success")
+    return redirect(url_for("web.photo_detail", photo_id=photo_id))
+
+
+@web.post("/photos/<photo_id:photo_id>/delete")
+@login_required
+def delete_photo(photo_id: int) -> WerkzeugResponse:
+    """Delete the photo and its objects."""
+    db = request_session()
+    photo = photos.get_owned_photo(db, _viewer().user_id, photo_id)
+    photos.delete_photo(db, photo)
+    db.commit()
+    photos.discard_objects(components().storage, photo)
+    flash("Photo deleted.", "success")
+    return redirect(url_for("web.my_photos"))
+
+
+@web.post("/photos/<photo_id:photo_id>/shares")
+@login_required
+def share_photo(photo_id: int) -> WerkzeugResponse:
+    """Share with a username."""
+    db = request_session()
+    photo = photos.get_owned_photo(db, _viewer().user_id, photo_id)
+    username = request.form.get("username", "").strip()
+    try:
+        photos.share_photo(db, photo, username)
+    except SnappyError as error:
+        flash(error.detail, "error")
+        return redirect(url_for("web.photo_detail", photo_id=photo_id))
+    db.commit()
+    flash(f"Shared with {username}.", "success")
+    return redirect(url_for("web.photo_detail", photo_id=photo_id))
+
+
+@web.post("/photos/<photo_id:photo_id>/shares/<username>/revoke")
+@login_required
+def revoke_share(photo_id: int, username: str) -> WerkzeugResponse:
+    """Stop sharing with a username."""
+    db = request_session()
+    photo = photos.get_owned_photo(db, _viewer().user_id, photo_id)
+    photos.revoke_share(db, photo, username)
+    db.commit()
+    flash(f"No longer shared with {username}.", "success")
+    return redirect(url_for("web.photo_detail", photo_id=photo_id))
+
+
+@web.get("/users/<username>")
+@login_required
+def profile(username: str) -> Page:
+    """A user's profile and public photos."""
+    db = request_session()
+    user = users.get_user(db, username)
+    page = photos.list_public_photos(db, user, _page_request())
+    return render_template("profile.html", user=user, photos=page.items, next_cursor=page.next_cursor)
+
+
+@web.errorhandler(SnappyError)
+def snappy_error_page(error: SnappyError) -> tuple[str, int]:
+    """Errors inside pages render as pages, not problem documents."""
+    return render_error_page(error)
+
+
+@web.errorhandler(CSRFError)
+def csrf_error_page(_error: CSRFError) -> tuple[str, int]:
+    """A form without a valid CSRF token (often: it was open too long)."""
+    message = "This form has expired or was not sent by Snappy. Go back, reload and try again."
+    return render_template("error.html", status=400, title="Form expired", detail=message), 400
+
+
+def render_error_page(error: SnappyError) -> tuple[str, int]:
+    """An error as an HTML page with its status."""
+    return render_template(
+        "error.html", status=error.status, title=error.title, detail=error.detail
+    ), error.status
+
+
+def _sign_in(user_id: int, username: str) -> None:
+    token = components().tokens.issue(user_id, username)
+    session.clear()
+    session["access_token"] = token.value
+    session.permanent = True
+
+
+def _page_request() -> PageRequest:
+    limits = components().settings.limits
+    try:
+        return parse_page_request(
+            None, request.args.get("cursor"), limits.default_page_size, limits.max_page_size
+        )
+    except InvalidParameter:
+        return PageRequest(limit=limits.default_page_size)
+
+
+def _field_messages(error: ValidationFailed) -> dict[str, str]:
+    return {item.field: item.message for item in error.errors}
+
+
+def _safe_next(target: str | None) -> str | None:
+    # Only same-site paths: an absolute URL here would make an open redirect.
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return None
+
+
+def _image(data: bytes, content_type: str) -> Response:
+    response = Response(data, mimetype=content_type)
+    response.headers["Cache-Control"] = "private, max-age=60"
+    return response
