@@ -1,0 +1,1 @@
+"""Snappy developer tooling: backing services and the `snappy` command."""
