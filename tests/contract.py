@@ -50,7 +50,7 @@ _INT64_MIN = -(2**63)
 _INT64_MAX = 2**63 - 1
 
 
-class ContractViolation(AssertionError):  # noqa: N818 - the name the test suite imports
+class ContractViolation(AssertionError):
     """A response that the public API document does not allow."""
 
 
