@@ -6,6 +6,7 @@ import json
 import signal
 import socket
 import time
+from pathlib import Path
 
 import httpx
 
@@ -30,17 +31,32 @@ def test_logs_are_json_lines_with_request_ids(live_monolith: LiveMonolith) -> No
     httpx.get(
         f"{live_monolith.base_url}/api/v1/feed", headers={"X-Request-ID": "gunicorn-log-check"}, timeout=10
     )
-    time.sleep(0.2)
 
-    lines = [
-        json.loads(line) for line in live_monolith.log_path.read_text().splitlines() if line.startswith("{")
-    ]
+    deadline = time.monotonic() + 5
+    while True:
+        lines = complete_log_lines(live_monolith.log_path)
+        matching = [line for line in lines if line.get("request_id") == "gunicorn-log-check"]
+        if matching or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
 
-    assert any(line.get("request_id") == "gunicorn-log-check" and line.get("status") == 401 for line in lines)
+    assert len(matching) == 1
+    assert matching[0]["status"] == 401
+    assert matching[0]["path"] == "/api/v1/feed"
+
+
+def complete_log_lines(log_path: Path) -> list[dict[str, object]]:
+    """Every finished line of the log, parsed; each must be a JSON object."""
+    text = log_path.read_text()
+    # The server may be writing the last line right now: only newline-terminated lines count.
+    finished = text[: text.rfind("\n") + 1]
+    return [json.loads(line) for line in finished.splitlines() if line.strip()]
 
 
 def test_sigterm_lets_an_in_flight_request_finish_then_exits(live_monolith: LiveMonolith) -> None:
-    process, base_url = spawn_monolith(live_monolith.environment, live_monolith.log_path)
+    process, base_url = spawn_monolith(
+        live_monolith.environment, live_monolith.log_path.with_name("sigterm.log")
+    )
     port = int(base_url.rsplit(":", 1)[1])
     body = json.dumps(
         {"username": "in_flight", "password": "correct-horse", "display_name": "In flight"}

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
-from werkzeug.routing import BaseConverter, ValidationError
+from werkzeug.routing import BaseConverter
 
 from snappy_monolith.api import create_api_blueprint
 from snappy_monolith.components import EXTENSION_KEY, Components
@@ -23,18 +23,33 @@ __all__ = ["create_app"]
 # Multipart framing (boundaries, part headers, caption) on top of the file itself.
 MULTIPART_OVERHEAD_BYTES = 64 * 1024
 SESSION_COOKIE_NAME = "snappy_session"
+# Photo ids are PostgreSQL bigints.
+MAX_PHOTO_ID = 2**63 - 1
+
+
+def _decimal_range_regex(maximum: int) -> str:
+    """A regex matching exactly the decimal numbers 1..`maximum`, without leading zeros."""
+    digits = str(maximum)
+    alternatives = [f"[1-9][0-9]{{0,{len(digits) - 2}}}"] if len(digits) > 1 else []
+    # Numbers as long as `maximum`: equal to it up to some digit, then smaller there.
+    for position, digit in enumerate(digits):
+        lowest = 1 if position == 0 else 0
+        if int(digit) > lowest:
+            rest = len(digits) - position - 1
+            alternatives.append(f"{digits[:position]}[{lowest}-{int(digit) - 1}][0-9]{{{rest}}}")
+    alternatives.append(digits)
+    return "(?:" + "|".join(alternatives) + ")"
 
 
 class PhotoIdConverter(BaseConverter):
     """A positive 64-bit id; anything else is not a route, hence 404."""
 
-    regex = r"[1-9][0-9]{0,18}"
+    # The range is in the regex rather than checked in `to_python`: a converter that rejects
+    # a value makes Werkzeug answer 405 when another method's rule on the path came first.
+    regex = _decimal_range_regex(MAX_PHOTO_ID)
 
     def to_python(self, value: str) -> int:
-        number = int(value)
-        if number > 2**63 - 1:
-            raise ValidationError()
-        return number
+        return int(value)
 
     def to_url(self, value: int) -> str:
         return str(value)

@@ -29,6 +29,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 from flask import Flask, Response, request
 from flask.typing import ResponseReturnValue
@@ -173,7 +174,7 @@ _WERKZEUG_STATUS_TO_ERROR: dict[int, type[SnappyError]] = {
 def problem_response(error: SnappyError, headers: dict[str, str] | None = None) -> Response:
     """Render `error` as a problem+json response for the current request."""
     document = error.problem()
-    document["instance"] = request.path
+    document["instance"] = _path_reference(request.path)
     response = Response(
         _json_dumps(document), status=error.status, mimetype=PROBLEM_MEDIA_TYPE, headers=headers
     )
@@ -230,6 +231,15 @@ def _wants_html() -> bool:
         return False
     best = request.accept_mimetypes.best_match(["text/html", "application/problem+json"])
     return best == "text/html"
+
+
+# What RFC 3986 allows unencoded in a path besides the unreserved characters quote() keeps.
+_PATH_SAFE_CHARACTERS = "/!$&'()*+,;=:@"
+
+
+def _path_reference(path: str) -> str:
+    # Werkzeug hands over the path percent-decoded; `instance` must be a URI reference again.
+    return quote(path, safe=_PATH_SAFE_CHARACTERS)
 
 
 def _json_dumps(document: dict[str, Any]) -> str:

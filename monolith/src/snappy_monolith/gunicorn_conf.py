@@ -13,8 +13,11 @@ worker_class = "gthread"
 graceful_timeout = int(os.environ.get("SNAPPY_GRACEFUL_TIMEOUT", "25"))
 timeout = 60
 keepalive = 5
-# The application writes its own JSON access log with the request id.
+# The application writes its own JSON access log with the request id; gunicorn's own
+# access logger is silenced in logconfig_dict below.
 accesslog = None
+# No runtime-control socket: it would be written under $HOME, which containers lack.
+control_socket_disable = True
 errorlog = "-"
 loglevel = os.environ.get("SNAPPY_LOG_LEVEL", "info").lower()
 # Load the app before forking: a configuration error stops the master at once.
@@ -29,6 +32,6 @@ logconfig_dict = {
     "root": {"handlers": ["stdout"], "level": "INFO"},
     "loggers": {
         "gunicorn.error": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
-        "gunicorn.access": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
+        "gunicorn.access": {"handlers": ["stdout"], "level": "WARNING", "propagate": False},
     },
 }

@@ -21,6 +21,7 @@ from snappy_monolith.photos import PhotoChanges
 __all__ = ["register"]
 
 UPLOAD_FIELDS = {"file", "caption", "visibility"}
+UPLOAD_TEXT_FIELDS = {"caption", "visibility"}
 
 
 def register(blueprint: Blueprint) -> None:
@@ -48,9 +49,9 @@ def upload_photo() -> tuple[Response, int, dict[str, str]]:
     upload = request.files.get("file")
     if upload is None:
         raise MalformedRequest("The multipart body has no 'file' part")
-    unknown = sorted((request.form.keys() | request.files.keys()) - UPLOAD_FIELDS)
-    if unknown:
-        raise ValidationFailed([FieldError(name, "is not a known field") for name in unknown])
+    errors = _upload_field_errors()
+    if errors:
+        raise ValidationFailed(errors)
     data = upload.stream.read(settings.limits.max_upload_bytes + 1)
     if len(data) > settings.limits.max_upload_bytes:
         raise PayloadTooLarge(f"The file is larger than {settings.limits.max_upload_bytes} bytes")
@@ -72,6 +73,23 @@ def upload_photo() -> tuple[Response, int, dict[str, str]]:
         raise
     location = url_for("api.get_photo", photo_id=photo.id)
     return jsonify(photo_json(photo)), 201, {"Location": location}
+
+
+def _upload_field_errors() -> list[FieldError]:
+    """Parts the upload form must not have: unknown, repeated, or text fields sent as files."""
+    names = request.form.keys() | request.files.keys()
+    errors = [FieldError(name, "is not a known field") for name in sorted(names - UPLOAD_FIELDS)]
+    # A repeated part is ambiguous: refuse it rather than pick one of the values.
+    errors += [
+        FieldError(name, "must be given once")
+        for name in sorted(names & UPLOAD_FIELDS)
+        if len(request.form.getlist(name)) + len(request.files.getlist(name)) > 1
+    ]
+    errors += [
+        FieldError(name, "must be a text field, not a file")
+        for name in sorted(request.files.keys() & UPLOAD_TEXT_FIELDS)
+    ]
+    return errors
 
 
 def list_photos() -> Response:
