@@ -1,0 +1,86 @@
+"""The object-store adapter: photos and thumbnails in an S3-compatible bucket.
+
+It works against AWS S3, DigitalOcean Spaces, MinIO and SeaweedFS alike: the endpoint,
+region, bucket and credentials all come from configuration, and every call has explicit
+connect and read timeouts and a bounded number of retries.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from snappy_photo_service.config import S3Settings
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+__all__ = ["ObjectStorage", "StorageError"]
+
+logger = logging.getLogger(__name__)
+
+
+class StorageError(Exception):
+    """The object store failed or did not answer."""
+
+
+class ObjectStorage:
+    """Puts, gets and deletes objects in one bucket."""
+
+    def __init__(self, settings: S3Settings) -> None:
+        self.bucket = settings.bucket
+        self._client: S3Client = boto3.client(
+            "s3",
+            endpoint_url=settings.endpoint_url,
+            region_name=settings.region,
+            aws_access_key_id=settings.access_key_id,
+            aws_secret_access_key=settings.secret_access_key,
+            config=Config(
+                connect_timeout=settings.connect_timeout_seconds,
+                read_timeout=settings.read_timeout_seconds,
+                retries={"max_attempts": 3, "mode": "standard"},
+                # Path-style addressing works on every S3-compatible store, Spaces included.
+                s3={"addressing_style": "path"},
+                signature_version="s3v4",
+            ),
+        )
+
+    def put(self, key: str, data: bytes, content_type: str) -> None:
+        """Store `data` under `key`."""
+        try:
+            self._client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"storing {key} failed: {exc}") from exc
+
+    def get(self, key: str) -> bytes:
+        """The bytes stored under `key`."""
+        try:
+            response = self._client.get_object(Bucket=self.bucket, Key=key)
+            return response["Body"].read()
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"reading {key} failed: {exc}") from exc
+
+    def delete(self, keys: Iterable[str]) -> None:
+        """Delete every key; a key that is already gone is not an error."""
+        objects = [{"Key": key} for key in keys]
+        if not objects:
+            return
+        try:
+            # DeleteObjects would save round trips, but not every S3-compatible store
+            # implements it identically; photos have exactly two objects.
+            for item in objects:
+                self._client.delete_object(Bucket=self.bucket, Key=item["Key"])
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"deleting {objects} failed: {exc}") from exc
+
+    def ping(self) -> None:
+        """Raise StorageError unless the bucket answers."""
+        try:
+            self._client.head_bucket(Bucket=self.bucket)
+        except (BotoCoreError, ClientError) as exc:
+            raise StorageError(f"bucket {self.bucket} does not answer: {exc}") from exc

@@ -1,0 +1,183 @@
+"""Who users are, asked of user-service through its internal lookup endpoint.
+
+The photo service stores user ids only. To show usernames, and to turn a username named
+in a request into an id, it calls `POST /internal/v1/users/lookup` on user-service: once
+for all the users a response needs, never once per item.
+
+Usernames by id are kept in memory for `cache_ttl_seconds`: an id is never reused and a
+username never changes, so the time limit only bounds memory and how long a user that
+no longer exists is remembered. Ids by username are asked for every time (at most one
+per request): a username freed by a deleted account could name someone else, and a
+share must never go to the wrong account. Users user-service does not know are not
+remembered, so someone who signs up is found at once.
+
+The lookup is a read, so a call that fails (no connection, a timeout, a 5xx or 429
+answer) is retried, a bounded number of times with exponential backoff. Each attempt has
+explicit connect and read timeouts. When user-service still does not answer and the
+answer is not cached, the request fails with 503 service-unavailable.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import httpx
+from flask import g, has_request_context
+
+from snappy_photo_service.config import UserServiceSettings
+from snappy_photo_service.validation import is_valid_username
+from snappy_plumbing.errors import ServiceUnavailable
+from snappy_plumbing.observability import REQUEST_ID_HEADER
+
+__all__ = ["LOOKUP_PATH", "MAX_LOOKUP_ENTRIES", "KnownUser", "UserDirectory"]
+
+LOOKUP_PATH = "/internal/v1/users/lookup"
+# user-service refuses a lookup of more ids and usernames than this at once.
+MAX_LOOKUP_ENTRIES = 500
+UNAVAILABLE_DETAIL = "The user directory does not answer; try again shortly"
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class KnownUser:
+    """A user as user-service knows them: the two names of one account."""
+
+    user_id: int
+    username: str
+
+
+class UserDirectory:
+    """Usernames by user id (cached for a while) and user ids by username, from user-service."""
+
+    def __init__(
+        self,
+        settings: UserServiceSettings,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._http = httpx.Client(
+            base_url=settings.url,
+            timeout=httpx.Timeout(
+                connect=settings.connect_timeout_seconds,
+                read=settings.read_timeout_seconds,
+                write=settings.read_timeout_seconds,
+                pool=settings.connect_timeout_seconds,
+            ),
+            headers={"Accept": "application/json"},
+        )
+        self._lock = threading.Lock()
+        # Username by id, with the moment the entry expires.
+        self._usernames: dict[int, tuple[str, float]] = {}
+        self._next_sweep = clock() + settings.cache_ttl_seconds
+
+    def usernames(self, user_ids: Iterable[int]) -> dict[int, str]:
+        """The username of each id that user-service knows; unknown ids are left out.
+
+        Cached ids cost nothing; all the others are looked up together, in one call.
+        """
+        wanted = set(user_ids)
+        found: dict[int, str] = {}
+        now = self._clock()
+        with self._lock:
+            for user_id in wanted:
+                cached = self._usernames.get(user_id)
+                if cached is not None and cached[1] > now:
+                    found[user_id] = cached[0]
+        missing = sorted(wanted - found.keys())
+        for start in range(0, len(missing), MAX_LOOKUP_ENTRIES):
+            batch = missing[start : start + MAX_LOOKUP_ENTRIES]
+            for user in self._lookup({"ids": batch, "usernames": []}):
+                if user.user_id in wanted:
+                    found[user.user_id] = user.username
+        return found
+
+    def user_id(self, username: str) -> int | None:
+        """The id of the user with this username; None when there is no such user."""
+        if not is_valid_username(username):
+            return None
+        users = self._lookup({"ids": [], "usernames": [username]})
+        return next((user.user_id for user in users if user.username == username), None)
+
+    def close(self) -> None:
+        """Close the pooled connections to user-service."""
+        self._http.close()
+
+    def _lookup(self, body: dict[str, list[int] | list[str]]) -> list[KnownUser]:
+        users = self._call(body)
+        self._remember(users)
+        return users
+
+    def _call(self, body: dict[str, list[int] | list[str]]) -> list[KnownUser]:
+        attempts = self._settings.attempts
+        failure = ""
+        for attempt in range(1, attempts + 1):
+            try:
+                response = self._http.post(LOOKUP_PATH, json=body, headers=_forwarded_headers())
+            except httpx.TransportError as exc:
+                failure = f"{type(exc).__name__}: {exc}"
+            else:
+                if response.status_code == 200:
+                    return _parse_users(response)
+                if response.status_code != 429 and response.status_code < 500:
+                    # The request itself was refused: sending it again would change nothing.
+                    logger.error(
+                        "user-service refused a lookup",
+                        extra={"status": response.status_code, "body": response.text[:500]},
+                    )
+                    raise ServiceUnavailable(UNAVAILABLE_DETAIL)
+                failure = f"HTTP {response.status_code}"
+            if attempt < attempts:
+                delay = self._settings.backoff_seconds * 2 ** (attempt - 1)
+                logger.warning(
+                    "user-service lookup failed; retrying",
+                    extra={"attempt": attempt, "error": failure, "retry_in_seconds": delay},
+                )
+                time.sleep(delay)
+        logger.error("user-service does not answer", extra={"attempts": attempts, "error": failure})
+        raise ServiceUnavailable(UNAVAILABLE_DETAIL)
+
+    def _remember(self, users: list[KnownUser]) -> None:
+        now = self._clock()
+        expires_at = now + self._settings.cache_ttl_seconds
+        with self._lock:
+            if now >= self._next_sweep:
+                self._forget_expired(now)
+            for user in users:
+                self._usernames[user.user_id] = (user.username, expires_at)
+
+    def _forget_expired(self, now: float) -> None:
+        self._usernames = {key: entry for key, entry in self._usernames.items() if entry[1] > now}
+        self._next_sweep = now + self._settings.cache_ttl_seconds
+
+
+def _forwarded_headers() -> dict[str, str]:
+    # The same request id on both services' log lines.
+    if has_request_context() and "request_id" in g:
+        return {REQUEST_ID_HEADER: str(g.request_id)}
+    return {}
+
+
+def _parse_users(response: httpx.Response) -> list[KnownUser]:
+    try:
+        document = response.json()
+        users = [_known_user(item) for item in document["users"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        logger.error("user-service answered a lookup with an unexpected body", extra={"error": str(exc)})
+        raise ServiceUnavailable(UNAVAILABLE_DETAIL) from None
+    return users
+
+
+def _known_user(item: object) -> KnownUser:
+    if not isinstance(item, dict):
+        raise TypeError("a user must be an object")
+    user_id, username = item["id"], item["username"]
+    if not isinstance(user_id, int) or isinstance(user_id, bool) or not isinstance(username, str):
+        raise TypeError("a user needs an integer id and a string username")
+    return KnownUser(user_id=user_id, username=username)

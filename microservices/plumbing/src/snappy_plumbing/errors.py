@@ -1,0 +1,246 @@
+"""Domain errors and their one mapping to `application/problem+json` (RFC 9457).
+
+Hierarchy::
+
+    SnappyError                 base; carries status, problem slug, title, detail
+    ├── MalformedRequest        400 malformed-request
+    ├── InvalidParameter        400 invalid-parameter
+    ├── AuthenticationRequired  401 authentication-required
+    ├── InvalidCredentials      401 invalid-credentials
+    ├── NotFound                404 not-found
+    ├── UserNotFound            404 user-not-found (a username named in a request body)
+    ├── UsernameTaken           409 username-taken
+    ├── AlreadyShared           409 already-shared
+    ├── PayloadTooLarge         413 payload-too-large
+    ├── UnsupportedMediaType    415 unsupported-media-type
+    ├── ValidationFailed        422 validation-failed, with per-field errors
+    ├── InvalidImage            422 invalid-image
+    ├── ImageTooLarge           422 image-too-large
+    └── ServiceUnavailable      503 service-unavailable
+
+Services raise these; `register_error_handlers` renders them, and every HTTP error
+Werkzeug raises (404 for unknown routes, 405, 413), as problem documents.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+from flask import Flask, Response, request
+from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import HTTPException
+
+__all__ = [
+    "PROBLEM_TYPE_BASE",
+    "AlreadyShared",
+    "AuthenticationRequired",
+    "FieldError",
+    "ImageTooLarge",
+    "InvalidCredentials",
+    "InvalidImage",
+    "InvalidParameter",
+    "MalformedRequest",
+    "NotFound",
+    "PayloadTooLarge",
+    "ServiceUnavailable",
+    "SnappyError",
+    "UnsupportedMediaType",
+    "UserNotFound",
+    "UsernameTaken",
+    "ValidationFailed",
+    "problem_response",
+    "register_error_handlers",
+]
+
+PROBLEM_TYPE_BASE = "https://snappy.example/problems/"
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+logger = logging.getLogger(__name__)
+
+
+class SnappyError(Exception):
+    """Base of every error a client can be told about."""
+
+    status: ClassVar[int] = 500
+    slug: ClassVar[str] = "internal-error"
+    title: ClassVar[str] = "Internal server error"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+
+    def problem(self) -> dict[str, Any]:
+        """The problem document's members for this error."""
+        return {
+            "type": PROBLEM_TYPE_BASE + self.slug,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+
+
+class MalformedRequest(SnappyError):
+    status, slug, title = 400, "malformed-request", "Malformed request"
+
+
+class InvalidParameter(SnappyError):
+    status, slug, title = 400, "invalid-parameter", "Invalid query parameter"
+
+
+class AuthenticationRequired(SnappyError):
+    status, slug, title = 401, "authentication-required", "Authentication required"
+
+
+class InvalidCredentials(SnappyError):
+    status, slug, title = 401, "invalid-credentials", "Invalid username or password"
+
+
+class NotFound(SnappyError):
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class UserNotFound(SnappyError):
+    status, slug, title = 404, "user-not-found", "No such user"
+
+
+class MethodNotAllowed(SnappyError):
+    status, slug, title = 405, "method-not-allowed", "Method not allowed"
+
+
+class UsernameTaken(SnappyError):
+    status, slug, title = 409, "username-taken", "Username already taken"
+
+
+class AlreadyShared(SnappyError):
+    status, slug, title = 409, "already-shared", "Photo already shared with this user"
+
+
+class PayloadTooLarge(SnappyError):
+    status, slug, title = 413, "payload-too-large", "Request body too large"
+
+
+class UnsupportedMediaType(SnappyError):
+    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One rule one field broke."""
+
+    field: str
+    message: str
+
+
+class ValidationFailed(SnappyError):
+    status, slug, title = 422, "validation-failed", "Validation failed"
+
+    def __init__(self, errors: list[FieldError]) -> None:
+        summary = "; ".join(f"{error.field}: {error.message}" for error in errors)
+        super().__init__(summary)
+        self.errors = errors
+
+    def problem(self) -> dict[str, Any]:
+        document = super().problem()
+        document["errors"] = [{"field": e.field, "message": e.message} for e in self.errors]
+        return document
+
+
+class InvalidImage(SnappyError):
+    status, slug, title = 422, "invalid-image", "Invalid image"
+
+
+class ImageTooLarge(SnappyError):
+    status, slug, title = 422, "image-too-large", "Image dimensions too large"
+
+
+class ServiceUnavailable(SnappyError):
+    status, slug, title = 503, "service-unavailable", "Service unavailable"
+
+
+_WERKZEUG_STATUS_TO_ERROR: dict[int, type[SnappyError]] = {
+    400: MalformedRequest,
+    404: NotFound,
+    405: MethodNotAllowed,
+    413: PayloadTooLarge,
+    415: UnsupportedMediaType,
+}
+
+
+def problem_response(error: SnappyError, headers: dict[str, str] | None = None) -> Response:
+    """Render `error` as a problem+json response for the current request."""
+    document = error.problem()
+    document["instance"] = _path_reference(request.path)
+    response = Response(
+        _json_dumps(document), status=error.status, mimetype=PROBLEM_MEDIA_TYPE, headers=headers
+    )
+    if error.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="snappy"'
+    return response
+
+
+HtmlErrorPage = Callable[[SnappyError], ResponseReturnValue]
+
+
+def register_error_handlers(app: Flask, html_page: HtmlErrorPage | None = None) -> None:
+    """Map every error to a problem document, or to `html_page` for a browser off the API."""
+
+    def render(error: SnappyError) -> ResponseReturnValue:
+        if html_page is not None and _wants_html():
+            return html_page(error)
+        return problem_response(error)
+
+    @app.errorhandler(SnappyError)
+    def handle_snappy_error(error: SnappyError) -> ResponseReturnValue:
+        return render(error)
+
+    @app.errorhandler(HTTPException)
+    def handle_http_exception(error: HTTPException) -> ResponseReturnValue:
+        status = error.code or 500
+        error_type = _WERKZEUG_STATUS_TO_ERROR.get(status)
+        if error_type is None:
+            logger.warning("unmapped HTTP error %s", status)
+            response = problem_response(SnappyError(error.description))
+            response.status_code = status
+            return response
+        detail = error.description if status != 404 else "No resource at this address"
+        if _wants_html():
+            return render(error_type(detail))
+        response = problem_response(error_type(detail))
+        allowed_methods = getattr(error, "valid_methods", None)
+        if status == 405 and allowed_methods:
+            response.headers["Allow"] = ", ".join(sorted(allowed_methods))
+        return response
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(error: Exception) -> ResponseReturnValue:
+        logger.exception("unhandled error", exc_info=error)
+        return render(SnappyError("The server failed to handle this request"))
+
+
+_MACHINE_PATHS = ("/api/", "/healthz", "/readyz", "/metrics", "/.well-known/")
+
+
+def _wants_html() -> bool:
+    # Pages are for browsers; the API and the operational endpoints always speak JSON.
+    if request.path.startswith(_MACHINE_PATHS):
+        return False
+    best = request.accept_mimetypes.best_match(["text/html", "application/problem+json"])
+    return best == "text/html"
+
+
+# What RFC 3986 allows unencoded in a path besides the unreserved characters quote() keeps.
+_PATH_SAFE_CHARACTERS = "/!$&'()*+,;=:@"
+
+
+def _path_reference(path: str) -> str:
+    # Werkzeug hands over the path percent-decoded; `instance` must be a URI reference again.
+    return quote(path, safe=_PATH_SAFE_CHARACTERS)
+
+
+def _json_dumps(document: dict[str, Any]) -> str:
+    return json.dumps(document, ensure_ascii=False, separators=(",", ":"))

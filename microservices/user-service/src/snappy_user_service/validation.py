@@ -1,0 +1,53 @@
+"""The field rules of the public contract for accounts (the monolith's rules, unchanged)."""
+
+from __future__ import annotations
+
+import re
+
+from snappy_plumbing.errors import FieldError
+
+__all__ = ["display_name_errors", "is_valid_username", "new_user_errors"]
+
+USERNAME_PATTERN = re.compile(r"[a-z0-9_]{3,32}")
+PASSWORD_MIN_LENGTH = 8
+PASSWORD_MAX_LENGTH = 256
+DISPLAY_NAME_MAX_LENGTH = 64
+_CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def is_valid_username(username: str) -> bool:
+    """True for a syntactically valid username (3-32 of a-z, 0-9, _)."""
+    return USERNAME_PATTERN.fullmatch(username) is not None
+
+
+def new_user_errors(username: str, password: str, display_name: str) -> list[FieldError]:
+    """Every rule a sign-up breaks."""
+    errors: list[FieldError] = []
+    if not is_valid_username(username):
+        errors.append(FieldError("username", "must be 3 to 32 characters of a-z, 0-9 and _"))
+    if len(password) < PASSWORD_MIN_LENGTH:
+        errors.append(FieldError("password", f"must be at least {PASSWORD_MIN_LENGTH} characters"))
+    elif len(password) > PASSWORD_MAX_LENGTH:
+        errors.append(FieldError("password", f"must be at most {PASSWORD_MAX_LENGTH} characters"))
+    elif not _is_encodable(password):
+        errors.append(FieldError("password", "must be valid Unicode text"))
+    errors.extend(display_name_errors(display_name))
+    return errors
+
+
+def display_name_errors(display_name: str) -> list[FieldError]:
+    """Every rule a display name breaks."""
+    if not 1 <= len(display_name) <= DISPLAY_NAME_MAX_LENGTH:
+        return [FieldError("display_name", f"must be 1 to {DISPLAY_NAME_MAX_LENGTH} characters")]
+    if _CONTROL_CHARACTERS.search(display_name) or not _is_encodable(display_name):
+        return [FieldError("display_name", "must not contain control characters")]
+    return []
+
+
+def _is_encodable(text: str) -> bool:
+    # A lone surrogate (possible through JSON escapes) cannot be stored as UTF-8.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -1,0 +1,317 @@
+"""The photo service in-process, on its own database and bucket, beside a real user-service.
+
+user-service runs on its own database in a thread, served over real HTTP by werkzeug, so
+the photo service reaches it exactly as in a cluster: JWKS and user lookups over the
+network. A middleware in front of it records every lookup call, and can fail the next
+few, so tests can count calls and provoke retries.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from alembic import command
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from snappy_devstack.backing import (
+    BackingServices,
+    create_bucket,
+    create_database,
+    delete_bucket,
+    drop_database,
+)
+from snappy_photo_service import create_app
+from snappy_photo_service.__main__ import alembic_config
+from snappy_photo_service.components import EXTENSION_KEY, Components
+from snappy_photo_service.config import S3Settings, Settings, UserServiceSettings, sqlalchemy_url
+from snappy_photo_service.user_directory import LOOKUP_PATH
+from snappy_plumbing.tokens import generate_private_key_pem
+from snappy_user_service import create_app as create_user_service
+from snappy_user_service.__main__ import alembic_config as user_service_alembic_config
+from snappy_user_service.config import Settings as UserServiceAppSettings
+from snappy_user_service.config import TokenSettings as UserServiceTokenSettings
+from tests.conftest import SESSION_TAG, ApiClient, list_objects, s3_client
+from tests.http_client import HttpTestClient
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+__all__ = [
+    "PROBLEMS",
+    "LookupRecorder",
+    "PhotoResources",
+    "PhotoServiceClient",
+    "RunningServer",
+    "UserService",
+    "photo_service",
+    "run_sql",
+    "serve",
+    "user_service_app",
+    "with_user_service",
+]
+
+PROBLEMS = "https://snappy.example/problems/"
+
+
+class _OneRequestPerConnection(WSGIRequestHandler):
+    # HTTP/1.0: every call opens a new connection, so a stopped server is really gone
+    # instead of still answering on a kept-alive connection.
+    protocol_version = "HTTP/1.0"
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Keep the test output quiet."""
+
+
+@dataclass
+class RunningServer:
+    """A WSGI app served over HTTP from a background thread."""
+
+    url: str
+    server: BaseWSGIServer
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        """Stop accepting connections and close the listening socket."""
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(timeout=10)
+
+
+def serve(app: WSGIApplication) -> RunningServer:
+    """Serve `app` on a free local port until `stop`."""
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_OneRequestPerConnection)
+    thread = threading.Thread(target=server.serve_forever, name="test-wsgi-server", daemon=True)
+    thread.start()
+    return RunningServer(url=f"http://127.0.0.1:{server.server_port}", server=server, thread=thread)
+
+
+class LookupRecorder:
+    """WSGI middleware: records the body of every user lookup, and can fail the next ones."""
+
+    def __init__(self, app: WSGIApplication) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+        self._lookups: list[dict[str, Any]] = []
+        self._request_ids: list[str | None] = []
+        self._failures_left = 0
+
+    @property
+    def lookups(self) -> list[dict[str, Any]]:
+        """The bodies of the lookup calls received so far."""
+        with self._lock:
+            return list(self._lookups)
+
+    @property
+    def request_ids(self) -> list[str | None]:
+        """The X-Request-ID each lookup call carried."""
+        with self._lock:
+            return list(self._request_ids)
+
+    def clear(self) -> None:
+        """Forget the recorded calls and any pending failures."""
+        with self._lock:
+            self._lookups.clear()
+            self._request_ids.clear()
+            self._failures_left = 0
+
+    def fail_next(self, count: int) -> None:
+        """Answer the next `count` lookups with 503, as an overloaded instance would."""
+        with self._lock:
+            self._failures_left = count
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") != LOOKUP_PATH:
+            return self._app(environ, start_response)
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        with self._lock:
+            self._lookups.append(json.loads(body))
+            self._request_ids.append(environ.get("HTTP_X_REQUEST_ID"))
+            failing = self._failures_left > 0
+            self._failures_left -= int(failing)
+        if failing:
+            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
+            return [b"overloaded"]
+        return self._app(environ, start_response)
+
+
+@dataclass(frozen=True)
+class UserService:
+    """The real user-service, over HTTP, with its lookups recorded."""
+
+    url: str
+    recorder: LookupRecorder
+    database_url: str
+    signing_key_pem: str
+
+
+@dataclass(frozen=True)
+class PhotoResources:
+    """The photo service's migrated database and its bucket."""
+
+    database_url: str
+    bucket: str
+
+
+@pytest.fixture(scope="session")
+def signing_key_pem() -> str:
+    """The Ed25519 key user-service signs tokens with."""
+    return generate_private_key_pem()
+
+
+@pytest.fixture(scope="session")
+def user_service_database(backing: BackingServices) -> Iterator[str]:
+    """user-service's migrated database."""
+    name = f"snappy_ps_users_{SESSION_TAG}"
+    url = sqlalchemy_url(create_database(backing.postgres_url, name, drop_existing=True))
+    command.upgrade(user_service_alembic_config(url), "head")
+    yield url
+    drop_database(backing.postgres_url, name)
+
+
+def user_service_app(database_url: str, signing_key_pem: str) -> Flask:
+    """A user-service application on this database, signing with this key."""
+    settings = UserServiceAppSettings(
+        database_url=database_url, tokens=UserServiceTokenSettings(private_key_pem=signing_key_pem)
+    )
+    return create_user_service(settings)
+
+
+@pytest.fixture(scope="session")
+def user_service(user_service_database: str, signing_key_pem: str) -> Iterator[UserService]:
+    """user-service for the whole session, served over HTTP."""
+    recorder = LookupRecorder(user_service_app(user_service_database, signing_key_pem))
+    running = serve(recorder)
+    yield UserService(
+        url=running.url,
+        recorder=recorder,
+        database_url=user_service_database,
+        signing_key_pem=signing_key_pem,
+    )
+    running.stop()
+
+
+@pytest.fixture(scope="session")
+def photo_resources(backing: BackingServices) -> Iterator[PhotoResources]:
+    """The photo service's database, migrated, and its bucket."""
+    name = f"snappy_ps_photos_{SESSION_TAG}"
+    url = sqlalchemy_url(create_database(backing.postgres_url, name, drop_existing=True))
+    command.upgrade(alembic_config(url), "head")
+    bucket = name.replace("_", "-")
+    create_bucket(backing.s3, bucket)
+    yield PhotoResources(database_url=url, bucket=bucket)
+    drop_database(backing.postgres_url, name)
+    delete_bucket(backing.s3, bucket)
+
+
+@pytest.fixture(scope="session")
+def photo_settings(
+    backing: BackingServices, photo_resources: PhotoResources, user_service: UserService
+) -> Settings:
+    """The photo service's settings: its resources, and the session's user-service."""
+    return Settings(
+        database_url=photo_resources.database_url,
+        s3=S3Settings(
+            bucket=photo_resources.bucket,
+            endpoint_url=backing.s3.endpoint_url,
+            region=backing.s3.region,
+            access_key_id=backing.s3.access_key_id,
+            secret_access_key=backing.s3.secret_access_key,
+        ),
+        user_service=UserServiceSettings(url=user_service.url, backoff_seconds=0.01),
+    )
+
+
+@contextmanager
+def photo_service(settings: Settings) -> Iterator[Flask]:
+    """A photo service app that releases its connections afterwards."""
+    app = create_app(settings)
+    app.config["TESTING"] = True
+    try:
+        yield app
+    finally:
+        wired: Components = app.extensions[EXTENSION_KEY]
+        wired.users.close()
+        wired.database.dispose()
+
+
+@pytest.fixture
+def empty_services(
+    backing: BackingServices, photo_resources: PhotoResources, user_service: UserService
+) -> None:
+    """Empty both services' tables and the bucket, and forget recorded lookups."""
+    # Identities restart, so the same id names another user in the next test: every test
+    # builds its own photo service, whose user cache starts empty.
+    run_sql(photo_resources.database_url, "TRUNCATE shares, photos RESTART IDENTITY CASCADE")
+    run_sql(user_service.database_url, "TRUNCATE users RESTART IDENTITY CASCADE")
+    client = s3_client(backing)
+    for key in list_objects(backing, photo_resources.bucket):
+        client.delete_object(Bucket=photo_resources.bucket, Key=key)
+    user_service.recorder.clear()
+
+
+@pytest.fixture
+def photo_app(empty_services: None, photo_settings: Settings) -> Iterator[Flask]:
+    """A fresh photo service on empty data."""
+    with photo_service(photo_settings) as app:
+        yield app
+
+
+def run_sql(database_url: str, statement: str, **parameters: Any) -> Any:
+    """Run one statement in its own transaction; returns the result's rows."""
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            result = connection.execute(text(statement), parameters)
+            return result.all() if result.returns_rows else None
+    finally:
+        engine.dispose()
+
+
+class PhotoServiceClient(ApiClient):
+    """The public API's client on the photo service, with accounts made in user-service.
+
+    Photo requests go through Flask's test client; sign-up and log-in go to user-service
+    over HTTP. Every response is checked against the public contract.
+    """
+
+    def __init__(self, client: FlaskClient, user_service_url: str) -> None:
+        super().__init__(client)
+        self.accounts = ApiClient(HttpTestClient(user_service_url))
+
+    def sign_up(
+        self, username: str, password: str = "correct-horse", display_name: str | None = None
+    ) -> dict[str, Any]:
+        """Create a user in user-service; returns the user document."""
+        return self.accounts.sign_up(username, password, display_name)
+
+    def log_in(self, username: str, password: str = "correct-horse") -> str:
+        """An access token from user-service."""
+        return self.accounts.log_in(username, password)
+
+
+@pytest.fixture
+def api(photo_app: Flask, user_service: UserService) -> PhotoServiceClient:
+    """A contract-checking client of the photo service (this folder's `api`)."""
+    return PhotoServiceClient(photo_app.test_client(), user_service.url)
+
+
+@pytest.fixture
+def lookups(user_service: UserService) -> LookupRecorder:
+    """The record of user lookups the photo service made."""
+    return user_service.recorder
+
+
+def with_user_service(settings: Settings, url: str, **changes: Any) -> Settings:
+    """`settings` with another user-service address (and other directory settings)."""
+    return replace(settings, user_service=replace(settings.user_service, url=url, **changes))
