@@ -1,0 +1,71 @@
+"""The routing table: every route group, in every phase, goes to the right component."""
+
+from __future__ import annotations
+
+import pytest
+
+from snappy_migration.routing import (
+    PHASES,
+    Component,
+    RouteGroupName,
+    component_for,
+    is_internal,
+    route_group_for,
+)
+
+
+@pytest.mark.parametrize(
+    ("path", "group"),
+    [
+        ("/api/v1/users", RouteGroupName.USERS),
+        ("/api/v1/users/me", RouteGroupName.USERS),
+        ("/api/v1/users/alice", RouteGroupName.USERS),
+        ("/api/v1/tokens", RouteGroupName.USERS),
+        ("/.well-known/jwks.json", RouteGroupName.USERS),
+        ("/api/v1/users/alice/photos", RouteGroupName.PHOTOS),
+        ("/api/v1/photos", RouteGroupName.PHOTOS),
+        ("/api/v1/photos/12/shares/bob", RouteGroupName.PHOTOS),
+        ("/api/v1/feed", RouteGroupName.PHOTOS),
+        ("/", RouteGroupName.PAGES),
+        ("/photos/12", RouteGroupName.PAGES),
+        ("/users/alice", RouteGroupName.PAGES),
+        ("/api/v1/photosynthesis", RouteGroupName.PAGES),
+    ],
+)
+def test_each_path_belongs_to_one_route_group(path: str, group: RouteGroupName) -> None:
+    assert route_group_for(path) is group
+
+
+def test_phase_0_is_all_monolith_and_phase_3_has_no_monolith() -> None:
+    assert set(PHASES[0].values()) == {Component.MONOLITH}
+    assert Component.MONOLITH not in PHASES[3].values()
+
+
+@pytest.mark.parametrize(
+    ("phase", "path", "component"),
+    [
+        (1, "/api/v1/tokens", Component.USER_SERVICE),
+        (1, "/api/v1/photos", Component.MONOLITH),
+        (2, "/api/v1/users/alice/photos", Component.PHOTO_SERVICE),
+        (2, "/", Component.MONOLITH),
+        (3, "/", Component.WEB_UI),
+    ],
+)
+def test_routes_move_one_group_per_phase(phase: int, path: str, component: Component) -> None:
+    assert component_for(phase, path) is component
+
+
+def test_each_phase_moves_at_most_one_group_forward() -> None:
+    for phase in range(1, max(PHASES) + 1):
+        moved = [group for group in RouteGroupName if PHASES[phase][group] != PHASES[phase - 1][group]]
+        assert len(moved) <= 1, (phase, moved)
+
+
+@pytest.mark.parametrize("path", ["/internal", "/internal/v1/users/lookup"])
+def test_internal_paths_are_recognised(path: str) -> None:
+    assert is_internal(path)
+
+
+def test_an_unknown_phase_is_an_error() -> None:
+    with pytest.raises(ValueError, match="unknown phase 9"):
+        component_for(9, "/")
