@@ -1,0 +1,137 @@
+"""The peer clients on a scripted transport: retries, no retries, problem documents, the cache."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from snappy_plumbing.errors import AlreadyShared, NotFound, UserNotFound, ValidationFailed
+from snappy_web_ui.clients import PeerUnavailable, PhotoServiceClient, UserServiceClient
+from snappy_web_ui.config import PeerSettings
+
+SETTINGS = PeerSettings(user_service_url="http://users.test", photo_service_url="http://photos.test")
+PROBLEMS = "https://snappy.example/problems/"
+PHOTO_PAGE: dict[str, object] = {"items": [], "next_cursor": None}
+USER = {"id": 7, "username": "alice", "display_name": "Alice", "created_at": "2024-05-01T10:00:00.123456Z"}
+
+
+class Script:
+    """Answers requests in turn, and records them."""
+
+    def __init__(self, *answers: httpx.Response | Exception) -> None:
+        self.answers = list(answers)
+        self.requests: list[httpx.Request] = []
+        self.sleeps: list[float] = []
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        answer = self.answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handle)
+
+
+def problem(slug: str, status: int, detail: str, **extra: object) -> httpx.Response:
+    document = {"type": PROBLEMS + slug, "title": slug, "status": status, "detail": detail, **extra}
+    return httpx.Response(status, json=document, headers={"Content-Type": "application/problem+json"})
+
+
+def photo_client(script: Script) -> PhotoServiceClient:
+    return PhotoServiceClient(SETTINGS, sleep=script.sleeps.append, transport=script.transport())
+
+
+def test_a_read_is_retried_with_exponential_backoff() -> None:
+    script = Script(httpx.ConnectError("refused"), httpx.Response(503), httpx.Response(200, json=PHOTO_PAGE))
+
+    page = photo_client(script).feed("token", 20, None)
+
+    assert page.items == []
+    assert len(script.requests) == 3
+    assert script.sleeps == [0.1, 0.2]
+    assert script.requests[0].headers["Authorization"] == "Bearer token"
+
+
+def test_a_read_gives_up_after_its_attempts() -> None:
+    script = Script(httpx.Response(502), httpx.Response(502), httpx.Response(502))
+
+    with pytest.raises(PeerUnavailable):
+        photo_client(script).feed("token", 20, None)
+    assert len(script.requests) == 3
+
+
+def test_a_timeout_is_not_retried() -> None:
+    script = Script(httpx.ReadTimeout("slow"))
+
+    with pytest.raises(PeerUnavailable):
+        photo_client(script).photo("token", 1)
+    assert len(script.requests) == 1
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda client: client.share("token", 1, "bob"),
+        lambda client: client.update("token", 1, {"caption": "x"}),
+        lambda client: client.delete("token", 1),
+    ],
+)
+def test_a_write_is_sent_once(call: Callable[[PhotoServiceClient], object]) -> None:
+    script = Script(httpx.Response(503), httpx.Response(204))
+
+    with pytest.raises(PeerUnavailable):
+        call(photo_client(script))
+    assert len(script.requests) == 1
+
+
+def test_problem_documents_become_the_plumbing_errors() -> None:
+    script = Script(
+        problem("not-found", 404, "No photo 1"),
+        problem("user-not-found", 404, "No user named 'x'"),
+        problem("already-shared", 409, "shared"),
+        problem(
+            "validation-failed",
+            422,
+            "caption: too long",
+            errors=[{"field": "caption", "message": "too long"}],
+        ),
+        httpx.Response(404, text="<html>not ours</html>"),
+    )
+    client = photo_client(script)
+
+    with pytest.raises(NotFound):
+        client.share("token", 1, "x")
+    with pytest.raises(UserNotFound, match="No user named 'x'"):
+        client.share("token", 1, "x")
+    with pytest.raises(AlreadyShared):
+        client.share("token", 1, "x")
+    with pytest.raises(ValidationFailed) as failure:
+        client.update("token", 1, {"caption": "x"})
+    assert failure.value.detail == "caption: too long"
+    assert failure.value.errors[0].field == "caption"
+    with pytest.raises(PeerUnavailable):
+        client.share("token", 1, "x")
+
+
+def test_profiles_are_cached_and_unknown_users_are_not() -> None:
+    now = [0.0]
+    script = Script(
+        httpx.Response(200, json=USER),
+        problem("not-found", 404, "No user named 'bob'"),
+        problem("not-found", 404, "No user named 'bob'"),
+        httpx.Response(200, json=USER),
+    )
+    client = UserServiceClient(
+        SETTINGS, clock=lambda: now[0], sleep=script.sleeps.append, transport=script.transport()
+    )
+
+    assert client.users({"alice", "bob"}, "token") == client.users({"alice", "bob"}, "token")
+    assert client.user("alice", "token").display_name == "Alice"
+    assert len(script.requests) == 3
+    now[0] = SETTINGS.user_cache_ttl_seconds + 1
+    client.user("alice", "token")
+    assert len(script.requests) == 4

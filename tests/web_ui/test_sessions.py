@@ -1,0 +1,112 @@
+"""One session for both versions: the monolith's cookie signs the user in on web-ui, and back."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from tests.conftest import ApiClient
+from tests.web_ui.conftest import csrf_token, log_in_in_browser, sign_up_in_browser
+
+COOKIE = "snappy_session"
+
+
+def session_cookie(client: FlaskClient) -> str:
+    """The value of the client's session cookie."""
+    cookie = client.get_cookie(COOKIE)
+    assert cookie is not None, "no session cookie"
+    return cookie.value
+
+
+def test_a_session_made_by_the_monolith_is_accepted_by_web_ui(
+    client: FlaskClient, web_ui: Flask, services_api: ApiClient
+) -> None:
+    sign_up_in_browser(client, "alice")
+    browser = web_ui.test_client()
+    browser.set_cookie(COOKIE, session_cookie(client))
+
+    response = browser.get("/")
+
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert 'data-testid="current-user">alice<' in page
+    assert 'data-testid="empty-feed"' in page
+
+
+def test_a_session_made_by_web_ui_is_accepted_by_the_monolith(
+    client: FlaskClient, web_ui: Flask, services_api: ApiClient
+) -> None:
+    services_api.sign_up("bob")
+    browser = web_ui.test_client()
+    log_in_in_browser(browser, "bob")
+    client.set_cookie(COOKIE, session_cookie(browser))
+
+    page = client.get("/upload").get_data(as_text=True)
+
+    assert 'data-testid="current-user">bob<' in page
+
+
+def test_a_form_rendered_by_one_version_is_accepted_by_the_other(
+    client: FlaskClient, web_ui: Flask, services_api: ApiClient
+) -> None:
+    sign_up_in_browser(client, "alice")
+    token = csrf_token(client.get("/").get_data(as_text=True))
+    browser = web_ui.test_client()
+    browser.set_cookie(COOKIE, session_cookie(client))
+
+    response = browser.post("/logout", data={"csrf_token": token})
+
+    assert response.status_code == 302
+    assert 'data-testid="nav-login"' in browser.get("/").get_data(as_text=True)
+
+
+def test_the_cookie_has_the_monoliths_flags(web_ui: Flask, services_api: ApiClient) -> None:
+    browser = web_ui.test_client()
+    services_api.sign_up("alice")
+    token = csrf_token(browser.get("/login").get_data(as_text=True))
+
+    response = browser.post(
+        "/login", data={"username": "alice", "password": "correct-horse", "csrf_token": token}
+    )
+
+    header = response.headers["Set-Cookie"]
+    assert header.startswith(f"{COOKIE}=")
+    assert "HttpOnly" in header
+    assert "SameSite=Lax" in header
+    assert "Expires=" in header
+
+
+def without_csrf_tokens(page: str) -> str:
+    """The page with its per-session CSRF tokens blanked out."""
+    return re.sub(r'name="csrf_token" value="[^"]+"', 'name="csrf_token" value=""', page)
+
+
+@pytest.mark.parametrize("path", ["/", "/signup", "/login", "/login?next=/photos"])
+def test_visitor_pages_are_the_monoliths_byte_for_byte(client: FlaskClient, web_ui: Flask, path: str) -> None:
+    monolith_page = client.get(path)
+    web_ui_page = web_ui.test_client().get(path)
+
+    assert web_ui_page.status_code == monolith_page.status_code
+    assert web_ui_page.headers["Content-Type"] == monolith_page.headers["Content-Type"]
+    assert without_csrf_tokens(web_ui_page.get_data(as_text=True)) == without_csrf_tokens(
+        monolith_page.get_data(as_text=True)
+    )
+
+
+def test_signed_in_empty_pages_are_the_monoliths(
+    client: FlaskClient, web_ui: Flask, services_api: ApiClient
+) -> None:
+    sign_up_in_browser(client, "alice")
+    browser = web_ui.test_client()
+    sign_up_in_browser(browser, "alice")
+
+    for path in ["/", "/photos", "/upload", "/users/alice"]:
+        monolith_page = without_csrf_tokens(client.get(path).get_data(as_text=True))
+        web_ui_page = without_csrf_tokens(browser.get(path).get_data(as_text=True))
+        # The join date is the same day, but not necessarily the same instant.
+        assert re.sub(r"<time[^>]*>", "<time>", web_ui_page) == re.sub(
+            r"<time[^>]*>", "<time>", monolith_page
+        )
