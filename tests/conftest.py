@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,6 @@ from alembic import command
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
-from werkzeug.test import TestResponse
 
 from snappy_devstack.backing import (
     BackingServices,
@@ -40,10 +39,15 @@ from snappy_monolith import create_app
 from snappy_monolith.__main__ import alembic_config
 from snappy_monolith.config import S3Settings, Settings, TokenSettings, sqlalchemy_url
 from snappy_monolith.tokens import generate_private_key_pem
-from tests.contract import assert_conforms
+from tests.contract import assert_conforms, assert_httpx_conforms
+from tests.http_client import HttpTestClient, HttpTestResponse
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 SESSION_TAG = secrets.token_hex(4)
+# One signing key for every stack of the session: tokens pass between versions, as in production.
+SIGNING_KEY_PEM = generate_private_key_pem()
+# One session-cookie secret too: a browser session passes between the versions.
+SESSION_SECRET = secrets.token_urlsafe(32)
 
 
 @pytest.fixture(scope="session")
@@ -79,7 +83,7 @@ def release_monolith(backing: BackingServices, name: str, resources: MonolithRes
 
 
 def monolith_settings(backing: BackingServices, resources: MonolithResources) -> Settings:
-    """Settings for a monolith on these resources, with a fresh signing key."""
+    """Settings for a monolith on these resources, with the session's signing key."""
     return Settings(
         database_url=sqlalchemy_url(resources.database_url),
         s3=S3Settings(
@@ -89,8 +93,8 @@ def monolith_settings(backing: BackingServices, resources: MonolithResources) ->
             access_key_id=backing.s3.access_key_id,
             secret_access_key=backing.s3.secret_access_key,
         ),
-        tokens=TokenSettings(private_key_pem=generate_private_key_pem()),
-        secret_key=secrets.token_urlsafe(32),
+        tokens=TokenSettings(private_key_pem=SIGNING_KEY_PEM),
+        secret_key=SESSION_SECRET,
     )
 
 
@@ -117,21 +121,14 @@ def app(settings: Settings) -> Flask:
     return app
 
 
-@pytest.fixture(autouse=True)
-def empty_state(request: pytest.FixtureRequest) -> None:
-    """Start every test that uses the in-process monolith from empty tables and bucket."""
-    if "app" in request.fixturenames:
-        resources: MonolithResources = request.getfixturevalue("monolith_resources")
-        backing_services: BackingServices = request.getfixturevalue("backing")
-        _empty_database(resources.database_url)
-        _empty_bucket(backing_services, resources.bucket)
-
-
-def _empty_database(database_url: str) -> None:
+def execute_sql(database_url: str, statement: str) -> Any:
     engine = create_engine(sqlalchemy_url(database_url))
-    with engine.begin() as connection:
-        connection.execute(text("TRUNCATE shares, photos, users RESTART IDENTITY CASCADE"))
-    engine.dispose()
+    try:
+        with engine.begin() as connection:
+            result = connection.execute(text(statement))
+            return result.scalar() if result.returns_rows else None
+    finally:
+        engine.dispose()
 
 
 def _empty_bucket(backing_services: BackingServices, bucket: str) -> None:
@@ -157,30 +154,37 @@ def list_objects(backing_services: BackingServices, bucket: str) -> list[str]:
 
 
 class ApiClient:
-    """The Flask test client, checking every response against the public contract."""
+    """A client of the public API, checking every response against the OpenAPI document.
 
-    def __init__(self, client: FlaskClient) -> None:
+    It drives the in-process monolith through Flask's test client, or a stack over real
+    HTTP through `HttpTestClient`; tests read both kinds of response the same way.
+    """
+
+    def __init__(self, client: FlaskClient | HttpTestClient) -> None:
         self.client = client
 
-    def request(self, method: str, path: str, token: str | None = None, **kwargs: Any) -> TestResponse:
+    def request(self, method: str, path: str, token: str | None = None, **kwargs: Any) -> Any:
         """Send a request and validate the response against the OpenAPI document."""
         headers = dict(kwargs.pop("headers", {}))
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         response = self.client.open(path, method=method, headers=headers, **kwargs)
-        assert_conforms(response)
+        if isinstance(response, HttpTestResponse):
+            assert_httpx_conforms(response.raw)
+        else:
+            assert_conforms(response)
         return response
 
-    def get(self, path: str, token: str | None = None, **kwargs: Any) -> TestResponse:
+    def get(self, path: str, token: str | None = None, **kwargs: Any) -> Any:
         return self.request("GET", path, token, **kwargs)
 
-    def post(self, path: str, token: str | None = None, **kwargs: Any) -> TestResponse:
+    def post(self, path: str, token: str | None = None, **kwargs: Any) -> Any:
         return self.request("POST", path, token, **kwargs)
 
-    def patch(self, path: str, token: str | None = None, **kwargs: Any) -> TestResponse:
+    def patch(self, path: str, token: str | None = None, **kwargs: Any) -> Any:
         return self.request("PATCH", path, token, **kwargs)
 
-    def delete(self, path: str, token: str | None = None, **kwargs: Any) -> TestResponse:
+    def delete(self, path: str, token: str | None = None, **kwargs: Any) -> Any:
         return self.request("DELETE", path, token, **kwargs)
 
     def sign_up(
@@ -218,7 +222,7 @@ class ApiClient:
         caption: str = "",
         visibility: str | None = None,
         filename: str = "photo.jpg",
-    ) -> TestResponse:
+    ) -> Any:
         """Upload `data` as a photo."""
         form: dict[str, Any] = {"file": (io.BytesIO(data), filename)}
         if caption:
@@ -228,16 +232,82 @@ class ApiClient:
         return self.post("/api/v1/photos", token, data=form, content_type="multipart/form-data")
 
 
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    """A raw test client (no contract check), for pages and deliberately odd requests."""
-    return app.test_client()
+@dataclass(frozen=True)
+class StackUnderTest:
+    """One version of Snappy, as the API tests see it: a client, and its data to inspect."""
+
+    name: str
+    backing: BackingServices
+    make_client: Callable[[], FlaskClient | HttpTestClient]
+    # database URL -> the statement that empties it
+    emptying_statements: dict[str, str]
+    photo_database_url: str
+    bucket: str
+
+    def reset(self) -> None:
+        """Delete every row and object, so a test starts from an empty Snappy."""
+        for database_url, statement in self.emptying_statements.items():
+            execute_sql(database_url, statement)
+        _empty_bucket(self.backing, self.bucket)
+
+    def object_keys(self) -> list[str]:
+        """Every key in the stack's bucket."""
+        return list_objects(self.backing, self.bucket)
+
+    def photo_count(self) -> int:
+        """How many photo rows the stack holds."""
+        count: int = execute_sql(self.photo_database_url, "SELECT count(*) FROM photos")
+        return count
+
+
+@pytest.fixture(scope="session")
+def monolith_stack(
+    app: Flask, backing: BackingServices, monolith_resources: MonolithResources
+) -> StackUnderTest:
+    """The monolith, in process."""
+    return StackUnderTest(
+        name="monolith",
+        backing=backing,
+        make_client=app.test_client,
+        emptying_statements={
+            monolith_resources.database_url: "TRUNCATE shares, photos, users RESTART IDENTITY CASCADE"
+        },
+        photo_database_url=monolith_resources.database_url,
+        bucket=monolith_resources.bucket,
+    )
+
+
+STACKS = ["monolith", "microservices"]
+
+
+@pytest.fixture(params=STACKS)
+def stack(request: pytest.FixtureRequest) -> StackUnderTest:
+    """Each version of Snappy in turn, emptied before the test."""
+    chosen: StackUnderTest = request.getfixturevalue(f"{request.param}_stack")
+    chosen.reset()
+    return chosen
 
 
 @pytest.fixture
-def api(app: Flask) -> ApiClient:
-    """A contract-checking API client."""
-    return ApiClient(app.test_client())
+def api(stack: StackUnderTest) -> ApiClient:
+    """A contract-checking API client of each version of Snappy in turn."""
+    return ApiClient(stack.make_client())
+
+
+@pytest.fixture
+def monolith_api(monolith_stack: StackUnderTest) -> ApiClient:
+    """A contract-checking API client of the in-process monolith, emptied before the test."""
+    monolith_stack.reset()
+    return ApiClient(monolith_stack.make_client())
+
+
+@pytest.fixture
+def client(monolith_stack: StackUnderTest) -> FlaskClient:
+    """A raw test client of the emptied monolith (no contract check), for pages and odd requests."""
+    monolith_stack.reset()
+    flask_client = monolith_stack.make_client()
+    assert isinstance(flask_client, FlaskClient)
+    return flask_client
 
 
 @dataclass(frozen=True)
@@ -250,24 +320,33 @@ class LiveMonolith:
     log_path: Path
 
 
-def spawn_monolith(environment: dict[str, str], log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """Start gunicorn on a free port with `environment`; returns the process and its base URL."""
+def spawn_gunicorn(
+    package: str, environment: dict[str, str], log_path: Path
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start `package` under gunicorn on a free port; returns the process and its base URL."""
     port = free_port()
     with log_path.open("ab") as log:
         process = subprocess.Popen(
             [
                 str(Path(sys.executable).parent / "gunicorn"),
                 "-c",
-                "python:snappy_monolith.gunicorn_conf",
-                "snappy_monolith.wsgi:app",
+                f"python:{package}.gunicorn_conf",
+                f"{package}.wsgi:app",
             ],
-            env={**environment, "SNAPPY_BIND": f"127.0.0.1:{port}"},
+            # Unbuffered: master and workers share the log file, and each record must be
+            # one write, or lines from two processes interleave mid-line.
+            env={**environment, "SNAPPY_BIND": f"127.0.0.1:{port}", "PYTHONUNBUFFERED": "1"},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
     base_url = f"http://127.0.0.1:{port}"
     wait_until_ready(base_url, process, log_path)
     return process, base_url
+
+
+def spawn_monolith(environment: dict[str, str], log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Start the monolith under gunicorn."""
+    return spawn_gunicorn("snappy_monolith", environment, log_path)
 
 
 def stop_process(process: subprocess.Popen[bytes], timeout: float = 30) -> int:
@@ -289,7 +368,7 @@ def live_monolith(
     resources = provision_monolith(backing, name)
     folder = tmp_path_factory.mktemp("live-monolith")
     key_file = folder / "jwt-signing-key.pem"
-    key_file.write_text(generate_private_key_pem())
+    key_file.write_text(SIGNING_KEY_PEM)
     environment = {
         **os.environ,
         "SNAPPY_DATABASE_URL": resources.database_url,
@@ -299,7 +378,7 @@ def live_monolith(
         "SNAPPY_S3_ACCESS_KEY_ID": backing.s3.access_key_id,
         "SNAPPY_S3_SECRET_ACCESS_KEY": backing.s3.secret_access_key,
         "SNAPPY_JWT_PRIVATE_KEY_FILE": str(key_file),
-        "SNAPPY_SECRET_KEY": secrets.token_urlsafe(32),
+        "SNAPPY_SECRET_KEY": SESSION_SECRET,
         "SNAPPY_THREADS": "4",
     }
     log_path = folder / "gunicorn.log"
@@ -309,6 +388,114 @@ def live_monolith(
     finally:
         stop_process(process)
         release_monolith(backing, name, resources)
+
+
+@dataclass(frozen=True)
+class LiveMicroservices:
+    """user-service, photo-service, web-ui and the edge (phase 3) under gunicorn."""
+
+    edge_url: str
+    user_service_url: str
+    photo_service_url: str
+    web_ui_url: str
+    user_database_url: str
+    photo_database_url: str
+    bucket: str
+    environment: dict[str, str]
+    log_path: Path
+
+
+def migrate(package: str, database_url: str) -> None:
+    """Apply a deployable's migrations, as its deployment does: `python -m <package> migrate`."""
+    subprocess.run(
+        [sys.executable, "-m", package, "migrate"],
+        env={**os.environ, "SNAPPY_DATABASE_URL": database_url},
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture(scope="session")
+def live_microservices(
+    backing: BackingServices, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveMicroservices]:
+    """Run the microservices and their edge under gunicorn, as `snappy up` does."""
+    folder = tmp_path_factory.mktemp("live-microservices")
+    key_file = folder / "jwt-signing-key.pem"
+    key_file.write_text(SIGNING_KEY_PEM)
+    user_database = f"snappy_users_{SESSION_TAG}"
+    photo_database = f"snappy_photos_{SESSION_TAG}"
+    user_database_url = create_database(backing.postgres_url, user_database, drop_existing=True)
+    photo_database_url = create_database(backing.postgres_url, photo_database, drop_existing=True)
+    migrate("snappy_user_service", user_database_url)
+    migrate("snappy_photo_service", photo_database_url)
+    bucket = f"snappy-photos-{SESSION_TAG}"
+    create_bucket(backing.s3, bucket)
+    log_path = folder / "services.log"
+    common = {**os.environ, "SNAPPY_THREADS": "4", "SNAPPY_JWT_PRIVATE_KEY_FILE": str(key_file)}
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        user_process, user_url = spawn_gunicorn(
+            "snappy_user_service", {**common, "SNAPPY_DATABASE_URL": user_database_url}, log_path
+        )
+        processes.append(user_process)
+        photo_process, photo_url = spawn_gunicorn(
+            "snappy_photo_service",
+            {
+                **common,
+                "SNAPPY_DATABASE_URL": photo_database_url,
+                "SNAPPY_USER_SERVICE_URL": user_url,
+                "SNAPPY_S3_BUCKET": bucket,
+                "SNAPPY_S3_ENDPOINT_URL": backing.s3.endpoint_url,
+                "SNAPPY_S3_REGION": backing.s3.region,
+                "SNAPPY_S3_ACCESS_KEY_ID": backing.s3.access_key_id,
+                "SNAPPY_S3_SECRET_ACCESS_KEY": backing.s3.secret_access_key,
+            },
+            log_path,
+        )
+        processes.append(photo_process)
+        peers = {"SNAPPY_USER_SERVICE_URL": user_url, "SNAPPY_PHOTO_SERVICE_URL": photo_url}
+        web_process, web_url = spawn_gunicorn(
+            "snappy_web_ui", {**common, **peers, "SNAPPY_SECRET_KEY": SESSION_SECRET}, log_path
+        )
+        processes.append(web_process)
+        edge_environment = {**common, **peers, "SNAPPY_EDGE_PHASE": "3", "SNAPPY_WEB_UI_URL": web_url}
+        edge_process, edge_url = spawn_gunicorn("snappy_migration", edge_environment, log_path)
+        processes.append(edge_process)
+        yield LiveMicroservices(
+            edge_url=edge_url,
+            user_service_url=user_url,
+            photo_service_url=photo_url,
+            web_ui_url=web_url,
+            user_database_url=user_database_url,
+            photo_database_url=photo_database_url,
+            bucket=bucket,
+            environment=common,
+            log_path=log_path,
+        )
+    finally:
+        for process in reversed(processes):
+            stop_process(process)
+        drop_database(backing.postgres_url, user_database)
+        drop_database(backing.postgres_url, photo_database)
+        delete_bucket(backing.s3, bucket)
+
+
+@pytest.fixture(scope="session")
+def microservices_stack(backing: BackingServices, live_microservices: LiveMicroservices) -> StackUnderTest:
+    """The microservices behind their edge, over HTTP."""
+    return StackUnderTest(
+        name="microservices",
+        backing=backing,
+        make_client=lambda: HttpTestClient(live_microservices.edge_url),
+        # Ids are not restarted: photo-service caches id -> username, and ids are never reused.
+        emptying_statements={
+            live_microservices.user_database_url: "TRUNCATE users",
+            live_microservices.photo_database_url: "TRUNCATE shares, photos",
+        },
+        photo_database_url=live_microservices.photo_database_url,
+        bucket=live_microservices.bucket,
+    )
 
 
 def free_port() -> int:
@@ -326,24 +513,27 @@ def wait_until_ready(
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            pytest.fail(f"the monolith exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
+            pytest.fail(f"{base_url} exited with {process.returncode}:\n{log_path.read_text()[-4000:]}")
         try:
             if httpx.get(f"{base_url}/readyz", timeout=2).status_code == 200:
                 return
         except httpx.HTTPError:
             pass
         time.sleep(0.2)
-    pytest.fail(f"the monolith was not ready within {timeout} s:\n{log_path.read_text()[-4000:]}")
+    pytest.fail(f"{base_url} was not ready within {timeout} s:\n{log_path.read_text()[-4000:]}")
 
 
 __all__ = [
     "ApiClient",
+    "LiveMicroservices",
     "LiveMonolith",
     "MonolithResources",
+    "StackUnderTest",
     "free_port",
     "list_objects",
     "monolith_settings",
     "s3_client",
+    "spawn_gunicorn",
     "spawn_monolith",
     "stop_process",
     "wait_until_ready",

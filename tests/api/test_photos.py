@@ -4,16 +4,35 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Iterator
 
+import httpx
 import pytest
 from PIL import Image
-from sqlalchemy import create_engine, text
 
-from snappy_devstack.backing import BackingServices
-from tests.conftest import ApiClient, MonolithResources, list_objects
+from tests.conftest import ApiClient, StackUnderTest
 from tests.images import image_bytes, png_bomb
 
 PROBLEMS = "https://snappy.example/problems/"
+# A text field's value, or a file part as (content, filename).
+FormPart = tuple[str, str | tuple[bytes, str]]
+
+
+def multipart_form(parts: list[FormPart]) -> tuple[bytes, str]:
+    """Encode `parts` as a multipart body; returns the body and its Content-Type.
+
+    Unlike a dict form, a list of parts can repeat a name, as a hand-written client might.
+    """
+    fields: dict[str, list[str]] = {}
+    files: list[tuple[str, tuple[str, bytes]]] = []
+    for name, value in parts:
+        if isinstance(value, tuple):
+            content, filename = value
+            files.append((name, (filename, content)))
+        else:
+            fields.setdefault(name, []).append(value)
+    encoded = httpx.Request("POST", "http://snappy.invalid/", data=fields, files=files)
+    return encoded.read(), encoded.headers["Content-Type"]
 
 
 @pytest.mark.parametrize(
@@ -54,6 +73,7 @@ def test_content_returns_the_bytes_exactly_as_uploaded(api: ApiClient) -> None:
 
     assert response.status_code == 200
     assert response.mimetype == "image/png"
+    assert response.headers["Cache-Control"] == "private, max-age=60"
     assert response.get_data() == data
 
 
@@ -65,6 +85,7 @@ def test_thumbnail_is_a_jpeg_that_fits_in_320_pixels(api: ApiClient) -> None:
 
     assert response.status_code == 200
     assert response.mimetype == "image/jpeg"
+    assert response.headers["Cache-Control"] == "private, max-age=60"
     with Image.open(io.BytesIO(response.get_data())) as thumbnail:
         assert thumbnail.format == "JPEG"
         assert thumbnail.size == (320, 160)
@@ -93,6 +114,7 @@ def test_my_photos_are_listed_newest_first_in_pages(api: ApiClient) -> None:
     seen = [item["id"] for page in (first, second, third) for item in page["items"]]
     assert seen == list(reversed(ids))
     assert third["next_cursor"] is None
+    assert {item["owner"] for page in (first, second, third) for item in page["items"]} == {"alice"}
 
 
 def test_the_default_page_holds_twenty(api: ApiClient) -> None:
@@ -107,13 +129,31 @@ def test_the_default_page_holds_twenty(api: ApiClient) -> None:
     assert page["next_cursor"] is not None
 
 
+BAD_PAGING_QUERIES = [
+    "limit=0",
+    "limit=101",
+    "limit=abc",
+    "limit=-1",
+    "limit=1.5",
+    "cursor=garbage",
+    "cursor=djE6eA",
+]
+
+
 @pytest.mark.parametrize(
-    "query", ["limit=0", "limit=101", "limit=abc", "limit=-1", "limit=1.5", "cursor=garbage", "cursor=djE6eA"]
+    ("path", "query"),
+    [("/api/v1/photos", query) for query in BAD_PAGING_QUERIES]
+    + [
+        (path, query)
+        for path in ("/api/v1/feed", "/api/v1/users/alice/photos", "/api/v1/users/nobody/photos")
+        for query in ("limit=0", "cursor=garbage")
+    ],
 )
-def test_bad_paging_parameters_are_rejected(api: ApiClient, query: str) -> None:
+def test_bad_paging_parameters_are_rejected(api: ApiClient, path: str, query: str) -> None:
+    # Even on an unknown user's photos: the parameters are checked before the user is looked up.
     token = api.user_with_token("alice")
 
-    response = api.get(f"/api/v1/photos?{query}", token)
+    response = api.get(f"{path}?{query}", token)
 
     assert response.status_code == 400
     assert response.get_json()["type"] == PROBLEMS + "invalid-parameter"
@@ -128,6 +168,7 @@ def test_a_users_public_photos_leave_out_private_ones(api: ApiClient) -> None:
     page = api.get("/api/v1/users/alice/photos", bob).get_json()
 
     assert [item["id"] for item in page["items"]] == [public_id]
+    assert page["items"][0]["owner"] == "alice"
 
 
 def test_owner_changes_caption_and_visibility(api: ApiClient) -> None:
@@ -163,14 +204,33 @@ def test_invalid_changes_are_rejected_and_change_nothing(api: ApiClient, body: d
     assert api.get(f"/api/v1/photos/{before['id']}", token).get_json() == before
 
 
-def test_delete_removes_the_row_the_objects_and_the_shares(
-    api: ApiClient, backing: BackingServices, monolith_resources: MonolithResources
+@pytest.mark.parametrize(
+    ("data", "content_type", "status", "slug"),
+    [
+        (b"{not json", "application/json", 400, "malformed-request"),
+        (b"[1, 2]", "application/json", 400, "malformed-request"),
+        (b"caption=x", "application/x-www-form-urlencoded", 415, "unsupported-media-type"),
+    ],
+)
+def test_unreadable_changes_are_refused(
+    api: ApiClient, data: bytes, content_type: str, status: int, slug: str
 ) -> None:
+    token = api.user_with_token("alice")
+    before = api.upload(token, image_bytes(), caption="Kept").get_json()
+
+    response = api.patch(f"/api/v1/photos/{before['id']}", token, data=data, content_type=content_type)
+
+    assert response.status_code == status
+    assert response.get_json()["type"] == PROBLEMS + slug
+    assert api.get(f"/api/v1/photos/{before['id']}", token).get_json() == before
+
+
+def test_delete_removes_the_row_the_objects_and_the_shares(api: ApiClient, stack: StackUnderTest) -> None:
     alice = api.user_with_token("alice")
     bob = api.user_with_token("bob")
     photo_id = api.upload(alice, image_bytes()).get_json()["id"]
     api.post(f"/api/v1/photos/{photo_id}/shares", alice, json={"username": "bob"})
-    assert len(list_objects(backing, monolith_resources.bucket)) == 2
+    assert len(stack.object_keys()) == 2
 
     response = api.delete(f"/api/v1/photos/{photo_id}", alice)
 
@@ -178,24 +238,18 @@ def test_delete_removes_the_row_the_objects_and_the_shares(
     assert response.get_data() == b""
     assert api.get(f"/api/v1/photos/{photo_id}", alice).status_code == 404
     assert api.get("/api/v1/feed", bob).get_json()["items"] == []
-    assert list_objects(backing, monolith_resources.bucket) == []
+    assert stack.object_keys() == []
+    assert stack.photo_count() == 0
 
 
 class TestFailedUploadsLeaveNothingBehind:
     """Every rejected upload: a precise 4xx, no row and no object."""
 
     @pytest.fixture(autouse=True)
-    def _check_nothing_left(
-        self, api: ApiClient, backing: BackingServices, monolith_resources: MonolithResources
-    ) -> object:
+    def _check_nothing_left(self, stack: StackUnderTest) -> Iterator[None]:
         yield
-        assert list_objects(backing, monolith_resources.bucket) == []
-        engine = create_engine(
-            monolith_resources.database_url.replace("postgresql://", "postgresql+psycopg://")
-        )
-        with engine.connect() as connection:
-            assert connection.execute(text("SELECT count(*) FROM photos")).scalar_one() == 0
-        engine.dispose()
+        assert stack.object_keys() == []
+        assert stack.photo_count() == 0
 
     def test_a_file_that_is_not_an_image_is_unsupported(self, api: ApiClient) -> None:
         token = api.user_with_token("alice")
@@ -274,27 +328,35 @@ class TestFailedUploadsLeaveNothingBehind:
 
         assert response.status_code == 415
 
-    def test_an_unknown_form_field_is_rejected(self, api: ApiClient) -> None:
+    @pytest.mark.parametrize(
+        ("parts", "field", "message"),
+        [
+            ([("owner", "bob")], "owner", "is not a known field"),
+            ([("caption", "first"), ("caption", "second")], "caption", "must be given once"),
+            ([("visibility", "public"), ("visibility", "private")], "visibility", "must be given once"),
+            ([("file", (image_bytes("PNG"), "b.png"))], "file", "must be given once"),
+            ([("caption", (b"Sunset", "caption.txt"))], "caption", "must be a text field, not a file"),
+            ([("visibility", (b"public", "v.txt"))], "visibility", "must be a text field, not a file"),
+        ],
+        ids=[
+            "unknown",
+            "repeated caption",
+            "repeated visibility",
+            "repeated file",
+            "caption as a file",
+            "visibility as a file",
+        ],
+    )
+    def test_unknown_repeated_or_misplaced_form_fields_are_rejected(
+        self, api: ApiClient, parts: list[FormPart], field: str, message: str
+    ) -> None:
+        # A repeated part is refused rather than resolved by picking one of its values.
         token = api.user_with_token("alice")
-        form = {"file": (io.BytesIO(image_bytes()), "a.jpg"), "owner": "bob"}
+        body, content_type = multipart_form([("file", (image_bytes(), "a.jpg")), *parts])
 
-        response = api.post("/api/v1/photos", token, data=form, content_type="multipart/form-data")
+        response = api.post("/api/v1/photos", token, data=body, content_type=content_type)
 
         assert response.status_code == 422
-
-    def test_an_upload_whose_row_cannot_be_written_removes_its_objects(
-        self, api: ApiClient, monolith_resources: MonolithResources
-    ) -> None:
-        token = api.user_with_token("alice")
-        # The user disappears after the token was issued: the insert violates the
-        # foreign key, after both objects were stored.
-        engine = create_engine(
-            monolith_resources.database_url.replace("postgresql://", "postgresql+psycopg://")
-        )
-        with engine.begin() as connection:
-            connection.execute(text("DELETE FROM users WHERE username = 'alice'"))
-        engine.dispose()
-
-        response = api.upload(token, image_bytes())
-
-        assert response.status_code == 401
+        problem = response.get_json()
+        assert problem["type"] == PROBLEMS + "validation-failed"
+        assert problem["errors"] == [{"field": field, "message": message}]

@@ -34,7 +34,9 @@ def test_sharing_makes_a_private_photo_visible_to_that_user(api: ApiClient, alic
     assert response.status_code == 201
     assert response.get_json()["username"] == "bob"
     assert response.headers["Location"] == f"/api/v1/photos/{photo_id}/shares/bob"
-    assert api.get(f"/api/v1/photos/{photo_id}", bob).status_code == 200
+    seen_by_bob = api.get(f"/api/v1/photos/{photo_id}", bob)
+    assert seen_by_bob.status_code == 200
+    assert seen_by_bob.get_json()["owner"] == "alice"
     assert api.get(f"/api/v1/photos/{photo_id}/content", bob).status_code == 200
     assert api.get(f"/api/v1/photos/{photo_id}/thumbnail", bob).status_code == 200
 
@@ -49,10 +51,11 @@ def test_sharing_twice_is_a_conflict(api: ApiClient, alice: str, bob: str) -> No
     assert response.get_json()["type"] == PROBLEMS + "already-shared"
 
 
-def test_sharing_with_an_unknown_user_names_the_problem(api: ApiClient, alice: str) -> None:
+@pytest.mark.parametrize("username", ["nobody", "NOT_VALID", ""])
+def test_sharing_with_an_unknown_user_names_the_problem(api: ApiClient, alice: str, username: str) -> None:
     photo_id = upload(api, alice)
 
-    response = api.post(f"/api/v1/photos/{photo_id}/shares", alice, json={"username": "nobody"})
+    response = api.post(f"/api/v1/photos/{photo_id}/shares", alice, json={"username": username})
 
     assert response.status_code == 404
     assert response.get_json()["type"] == PROBLEMS + "user-not-found"
@@ -64,6 +67,7 @@ def test_sharing_with_yourself_is_invalid(api: ApiClient, alice: str) -> None:
     response = api.post(f"/api/v1/photos/{photo_id}/shares", alice, json={"username": "alice"})
 
     assert response.status_code == 422
+    assert response.get_json()["type"] == PROBLEMS + "validation-failed"
 
 
 @pytest.mark.parametrize("body", [{}, {"username": 3}, {"username": "bob", "extra": 1}])
@@ -76,16 +80,22 @@ def test_share_bodies_are_validated(api: ApiClient, alice: str, bob: str, body: 
     assert api.get(f"/api/v1/photos/{photo_id}/shares", alice).get_json()["items"] == []
 
 
-def test_owner_lists_shares_newest_first(api: ApiClient, alice: str, bob: str) -> None:
+def test_owner_lists_shares_newest_first_in_pages(api: ApiClient, alice: str, bob: str) -> None:
     api.sign_up("carol")
     photo_id = upload(api, alice)
     for username in ("bob", "carol"):
         api.post(f"/api/v1/photos/{photo_id}/shares", alice, json={"username": username})
 
-    page = api.get(f"/api/v1/photos/{photo_id}/shares", alice).get_json()
+    whole = api.get(f"/api/v1/photos/{photo_id}/shares", alice).get_json()
+    first = api.get(f"/api/v1/photos/{photo_id}/shares?limit=1", alice).get_json()
+    second = api.get(
+        f"/api/v1/photos/{photo_id}/shares?limit=1&cursor={first['next_cursor']}", alice
+    ).get_json()
 
-    assert [share["username"] for share in page["items"]] == ["carol", "bob"]
-    assert page["next_cursor"] is None
+    assert [share["username"] for share in whole["items"]] == ["carol", "bob"]
+    assert whole["next_cursor"] is None
+    assert [share["username"] for share in first["items"] + second["items"]] == ["carol", "bob"]
+    assert second["next_cursor"] is None
 
 
 def test_revoking_a_share_hides_the_photo_again(api: ApiClient, alice: str, bob: str) -> None:
@@ -108,6 +118,7 @@ def test_revoking_a_share_that_does_not_exist_is_not_found(
     response = api.delete(f"/api/v1/photos/{photo_id}/shares/{username}", alice)
 
     assert response.status_code == 404
+    assert response.get_json()["type"] == PROBLEMS + "not-found"
 
 
 def test_the_feed_lists_photos_shared_with_me_most_recent_share_first(
@@ -133,5 +144,8 @@ def test_public_photos_are_visible_to_everyone_but_not_in_their_feed(
 ) -> None:
     photo_id = api.upload(alice, image_bytes(), visibility="public").get_json()["id"]
 
-    assert api.get(f"/api/v1/photos/{photo_id}", bob).status_code == 200
+    response = api.get(f"/api/v1/photos/{photo_id}", bob)
+
+    assert response.status_code == 200
+    assert response.get_json()["owner"] == "alice"
     assert api.get("/api/v1/feed", bob).get_json()["items"] == []

@@ -47,9 +47,11 @@ def test_readyz_is_503_when_a_dependency_does_not_answer(settings: Settings, bro
     assert broken in response.get_json()["detail"]
 
 
-def test_metrics_count_requests_by_route_template_and_status(api: ApiClient, client: FlaskClient) -> None:
-    token = api.user_with_token("alice")
-    api.get("/api/v1/photos/12345", token)
+def test_metrics_count_requests_by_route_template_and_status(
+    monolith_api: ApiClient, client: FlaskClient
+) -> None:
+    token = monolith_api.user_with_token("alice")
+    monolith_api.get("/api/v1/photos/12345", token)
 
     response = client.get("/metrics")
 
@@ -105,9 +107,9 @@ def test_log_lines_are_json_with_the_request_id(app: Flask) -> None:
 
 
 def test_jwks_publishes_the_key_that_verifies_issued_tokens(
-    api: ApiClient, client: FlaskClient, settings: Settings
+    monolith_api: ApiClient, client: FlaskClient, settings: Settings
 ) -> None:
-    token = api.user_with_token("alice")
+    token = monolith_api.user_with_token("alice")
 
     jwks = client.get("/.well-known/jwks.json").get_json()
 

@@ -47,10 +47,10 @@ def test_private_pages_send_visitors_to_log_in(client: FlaskClient, path: str) -
     assert response.headers["Location"].startswith("/login?next=")
 
 
-def test_a_signed_up_user_sees_their_own_photos(client: FlaskClient, api: ApiClient) -> None:
+def test_a_signed_up_user_sees_their_own_photos(client: FlaskClient, monolith_api: ApiClient) -> None:
     sign_up_in_browser(client, "alice")
-    token = api.log_in("alice")
-    api.upload(token, image_bytes(), caption="From the API")
+    token = monolith_api.log_in("alice")
+    monolith_api.upload(token, image_bytes(), caption="From the API")
 
     page = client.get("/photos").get_data(as_text=True)
 
@@ -87,9 +87,9 @@ def test_an_unknown_page_is_an_html_404_for_browsers(client: FlaskClient) -> Non
     assert response.mimetype == "text/html"
 
 
-def test_a_photo_the_viewer_may_not_see_is_an_html_404(client: FlaskClient, api: ApiClient) -> None:
-    alice = api.user_with_token("alice")
-    photo_id = api.upload(alice, image_bytes()).get_json()["id"]
+def test_a_photo_the_viewer_may_not_see_is_an_html_404(client: FlaskClient, monolith_api: ApiClient) -> None:
+    alice = monolith_api.user_with_token("alice")
+    photo_id = monolith_api.upload(alice, image_bytes()).get_json()["id"]
     sign_up_in_browser(client, "mallory")
 
     response = client.get(f"/photos/{photo_id}", headers={"Accept": "text/html"})
@@ -98,8 +98,8 @@ def test_a_photo_the_viewer_may_not_see_is_an_html_404(client: FlaskClient, api:
     assert response.mimetype == "text/html"
 
 
-def test_login_does_not_redirect_off_site(client: FlaskClient, api: ApiClient) -> None:
-    api.sign_up("alice")
+def test_login_does_not_redirect_off_site(client: FlaskClient, monolith_api: ApiClient) -> None:
+    monolith_api.sign_up("alice")
     token = csrf_token(client.get("/login").get_data(as_text=True))
 
     response = client.post(

@@ -1,0 +1,79 @@
+"""The one place that says which differences between two versions of Snappy do not count.
+
+Two stacks answering the same requests differ, legitimately, only in values they
+generate themselves. Everything else (statuses, content types, problem types, field
+names and values, ordering, pagination) must be identical. The normalization:
+
+- **ids**: each stack numbers rows itself, so an id is replaced by the order in which
+  it first appeared in the scenario (`<id 1>`, `<id 2>`, ...), in bodies, in `Location`
+  headers and in cursors; the same row must get the same placeholder on both sides;
+- **timestamps**: `created_at` values become `<timestamp>`, after checking their format;
+- **tokens**: `access_token` values become `<token>`, after checking they are JWTs;
+- **cursors**: `next_cursor` values become `<cursor>` (they encode ids);
+- **headers**: only the headers that matter are compared: Content-Type, Location,
+  Cache-Control, WWW-Authenticate and Allow;
+- **`detail`** of problem documents is compared as is: it is part of the contract's
+  human-readable surface, and both versions must say the same thing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["COMPARED_HEADERS", "IdNumbering", "normalize_body", "normalize_headers"]
+
+COMPARED_HEADERS = ("content-type", "location", "cache-control", "www-authenticate", "allow")
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z")
+_JWT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
+_ID_IN_PATH = re.compile(r"/photos/(\d+)")
+
+
+@dataclass
+class IdNumbering:
+    """Maps one stack's generated ids to placeholders, in order of first appearance."""
+
+    placeholders: dict[int, str] = field(default_factory=dict)
+
+    def placeholder(self, value: int) -> str:
+        """The placeholder of `value`, numbering it if it is new."""
+        if value not in self.placeholders:
+            self.placeholders[value] = f"<id {len(self.placeholders) + 1}>"
+        return self.placeholders[value]
+
+    def in_path(self, path: str) -> str:
+        """A path with its photo ids replaced."""
+        return _ID_IN_PATH.sub(lambda match: f"/photos/{self.placeholder(int(match.group(1)))}", path)
+
+
+def normalize_body(body: Any, ids: IdNumbering) -> Any:
+    """A JSON body with generated values replaced by placeholders."""
+    if isinstance(body, list):
+        return [normalize_body(item, ids) for item in body]
+    if not isinstance(body, dict):
+        return body
+    normalized: dict[str, Any] = {}
+    for key, value in body.items():
+        if key == "id" and isinstance(value, int):
+            normalized[key] = ids.placeholder(value)
+        elif key == "created_at" and isinstance(value, str):
+            normalized[key] = "<timestamp>" if _TIMESTAMP.fullmatch(value) else value
+        elif key == "access_token" and isinstance(value, str):
+            normalized[key] = "<token>" if _JWT.fullmatch(value) else value
+        elif key == "next_cursor" and isinstance(value, str):
+            normalized[key] = "<cursor>"
+        elif key == "instance" and isinstance(value, str):
+            normalized[key] = ids.in_path(value)
+        else:
+            normalized[key] = normalize_body(value, ids)
+    return normalized
+
+
+def normalize_headers(headers: dict[str, str], ids: IdNumbering) -> dict[str, str]:
+    """The headers that matter, with ids in `Location` replaced."""
+    lowered = {name.lower(): value for name, value in headers.items()}
+    kept = {name: lowered[name] for name in COMPARED_HEADERS if name in lowered}
+    if "location" in kept:
+        kept["location"] = ids.in_path(kept["location"])
+    return kept

@@ -1,0 +1,81 @@
+"""Parity: one scenario against the monolith and the microservices, zero differences.
+
+Both versions run under gunicorn with their own data; the scenario is sent to the
+monolith and to the microservices' edge over HTTP, and the two recordings are compared
+exchange by exchange after the normalization in `normalization.py`. Any difference in
+status, in a header that matters or in a body fails the test, with the steps named.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import replace
+
+import pytest
+
+from tests.conftest import LiveMicroservices, LiveMonolith
+from tests.parity.normalization import IdNumbering, normalize_body, normalize_headers
+from tests.parity.scenario import Exchange, run_scenario, scenario_steps
+
+
+def differences(expected: list[Exchange], actual: list[Exchange]) -> list[str]:
+    """Every way `actual` differs from `expected`, one line per differing aspect."""
+    found: list[str] = []
+    if len(expected) != len(actual):
+        found.append(f"{len(expected)} exchanges against {len(actual)}")
+    for left, right in zip(expected, actual, strict=False):
+        for aspect in ("status", "headers", "body"):
+            if getattr(left, aspect) != getattr(right, aspect):
+                found.append(f"{left.step}: {aspect} {getattr(left, aspect)!r} != {getattr(right, aspect)!r}")
+    return found
+
+
+@pytest.mark.live
+def test_the_monolith_and_the_microservices_answer_the_scenario_identically(
+    live_monolith: LiveMonolith, live_microservices: LiveMicroservices
+) -> None:
+    steps = scenario_steps(suffix=secrets.token_hex(4))
+
+    monolith = run_scenario(live_monolith.base_url, steps)
+    microservices = run_scenario(live_microservices.edge_url, steps)
+
+    assert differences(monolith, microservices) == []
+    # The scenario really exercised both versions: successes and refusals of every kind.
+    statuses = {exchange.status for exchange in monolith}
+    assert {200, 201, 204, 400, 401, 404, 405, 409, 415, 422} <= statuses
+    assert len(monolith) == len(steps)
+
+
+def test_a_changed_status_header_or_body_is_a_difference() -> None:
+    ids = IdNumbering()
+    body = normalize_body({"id": 7, "caption": "Sunset", "created_at": "2026-01-01T00:00:00.000001Z"}, ids)
+    headers = normalize_headers({"Content-Type": "application/json", "X-Request-ID": "abc"}, ids)
+    original = Exchange("get a photo", 200, headers, body)
+
+    assert differences([original], [original]) == []
+    assert differences([original], [replace(original, status=404)]) != []
+    assert differences([original], [replace(original, body={**body, "caption": "Other"})]) != []
+    assert differences([original], [replace(original, headers={"content-type": "text/html"})]) != []
+    assert differences([original], []) != []
+
+
+def test_normalization_replaces_generated_values_only() -> None:
+    ids = IdNumbering()
+    body = {
+        "items": [{"id": 41, "owner": "alice", "created_at": "2026-11-26T10:00:00.123456Z"}],
+        "next_cursor": "djE6NDE",
+        "access_token": "aaa.bbb.ccc",
+    }
+
+    normalized = normalize_body(body, ids)
+
+    assert normalized == {
+        "items": [{"id": "<id 1>", "owner": "alice", "created_at": "<timestamp>"}],
+        "next_cursor": "<cursor>",
+        "access_token": "<token>",
+    }
+    assert normalize_headers({"Location": "/api/v1/photos/41", "Date": "now"}, ids) == {
+        "location": "/api/v1/photos/<id 1>"
+    }
+    # A malformed timestamp is not hidden by the normalization.
+    assert normalize_body({"created_at": "yesterday"}, ids) == {"created_at": "yesterday"}
