@@ -1,0 +1,251 @@
+"""user-service and photo-service, run as deployed, honour the pacts web-ui holds them to.
+
+Both services run under gunicorn on fresh databases and a fresh bucket. Before each
+interaction, the provider state it names is set up through the services' public APIs,
+with SQL only to empty tables and to restore the two users with the ids the tokens carry.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from pact import Verifier
+from sqlalchemy import create_engine, text
+
+from snappy_devstack.backing import (
+    BackingServices,
+    create_bucket,
+    create_database,
+    delete_bucket,
+    drop_database,
+)
+from snappy_plumbing.config import sqlalchemy_url
+from tests.conftest import SESSION_TAG, SIGNING_KEY_PEM, migrate, spawn_gunicorn, stop_process
+from tests.images import image_bytes
+from tests.pact.contract import (
+    ALICE_EXISTS,
+    ALICE_OWNS_PHOTO,
+    ALICE_SHARES_PHOTO,
+    BOB_SHARES_PHOTO,
+    NO_USERS,
+    PASSWORD,
+    PHOTO_SERVICE,
+    USER_SERVICE,
+    pact_file,
+)
+
+pytestmark = pytest.mark.live
+
+API = "/api/v1"
+# Created first, so alice is user 1 and bob user 2 whenever the states restore them.
+USERNAMES = ("alice", "bob")
+
+
+@dataclass
+class Providers:
+    """The two services under test, their databases, and a token per user."""
+
+    user_service_url: str
+    photo_service_url: str
+    user_database_url: str
+    photo_database_url: str
+    tokens: dict[str, str]
+    user_rows: list[dict[str, Any]]
+
+
+@pytest.fixture(scope="module")
+def providers(backing: BackingServices, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Providers]:
+    """user-service and photo-service under gunicorn, each on its own new database."""
+    folder = tmp_path_factory.mktemp("pact-providers")
+    key_file = folder / "jwt-signing-key.pem"
+    key_file.write_text(SIGNING_KEY_PEM)
+    user_database = f"snappy_pact_users_{SESSION_TAG}"
+    photo_database = f"snappy_pact_photos_{SESSION_TAG}"
+    bucket = f"snappy-pact-photos-{SESSION_TAG}"
+    user_database_url = create_database(backing.postgres_url, user_database, drop_existing=True)
+    photo_database_url = create_database(backing.postgres_url, photo_database, drop_existing=True)
+    migrate("snappy_user_service", user_database_url)
+    migrate("snappy_photo_service", photo_database_url)
+    create_bucket(backing.s3, bucket)
+    log_path = folder / "services.log"
+    common = {**os.environ, "SNAPPY_THREADS": "4", "SNAPPY_JWT_PRIVATE_KEY_FILE": str(key_file)}
+    processes = []
+    try:
+        user_process, user_url = spawn_gunicorn(
+            "snappy_user_service", {**common, "SNAPPY_DATABASE_URL": user_database_url}, log_path
+        )
+        processes.append(user_process)
+        photo_process, photo_url = spawn_gunicorn(
+            "snappy_photo_service",
+            {
+                **common,
+                "SNAPPY_DATABASE_URL": photo_database_url,
+                "SNAPPY_USER_SERVICE_URL": user_url,
+                "SNAPPY_S3_BUCKET": bucket,
+                "SNAPPY_S3_ENDPOINT_URL": backing.s3.endpoint_url,
+                "SNAPPY_S3_REGION": backing.s3.region,
+                "SNAPPY_S3_ACCESS_KEY_ID": backing.s3.access_key_id,
+                "SNAPPY_S3_SECRET_ACCESS_KEY": backing.s3.secret_access_key,
+            },
+            log_path,
+        )
+        processes.append(photo_process)
+        tokens = {}
+        for username in USERNAMES:
+            _post(
+                f"{user_url}{API}/users",
+                json={
+                    "username": username,
+                    "password": PASSWORD,
+                    "display_name": username.capitalize(),
+                },
+            )
+            answer = _post(f"{user_url}{API}/tokens", json={"username": username, "password": PASSWORD})
+            tokens[username] = answer.json()["access_token"]
+        user_rows = _rows(user_database_url, "SELECT id, username, display_name, password_hash FROM users")
+        yield Providers(
+            user_service_url=user_url,
+            photo_service_url=photo_url,
+            user_database_url=user_database_url,
+            photo_database_url=photo_database_url,
+            tokens=tokens,
+            user_rows=user_rows,
+        )
+    finally:
+        for process in reversed(processes):
+            stop_process(process)
+        drop_database(backing.postgres_url, user_database)
+        drop_database(backing.postgres_url, photo_database)
+        delete_bucket(backing.s3, bucket)
+
+
+class ProviderStates:
+    """Sets up the provider states the pacts name."""
+
+    def __init__(self, providers: Providers) -> None:
+        self.providers = providers
+
+    def handlers(self) -> dict[str, Callable[[], None]]:
+        """Each state the pacts name, and how to reach it."""
+        return {
+            NO_USERS: self.no_users,
+            ALICE_EXISTS: self.alice_exists,
+            ALICE_OWNS_PHOTO: self.alice_owns_photo,
+            ALICE_SHARES_PHOTO: self.alice_shares_photo,
+            BOB_SHARES_PHOTO: self.bob_shares_photo,
+        }
+
+    def no_users(self) -> None:
+        """No users, no photos."""
+        _execute(self.providers.photo_database_url, "TRUNCATE shares, photos RESTART IDENTITY")
+        _execute(self.providers.user_database_url, "TRUNCATE users")
+
+    def alice_exists(self) -> None:
+        """alice and bob exist, with their ids and passwords of the session; no photos."""
+        self.no_users()
+        statement = text(
+            "INSERT INTO users (id, username, display_name, password_hash)"
+            " VALUES (:id, :username, :display_name, :password_hash)"
+        )
+        engine = create_engine(sqlalchemy_url(self.providers.user_database_url))
+        try:
+            with engine.begin() as connection:
+                connection.execute(statement, self.providers.user_rows)
+        finally:
+            engine.dispose()
+
+    def alice_owns_photo(self) -> None:
+        """alice has uploaded photo 1, private."""
+        self.alice_exists()
+        self._upload("alice", "private")
+
+    def alice_shares_photo(self) -> None:
+        """alice's photo 1 is shared with bob."""
+        self.alice_owns_photo()
+        self._share("alice", 1, "bob")
+
+    def bob_shares_photo(self) -> None:
+        """bob has uploaded photo 1, public, and shared it with alice."""
+        self.alice_exists()
+        self._upload("bob", "public")
+        self._share("bob", 1, "alice")
+
+    def _upload(self, username: str, visibility: str) -> None:
+        _post(
+            f"{self.providers.photo_service_url}{API}/photos",
+            headers=self._authorization(username),
+            data={"caption": "A red square", "visibility": visibility},
+            files={"file": ("square.png", image_bytes("PNG", (32, 24)), "image/png")},
+        )
+
+    def _share(self, username: str, photo_id: int, with_username: str) -> None:
+        _post(
+            f"{self.providers.photo_service_url}{API}/photos/{photo_id}/shares",
+            headers=self._authorization(username),
+            json={"username": with_username},
+        )
+
+    def _authorization(self, username: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.providers.tokens[username]}"}
+
+
+def verify(provider: str, url: str, providers: Providers, handlers: dict[str, Callable[[], None]]) -> None:
+    """Replay the committed pact against `url`; fails with the verifier's report on any mismatch."""
+    source = pact_file(provider)
+    assert source.exists(), f"{source} is missing: run tests/pact/test_web_ui_consumer.py"
+    verifier = (
+        Verifier(provider, host=urlsplit(url).hostname)
+        .add_transport(url=url)
+        .add_source(source)
+        .state_handler(handlers, teardown=False)
+        # Every interaction acts as alice: the token in the pact is only an example.
+        .add_custom_header("Authorization", f"Bearer {providers.tokens['alice']}")
+        .set_error_on_empty_pact(enabled=True)
+    )
+    try:
+        verifier.verify()
+    except RuntimeError as exc:
+        pytest.fail(
+            f"{provider} breaks the pact {Path(source).name}: {exc}\n{verifier.output(strip_ansi=True)}"
+        )
+
+
+def test_user_service_honours_the_web_ui_pact(providers: Providers) -> None:
+    """user-service answers every interaction web-ui expects of it."""
+    verify(USER_SERVICE, providers.user_service_url, providers, ProviderStates(providers).handlers())
+
+
+def test_photo_service_honours_the_web_ui_pact(providers: Providers) -> None:
+    """photo-service answers every interaction web-ui expects of it."""
+    verify(PHOTO_SERVICE, providers.photo_service_url, providers, ProviderStates(providers).handlers())
+
+
+def _post(url: str, **kwargs: Any) -> httpx.Response:
+    response = httpx.post(url, timeout=10, **kwargs)
+    response.raise_for_status()
+    return response
+
+
+def _execute(database_url: str, statement: str) -> None:
+    engine = create_engine(sqlalchemy_url(database_url))
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(statement))
+    finally:
+        engine.dispose()
+
+
+def _rows(database_url: str, query: str) -> list[dict[str, Any]]:
+    engine = create_engine(sqlalchemy_url(database_url))
+    try:
+        with engine.begin() as connection:
+            return [dict(row) for row in connection.execute(text(query)).mappings()]
+    finally:
+        engine.dispose()
