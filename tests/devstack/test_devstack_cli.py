@@ -62,6 +62,50 @@ def test_up_on_a_port_in_use_fails_with_one_line(
     assert not state_dir.exists()  # nothing was started
 
 
+@pytest.mark.parametrize("stack", ["microservices", "both"])
+def test_up_checks_every_port_it_needs_before_starting(
+    snappy_command: list[str], stack: str, tmp_path: Path
+) -> None:
+    state_dir = tmp_path / "state"
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
+        busy_port = _listen_after_a_free_port(listener)
+        port = busy_port if stack == "microservices" else busy_port - 1
+        result = _run(
+            snappy_command,
+            "up", "--stack", stack, "--port", str(port), "--state-dir", str(state_dir),
+            cwd=tmp_path,
+        )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert f"port {busy_port} on 127.0.0.1 (for the microservices stack) is already in use" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not state_dir.exists()
+
+
+def test_up_both_on_the_last_port_is_a_usage_error(snappy_command: list[str], tmp_path: Path) -> None:
+    result = _run(snappy_command, "up", "--stack", "both", "--port", "65535", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert "would need port 65536" in result.stderr
+
+
+def _listen_after_a_free_port(listener: socket.socket) -> int:
+    """Make `listener` listen on a loopback port whose predecessor is free; return that port."""
+    for _ in range(20):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.bind(("127.0.0.1", 0))
+            free = int(probe.getsockname()[1])
+        if free >= 65535:
+            continue
+        try:
+            listener.bind(("127.0.0.1", free + 1))
+        except OSError:
+            continue
+        listener.listen()
+        return free + 1
+    pytest.fail("found no free port followed by a bindable one")
+
+
 def test_up_with_an_unknown_stack_is_a_usage_error(snappy_command: list[str], tmp_path: Path) -> None:
     result = _run(snappy_command, "up", "--stack", "bogus", cwd=tmp_path)
     assert result.returncode == 2

@@ -1,4 +1,4 @@
-"""The `snappy` developer command: `up` runs a stack locally, `seed` loads demo data into one."""
+"""The `snappy` developer command: `up` runs Snappy stacks locally, `seed` loads demo data into one."""
 
 from __future__ import annotations
 
@@ -6,33 +6,29 @@ import argparse
 import os
 import signal
 import sys
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-from snappy_devstack.backing import create_bucket, create_database, provide_backing_services
+from snappy_devstack.backing import provide_backing_services
 from snappy_devstack.errors import DevstackError
 from snappy_devstack.processes import LOOPBACK, log_tail, port_is_free
 from snappy_devstack.seed import SeedSummary, seed
 from snappy_devstack.stack import (
-    MONOLITH_BUCKET,
-    MONOLITH_DATABASE,
     STACKS,
-    StackError,
-    check_monolith_installed,
+    ServerFailed,
+    Stack,
+    check_installed,
     default_state_dir,
     ensure_secrets,
-    monolith_environment,
-    run_monolith_migrations,
-    running_monolith,
-    wait_until_ready,
+    plan_stacks,
+    running_stacks,
+    watch,
 )
 
 __all__ = ["main"]
 
-_READY_TIMEOUT_SECONDS = 60.0
 _LOG_LINES_ON_FAILURE = 20
 _EXIT_USAGE = 2
 
@@ -67,9 +63,14 @@ def _parser() -> argparse.ArgumentParser:
         help="run a stack with its backing services until Ctrl-C",
         description="Start PostgreSQL and S3, migrate, and serve a Snappy stack on 127.0.0.1.",
     )
-    up.add_argument("--stack", choices=STACKS, default=STACKS[0], help="which stack to run")
+    up.add_argument(
+        "--stack",
+        choices=STACKS,
+        default=STACKS[0],
+        help="which stack to run; both: the monolith at --port and the microservices at the next port",
+    )
     up.add_argument("--port", type=_port, default=8000, help="HTTP port (default: 8000)")
-    up.add_argument("--seed", action="store_true", help="load demo users and photos once up")
+    up.add_argument("--seed", action="store_true", help="load demo users and photos into each stack once up")
     up.add_argument(
         "--state-dir",
         type=Path,
@@ -100,47 +101,40 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _up(arguments: argparse.Namespace) -> int:
-    port: int = arguments.port
-    if not port_is_free(port):
-        _fail(f"up: port {port} on {LOOPBACK} is already in use; choose another with --port")
-        return _EXIT_USAGE
-    check_monolith_installed()
+    stacks = plan_stacks(arguments.stack, arguments.port)
+    for stack in stacks:
+        port = stack.entry.port
+        if port > 65535:
+            _fail(f"up: the {stack.name} stack would need port {port}; choose a lower --port")
+            return _EXIT_USAGE
+        if not port_is_free(port):
+            _fail(
+                f"up: port {port} on {LOOPBACK} (for the {stack.name} stack) is already in use;"
+                " choose another with --port"
+            )
+            return _EXIT_USAGE
+    check_installed(stacks)
     state_dir: Path = (arguments.state_dir or default_state_dir(Path.cwd())).absolute()
-    base_url = f"http://{LOOPBACK}:{port}"
     logs = state_dir / "logs"
-    server_log = logs / "monolith.log"
     try:
         with _stop_on_signals():
             _say(f"Starting PostgreSQL and S3 (state in {state_dir})...")
             with provide_backing_services(state_dir, persistent=True) as services:
                 _say(f"Backing services: {services.source}")
-                database_url = create_database(services.postgres_url, MONOLITH_DATABASE)
-                create_bucket(services.s3, MONOLITH_BUCKET)
-                environment = monolith_environment(
-                    os.environ,
+                with running_stacks(
+                    stacks,
                     services=services,
-                    database_url=database_url,
                     stack_secrets=ensure_secrets(state_dir),
-                    port=port,
-                )
-                _say("Migrating the database...")
-                run_monolith_migrations(environment, logs / "monolith-migrate.log")
-                _say("Starting the monolith...")
-                with running_monolith(environment, server_log) as server:
-                    if not wait_until_ready(base_url, server, timeout_seconds=_READY_TIMEOUT_SECONDS):
-                        _show_log(server_log)
-                        status = server.poll()
-                        raise StackError(
-                            f"the monolith was not ready after {_READY_TIMEOUT_SECONDS:.0f} s"
-                            if status is None
-                            else f"the monolith exited with status {status} while starting"
-                        )
-                    summary = seed(base_url, progress=_say) if arguments.seed else None
-                    _announce(base_url, summary, server_log)
-                    while server.poll() is None:
-                        time.sleep(0.5)
-                    _show_log(server_log)
-                    raise StackError(f"the monolith exited unexpectedly (status {server.poll()})")
+                    logs=logs,
+                    base_environment=os.environ,
+                    progress=_say,
+                ) as running:
+                    summaries = [_seed_stack(stack) if arguments.seed else None for stack in stacks]
+                    _announce(stacks, summaries, logs)
+                    watch(running)
+    except ServerFailed as error:
+        _show_log(error.log_path)
+        raise
     except _StopRequested:
         _say("Stopped.")
     return 0
@@ -161,11 +155,22 @@ def _seed(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def _announce(base_url: str, summary: SeedSummary | None, server_log: Path) -> None:
-    _say(f"Snappy (monolith) is up at {base_url}")
-    if summary is not None:
-        _say(_credentials(summary))
-    _say(f"Server log: {server_log}. Press Ctrl-C to stop.")
+def _seed_stack(stack: Stack) -> SeedSummary:
+    _say(f"Seeding the {stack.name} stack at {stack.entry.url}...")
+    return seed(stack.entry.url, progress=_say)
+
+
+def _announce(stacks: list[Stack], summaries: list[SeedSummary | None], logs: Path) -> None:
+    for stack, summary in zip(stacks, summaries, strict=True):
+        _say(f"Snappy ({stack.name}) is up at {stack.entry.url}")
+        behind = stack.servers[:-1]
+        if behind:
+            _say("  behind it: " + ", ".join(f"{server.name} at {server.url}" for server in behind))
+        if stack.note:
+            _say(f"  {stack.note}")
+        if summary is not None:
+            _say(f"  {_credentials(summary)}")
+    _say(f"Logs: {logs}. Press Ctrl-C to stop.")
 
 
 def _credentials(summary: SeedSummary) -> str:

@@ -1,4 +1,9 @@
-"""Running a Snappy stack locally: its secrets, its migrations and its server processes."""
+"""Running Snappy stacks locally: their processes, secrets, data and lifetime.
+
+A stack is described once, as data: each `Server` names the deployable it runs, its port,
+its own settings and the database and bucket it owns. `running_stacks` is the one loop
+that provisions, migrates, starts and stops them all.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,12 @@ import os
 import secrets
 import subprocess
 import sys
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NoReturn
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -21,37 +28,126 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
-from snappy_devstack.backing import BackingServices
+from snappy_devstack.backing import BackingServices, create_bucket, create_database
 from snappy_devstack.errors import DevstackError, one_line
-from snappy_devstack.processes import LOOPBACK, log_tail, stop_process, wait_until
+from snappy_devstack.postgres import database_url
+from snappy_devstack.processes import LOOPBACK, free_ports, log_tail, stop_process, wait_until
 
 __all__ = [
-    "MONOLITH_BUCKET",
-    "MONOLITH_DATABASE",
+    "EDGE",
+    "MONOLITH",
+    "PHOTO_SERVICE",
     "STACKS",
+    "USER_SERVICE",
+    "WEB_UI",
+    "Deployable",
+    "RunningServer",
+    "Server",
+    "ServerFailed",
+    "Stack",
     "StackError",
     "StackSecrets",
-    "check_monolith_installed",
+    "check_installed",
     "default_state_dir",
     "ensure_secrets",
-    "monolith_environment",
-    "run_monolith_migrations",
-    "running_monolith",
-    "wait_until_ready",
+    "microservices_stack",
+    "monolith_stack",
+    "plan_stacks",
+    "running_stacks",
+    "server_environment",
+    "watch",
 ]
 
-# The stacks `snappy up` can start; the microservices stacks join this list as they are built.
-STACKS = ("monolith",)
+# The choices of `snappy up --stack`; "both" runs the monolith at --port and the microservices at --port + 1.
+STACKS = ("monolith", "microservices", "both")
 MONOLITH_DATABASE = "snappy_monolith"
 MONOLITH_BUCKET = "snappy-monolith"
+USERS_DATABASE = "snappy_users"
+PHOTOS_DATABASE = "snappy_photos"
+PHOTOS_BUCKET = "snappy-photos"
+# Phase 3: users, tokens and JWKS go to user-service, photo data to photo-service and pages to
+# web-ui, so the microservices serve the whole of Snappy without the monolith.
+MICROSERVICES_EDGE_PHASE = "3"
+# user-service, photo-service and web-ui listen on free ports behind the edge.
+_MICROSERVICES_PRIVATE_PORTS = 3
 JWT_KEY_FILE = "jwt-signing-key.pem"
 SESSION_SECRET_FILE = "session-secret"  # noqa: S105 - a file name
+# Inherited settings that would rewire a stack: an inline key wins over the stack's key file, a
+# JWKS URL makes photo-service trust another signer, component URLs send the edge elsewhere.
+_REWIRING_VARIABLES = frozenset(
+    {"SNAPPY_JWT_PRIVATE_KEY", "SNAPPY_JWKS_URL", "SNAPPY_MONOLITH_URL", "SNAPPY_WEB_UI_URL"}
+)
+_READY_TIMEOUT_SECONDS = 60.0
 _MIGRATION_TIMEOUT_SECONDS = 300
 _GUNICORN_STOP_GRACE_SECONDS = 35.0
 
 
 class StackError(DevstackError):
     """A stack could not be prepared, started or kept running."""
+
+
+class ServerFailed(StackError):
+    """A server did not become ready, or exited; its log says why."""
+
+    def __init__(self, message: str, log_path: Path) -> None:
+        super().__init__(message)
+        self.log_path = log_path
+
+
+@dataclass(frozen=True)
+class Deployable:
+    """A program Snappy is made of: its Python package and the project folder that installs it."""
+
+    name: str
+    package: str
+    project: str
+
+
+MONOLITH = Deployable("monolith", "snappy_monolith", "monolith")
+USER_SERVICE = Deployable("user-service", "snappy_user_service", "microservices/user-service")
+PHOTO_SERVICE = Deployable("photo-service", "snappy_photo_service", "microservices/photo-service")
+WEB_UI = Deployable("web-ui", "snappy_web_ui", "microservices/web-ui")
+EDGE = Deployable("edge", "snappy_migration", "migration")
+
+
+@dataclass(frozen=True)
+class Server:
+    """One process of a stack: what it runs, its port, its own settings and the data it owns."""
+
+    deployable: Deployable
+    port: int
+    settings: Mapping[str, str] = field(default_factory=dict)
+    # Created (and migrated, for the database) before the server starts.
+    database: str | None = None
+    bucket: str | None = None
+    # Gets the JWT signing key; token verifiers need only the signer's JWKS.
+    signs_tokens: bool = False
+    # Gets the session secret, the same for every server with pages, so sessions pass between them.
+    signs_sessions: bool = False
+
+    @property
+    def name(self) -> str:
+        """The deployable's name, which also names the server's log files."""
+        return self.deployable.name
+
+    @property
+    def url(self) -> str:
+        """Where the server answers."""
+        return f"http://{LOOPBACK}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Stack:
+    """One version of Snappy: its servers in start order, the last one answering the public port."""
+
+    name: str
+    servers: tuple[Server, ...]
+    note: str = ""
+
+    @property
+    def entry(self) -> Server:
+        """The server the stack's users talk to."""
+        return self.servers[-1]
 
 
 @dataclass(frozen=True)
@@ -62,6 +158,79 @@ class StackSecrets:
     session_secret: str
 
 
+@dataclass(frozen=True)
+class RunningServer:
+    """A started server, its process and its log."""
+
+    server: Server
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+
+def monolith_stack(port: int) -> Stack:
+    """The monolith alone at `port`."""
+    monolith = Server(
+        MONOLITH,
+        port,
+        database=MONOLITH_DATABASE,
+        bucket=MONOLITH_BUCKET,
+        signs_tokens=True,
+        signs_sessions=True,
+    )
+    return Stack("monolith", (monolith,))
+
+
+def microservices_stack(
+    port: int, user_service_port: int, photo_service_port: int, web_ui_port: int
+) -> Stack:
+    """user-service, photo-service and web-ui behind the edge at `port`."""
+    users = Server(USER_SERVICE, user_service_port, database=USERS_DATABASE, signs_tokens=True)
+    photos = Server(
+        PHOTO_SERVICE,
+        photo_service_port,
+        {"SNAPPY_USER_SERVICE_URL": users.url},
+        database=PHOTOS_DATABASE,
+        bucket=PHOTOS_BUCKET,
+    )
+    # No database and no bucket: every page calls the two services' public API.
+    web_ui = Server(
+        WEB_UI,
+        web_ui_port,
+        {"SNAPPY_USER_SERVICE_URL": users.url, "SNAPPY_PHOTO_SERVICE_URL": photos.url},
+        signs_sessions=True,
+    )
+    edge = Server(
+        EDGE,
+        port,
+        {
+            "SNAPPY_EDGE_PHASE": MICROSERVICES_EDGE_PHASE,
+            "SNAPPY_USER_SERVICE_URL": users.url,
+            "SNAPPY_PHOTO_SERVICE_URL": photos.url,
+            "SNAPPY_WEB_UI_URL": web_ui.url,
+        },
+    )
+    note = f"The pages are at {edge.url}/ and the API at {edge.url}/api/v1."
+    return Stack("microservices", (users, photos, web_ui, edge), note)
+
+
+def plan_stacks(choice: str, port: int) -> list[Stack]:
+    """The stacks `snappy up --stack <choice> --port <port>` runs; "both" uses `port` and `port + 1`."""
+    if choice not in STACKS:
+        raise StackError(f"unknown stack {choice!r}; choose one of: {', '.join(STACKS)}")
+    names = ("monolith", "microservices") if choice == "both" else (choice,)
+    public_ports = [port + offset for offset in range(len(names))]
+    needed = _MICROSERVICES_PRIVATE_PORTS * names.count("microservices")
+    # Among `needed + len(public_ports)` distinct free ports, at least `needed` are not public.
+    candidates = free_ports(needed + len(public_ports))
+    spare_ports = iter([candidate for candidate in candidates if candidate not in public_ports])
+    return [
+        monolith_stack(public_port)
+        if name == "monolith"
+        else microservices_stack(public_port, next(spare_ports), next(spare_ports), next(spare_ports))
+        for name, public_port in zip(names, public_ports, strict=True)
+    ]
+
+
 def default_state_dir(cwd: Path) -> Path:
     """`.snappy` in the repository root above `cwd` (the folder holding `.git`), else in `cwd`."""
     for folder in [cwd, *cwd.parents]:
@@ -70,10 +239,15 @@ def default_state_dir(cwd: Path) -> Path:
     return cwd / ".snappy"
 
 
-def check_monolith_installed() -> None:
-    """Fail early, with a hint, when the monolith or gunicorn is not installed here."""
-    if importlib.util.find_spec("snappy_monolith") is None:
-        raise StackError("the monolith is not installed in this environment (run: pip install -e monolith)")
+def check_installed(stacks: Sequence[Stack]) -> None:
+    """Fail early, with a hint, when a deployable of `stacks` or gunicorn is not installed here."""
+    for server in (server for stack in stacks for server in stack.servers):
+        deployable = server.deployable
+        if importlib.util.find_spec(deployable.package) is None:
+            raise StackError(
+                f"{deployable.name} is not installed in this environment"
+                f" (run: pip install -e {deployable.project})"
+            )
     if not _gunicorn_executable().is_file():
         raise StackError(f"gunicorn is not installed in {_scripts_dir()}")
 
@@ -96,42 +270,87 @@ def ensure_secrets(state_dir: Path) -> StackSecrets:
     return StackSecrets(jwt_private_key_path=key_path, session_secret=session_secret)
 
 
-def monolith_environment(
+def server_environment(
     base: Mapping[str, str],
+    server: Server,
     *,
     services: BackingServices,
-    database_url: str,
     stack_secrets: StackSecrets,
-    port: int,
 ) -> dict[str, str]:
-    """The environment the monolith's processes run with: `base` plus its SNAPPY_* settings."""
-    environment = dict(base)
-    # An inline key would win over the key file this stack generated.
-    environment.pop("SNAPPY_JWT_PRIVATE_KEY", None)
-    environment.update(
-        {
-            "SNAPPY_DATABASE_URL": database_url,
-            "SNAPPY_S3_BUCKET": MONOLITH_BUCKET,
-            "SNAPPY_S3_ENDPOINT_URL": services.s3.endpoint_url,
-            "SNAPPY_S3_REGION": services.s3.region,
-            "SNAPPY_S3_ACCESS_KEY_ID": services.s3.access_key_id,
-            "SNAPPY_S3_SECRET_ACCESS_KEY": services.s3.secret_access_key,
-            "SNAPPY_SECRET_KEY": stack_secrets.session_secret,
-            "SNAPPY_JWT_PRIVATE_KEY_FILE": str(stack_secrets.jwt_private_key_path),
-            "SNAPPY_BIND": f"{LOOPBACK}:{port}",
-            "PYTHONUNBUFFERED": "1",
-        }
-    )
+    """The environment a server's processes run with: `base` plus its SNAPPY_* settings."""
+    environment = {name: value for name, value in base.items() if name not in _REWIRING_VARIABLES}
+    environment["SNAPPY_BIND"] = f"{LOOPBACK}:{server.port}"
+    environment["PYTHONUNBUFFERED"] = "1"
+    if server.database is not None:
+        environment["SNAPPY_DATABASE_URL"] = database_url(services.postgres_url, server.database)
+    if server.bucket is not None:
+        environment.update(
+            {
+                "SNAPPY_S3_BUCKET": server.bucket,
+                "SNAPPY_S3_ENDPOINT_URL": services.s3.endpoint_url,
+                "SNAPPY_S3_REGION": services.s3.region,
+                "SNAPPY_S3_ACCESS_KEY_ID": services.s3.access_key_id,
+                "SNAPPY_S3_SECRET_ACCESS_KEY": services.s3.secret_access_key,
+            }
+        )
+    if server.signs_tokens:
+        environment["SNAPPY_JWT_PRIVATE_KEY_FILE"] = str(stack_secrets.jwt_private_key_path)
+    if server.signs_sessions:
+        environment["SNAPPY_SECRET_KEY"] = stack_secrets.session_secret
+    environment.update(server.settings)
     return environment
 
 
-def run_monolith_migrations(environment: Mapping[str, str], log_path: Path) -> None:
-    """Run `python -m snappy_monolith migrate`; its output goes to `log_path`."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
+@contextmanager
+def running_stacks(
+    stacks: Sequence[Stack],
+    *,
+    services: BackingServices,
+    stack_secrets: StackSecrets,
+    logs: Path,
+    base_environment: Mapping[str, str],
+    progress: Callable[[str], None],
+) -> Iterator[list[RunningServer]]:
+    """Provision, migrate and start every server in order, each ready before the next starts.
+
+    They stop in the reverse order when the context ends, so no server outlives one it calls.
+    """
+    logs.mkdir(parents=True, exist_ok=True)
+    with ExitStack() as started:
+        running: list[RunningServer] = []
+        for server in (server for stack in stacks for server in stack.servers):
+            environment = server_environment(
+                base_environment, server, services=services, stack_secrets=stack_secrets
+            )
+            if server.bucket is not None:
+                create_bucket(services.s3, server.bucket)
+            if server.database is not None:
+                create_database(services.postgres_url, server.database)
+                progress(f"Migrating {server.name}'s database ({server.database})...")
+                _migrate(server, environment, logs / f"{server.name}-migrate.log")
+            progress(f"Starting {server.name}...")
+            log_path = logs / f"{server.name}.log"
+            running_server = started.enter_context(_running_server(server, environment, log_path))
+            _wait_until_ready(running_server)
+            running.append(running_server)
+        yield running
+
+
+def watch(running: Sequence[RunningServer]) -> NoReturn:
+    """Wait while every server runs; raise ServerFailed for the first one that exits."""
+    while True:
+        for item in running:
+            status = item.process.poll()
+            if status is not None:
+                raise ServerFailed(f"{item.server.name} exited unexpectedly (status {status})", item.log_path)
+        time.sleep(0.5)
+
+
+def _migrate(server: Server, environment: Mapping[str, str], log_path: Path) -> None:
     with log_path.open("ab") as log:
         try:
-            completed = subprocess.run(
-                [sys.executable, "-m", "snappy_monolith", "migrate"],
+            completed = subprocess.run(  # noqa: S603 - a fixed argv built here
+                [sys.executable, "-m", server.deployable.package, "migrate"],
                 env=dict(environment),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -141,24 +360,22 @@ def run_monolith_migrations(environment: Mapping[str, str], log_path: Path) -> N
                 check=False,
             )
         except (OSError, subprocess.SubprocessError) as error:
-            raise StackError(f"database migration failed: {one_line(error)}") from error
+            raise StackError(f"{server.name}'s database migration failed: {one_line(error)}") from error
     if completed.returncode != 0:
         last = log_tail(log_path, 1) or "no output"
         raise StackError(
-            f"database migration failed with status {completed.returncode}: {last.strip()} (log: {log_path})"
+            f"{server.name}'s database migration failed with status {completed.returncode}:"
+            f" {last.strip()} (log: {log_path})"
         )
 
 
 @contextmanager
-def running_monolith(environment: Mapping[str, str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """Run the monolith under gunicorn while the context lasts; stop it gracefully after."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    arguments = [
-        str(_gunicorn_executable()),
-        "-c",
-        "python:snappy_monolith.gunicorn_conf",
-        "snappy_monolith.wsgi:app",
-    ]
+def _running_server(
+    server: Server, environment: Mapping[str, str], log_path: Path
+) -> Iterator[RunningServer]:
+    """Run `server` under gunicorn while the context lasts; stop it gracefully after."""
+    package = server.deployable.package
+    arguments = [str(_gunicorn_executable()), "-c", f"python:{package}.gunicorn_conf", f"{package}.wsgi:app"]
     with log_path.open("ab") as log:
         try:
             process = subprocess.Popen(  # noqa: S603 - a fixed argv built here
@@ -171,23 +388,34 @@ def running_monolith(environment: Mapping[str, str], log_path: Path) -> Iterator
                 start_new_session=True,
             )
         except OSError as error:
-            raise StackError(f"cannot start gunicorn: {one_line(error)}") from error
+            raise StackError(f"cannot start gunicorn for {server.name}: {one_line(error)}") from error
     try:
-        yield process
+        yield RunningServer(server, process, log_path)
     finally:
         stop_process(process, grace_seconds=_GUNICORN_STOP_GRACE_SECONDS, whole_group=True)
 
 
-def wait_until_ready(base_url: str, process: subprocess.Popen[bytes], *, timeout_seconds: float) -> bool:
-    """Poll GET /readyz until it answers 200 (True), the process exits or time runs out."""
+def _wait_until_ready(running: RunningServer) -> None:
+    """Poll GET /readyz until it answers 200; raise ServerFailed if the server exits or time runs out."""
+    server, process = running.server, running.process
 
     def ready() -> bool:
         try:
-            return httpx.get(f"{base_url}/readyz", timeout=2.0).status_code == 200
+            return httpx.get(f"{server.url}/readyz", timeout=2.0).status_code == 200
         except httpx.HTTPError:
             return False
 
-    return wait_until(ready, timeout=timeout_seconds, interval=0.25, abort=lambda: process.poll() is not None)
+    if wait_until(
+        ready, timeout=_READY_TIMEOUT_SECONDS, interval=0.25, abort=lambda: process.poll() is not None
+    ):
+        return
+    status = process.poll()
+    raise ServerFailed(
+        f"{server.name} was not ready after {_READY_TIMEOUT_SECONDS:.0f} s"
+        if status is None
+        else f"{server.name} exited with status {status} while starting",
+        running.log_path,
+    )
 
 
 def _scripts_dir() -> Path:
