@@ -32,9 +32,17 @@ def test_logs_are_json_lines_with_request_ids(live_monolith: LiveMonolith) -> No
         f"{live_monolith.base_url}/api/v1/feed", headers={"X-Request-ID": "gunicorn-log-check"}, timeout=10
     )
 
+    # Master and workers append to one file while it is read: a line still being copied in
+    # can look torn for a moment, so read until the entry is there and every line parses.
     deadline = time.monotonic() + 5
     while True:
-        lines = complete_log_lines(live_monolith.log_path)
+        try:
+            lines = complete_log_lines(live_monolith.log_path)
+        except json.JSONDecodeError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+            continue
         matching = [line for line in lines if line.get("request_id") == "gunicorn-log-check"]
         if matching or time.monotonic() > deadline:
             break

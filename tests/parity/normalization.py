@@ -12,7 +12,8 @@ names and values, ordering, pagination) must be identical. The normalization:
 - **cursors**: `next_cursor` values become `<cursor>` (they encode ids);
 - **headers**: only the headers that matter are compared: Content-Type, Location,
   Cache-Control, WWW-Authenticate and Allow;
-- **`detail`** of problem documents is compared as is: it is part of the contract's
+- **`detail`** of problem documents is compared word for word, but for the photo ids it
+  names ("No photo 12"), numbered like the others: it is part of the contract's
   human-readable surface, and both versions must say the same thing.
 """
 
@@ -28,6 +29,7 @@ COMPARED_HEADERS = ("content-type", "location", "cache-control", "www-authentica
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z")
 _JWT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _ID_IN_PATH = re.compile(r"/photos/(\d+)")
+_ID_IN_TEXT = re.compile(r"\b([Pp]hoto) (\d+)\b")
 
 
 @dataclass
@@ -45,6 +47,12 @@ class IdNumbering:
     def in_path(self, path: str) -> str:
         """A path with its photo ids replaced."""
         return _ID_IN_PATH.sub(lambda match: f"/photos/{self.placeholder(int(match.group(1)))}", path)
+
+    def in_text(self, text: str) -> str:
+        """A sentence with the photo ids it names ("No photo 12") replaced."""
+        return _ID_IN_TEXT.sub(
+            lambda match: f"{match.group(1)} {self.placeholder(int(match.group(2)))}", text
+        )
 
 
 def normalize_body(body: Any, ids: IdNumbering) -> Any:
@@ -65,6 +73,8 @@ def normalize_body(body: Any, ids: IdNumbering) -> Any:
             normalized[key] = "<cursor>"
         elif key == "instance" and isinstance(value, str):
             normalized[key] = ids.in_path(value)
+        elif key == "detail" and isinstance(value, str):
+            normalized[key] = ids.in_text(value)
         else:
             normalized[key] = normalize_body(value, ids)
     return normalized
