@@ -1,4 +1,4 @@
-"""Schemathesis hooks for fuzzing the public API against the monolith under gunicorn.
+"""Schemathesis hooks for fuzzing the public API against each version under gunicorn.
 
 Loaded by the Schemathesis CLI through the SCHEMATHESIS_HOOKS environment variable. Each hook
 narrows what the run sends or reports in one named way, for a reason the contract itself

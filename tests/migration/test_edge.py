@@ -116,6 +116,18 @@ def test_internal_paths_are_not_reachable(components: dict[Component, str], path
     assert response.mimetype == "application/problem+json"
 
 
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
+def test_the_edge_answers_its_operational_endpoints_itself(
+    components: dict[Component, str], path: str
+) -> None:
+    client = edge_client(2, components)
+
+    assert "X-Component" not in client.get(path).headers
+    options = client.options(path)
+    assert sorted(options.headers["Allow"].split(", ")) == ["GET", "HEAD", "OPTIONS"]
+    assert client.post(path).status_code == 405
+
+
 def test_a_component_that_does_not_answer_is_a_503_naming_it() -> None:
     dead = f"http://127.0.0.1:{free_port()}"
     client = edge_client(2, {Component.USER_SERVICE: dead, Component.PHOTO_SERVICE: dead})

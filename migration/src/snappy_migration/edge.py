@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import httpx
 from flask import Flask, Response, g, request
+from werkzeug.routing import PathConverter
 
 from snappy_migration.routing import PHASES, Component, component_for, is_internal
 from snappy_plumbing.config import ConfigurationError, EnvironmentReader
@@ -52,6 +53,18 @@ HOP_BY_HOP_HEADERS = frozenset(
     }
 )
 PROXIED_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+class ProxiedPathConverter(PathConverter):
+    """Any path but the edge's own operational endpoints, which it answers itself.
+
+    Without the exclusion, the catch-all rule would also match `/healthz` for every other
+    method, and the `Allow` header of those endpoints would advertise methods they refuse.
+    """
+
+    regex = r"(?!(?:healthz|readyz|metrics)$)[^/].*?"
+
+
 _CHUNK_BYTES = 64 * 1024
 
 
@@ -103,6 +116,7 @@ def create_app(settings: EdgeSettings | None = None) -> Flask:
         follow_redirects=False,
     )
     app = Flask(__name__)
+    app.url_map.converters["proxied"] = ProxiedPathConverter
     register_error_handlers(app)
     install_observability(app, _readiness_checks(settings, client))
 
@@ -139,7 +153,7 @@ def create_app(settings: EdgeSettings | None = None) -> Flask:
 
     app.add_url_rule("/", view_func=forward, methods=PROXIED_METHODS, provide_automatic_options=False)
     app.add_url_rule(
-        "/<path:path>", view_func=forward, methods=PROXIED_METHODS, provide_automatic_options=False
+        "/<proxied:path>", view_func=forward, methods=PROXIED_METHODS, provide_automatic_options=False
     )
     app.extensions["snappy.edge"] = settings
     return app

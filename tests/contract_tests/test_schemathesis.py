@@ -1,4 +1,4 @@
-"""Schemathesis fuzzes the whole public API document against the monolith under gunicorn.
+"""Schemathesis fuzzes the whole public API document against each version under gunicorn.
 
 The CLI runs every phase (examples, coverage, fuzzing, stateful) with its default checks,
 negative data and ignored authentication included, as the owner of a few photos that
@@ -21,7 +21,7 @@ from xml.etree import ElementTree
 import httpx
 import pytest
 
-from tests.conftest import REPOSITORY_ROOT, LiveMonolith
+from tests.conftest import REPOSITORY_ROOT, LiveMicroservices, LiveMonolith
 from tests.contract import PUBLIC_CONTRACT_PATH, load_public_contract
 from tests.images import image_bytes
 
@@ -166,15 +166,23 @@ def read_junit(path: Path) -> JunitOutcome:
     return JunitOutcome(operations=operations, not_passed=not_passed)
 
 
+@pytest.fixture(params=["monolith", "microservices"])
+def site_url(request: pytest.FixtureRequest) -> str:
+    """Each version under gunicorn: the monolith, then the microservices behind their edge."""
+    if request.param == "monolith":
+        monolith: LiveMonolith = request.getfixturevalue("live_monolith")
+        return monolith.base_url
+    microservices: LiveMicroservices = request.getfixturevalue("live_microservices")
+    return microservices.edge_url
+
+
 @pytest.mark.live
-def test_the_monolith_conforms_to_the_public_api_under_fuzzing(
-    live_monolith: LiveMonolith, tmp_path: Path
-) -> None:
-    token = create_existing_resources(live_monolith.base_url)
+def test_each_version_conforms_to_the_public_api_under_fuzzing(site_url: str, tmp_path: Path) -> None:
+    token = create_existing_resources(site_url)
     junit_path = tmp_path / "schemathesis-junit.xml"
     operations = documented_operations()
 
-    result = run_schemathesis(live_monolith.base_url, token, junit_path)
+    result = run_schemathesis(site_url, token, junit_path)
 
     output = f"{result.stdout}\n{result.stderr}"
     assert result.returncode == 0, f"schemathesis exited with {result.returncode}:\n{output}"
