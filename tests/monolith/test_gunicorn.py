@@ -58,7 +58,8 @@ def complete_log_lines(log_path: Path) -> list[dict[str, object]]:
     text = log_path.read_text()
     # The server may be writing the last line right now: only newline-terminated lines count.
     finished = text[: text.rfind("\n") + 1]
-    return [json.loads(line) for line in finished.splitlines() if line.strip()]
+    # Split on "\n" only: str.splitlines() would also split on U+2028 and other separators.
+    return [json.loads(line) for line in finished.split("\n") if line.strip()]
 
 
 def test_sigterm_lets_an_in_flight_request_finish_then_exits(live_monolith: LiveMonolith) -> None:

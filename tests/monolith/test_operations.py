@@ -137,3 +137,14 @@ def test_a_wrong_method_is_405_with_allow(client: FlaskClient) -> None:
     assert response.status_code == 405
     assert response.mimetype == "application/problem+json"
     assert "GET" in response.headers["Allow"]
+
+
+def test_a_log_record_stays_on_one_line_whatever_it_contains() -> None:
+    message = "path /a\u2028b\nc\x85d\u2029e"
+    record = logging.makeLogRecord({"msg": message, "levelname": "INFO", "name": "snappy.test"})
+
+    line = JsonLogFormatter().format(record)
+
+    assert line.isascii()
+    assert len(line.splitlines()) == 1
+    assert json.loads(line)["message"] == message

@@ -52,7 +52,8 @@ class JsonLogFormatter(logging.Formatter):
                 document[key] = value
         if record.exc_info:
             document["exception"] = self.formatException(record.exc_info)
-        return json.dumps(document, default=str, ensure_ascii=False)
+        # ASCII only: U+2028, U+0085 and friends would otherwise split a record for line-based tools.
+        return json.dumps(document, default=str, ensure_ascii=True)
 
 
 def configure_logging(level: str) -> None:
