@@ -8,11 +8,11 @@ has passed.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import pytest
 from pact import Pact, match
@@ -77,19 +77,29 @@ def peer_settings(url: str) -> PeerSettings:
     return PeerSettings(user_service_url=url, photo_service_url=url, read_attempts=1)
 
 
-class MockUserService:
-    """A pact with user-service holding one interaction, and the client to exercise it."""
+ClientT = TypeVar("ClientT", UserServiceClient, PhotoServiceClient)
 
-    def __init__(self, recorder: Recorder, test_name: str) -> None:
+
+class MockProvider(Generic[ClientT]):
+    """A pact with one provider holding one interaction, and the web-ui client to exercise it."""
+
+    def __init__(
+        self,
+        recorder: Recorder,
+        test_name: str,
+        provider: str,
+        make_client: Callable[[PeerSettings], ClientT],
+    ) -> None:
         self.recorder = recorder
         self.test_name = test_name
-        self.pact = Pact(CONSUMER, USER_SERVICE)
+        self.pact = Pact(CONSUMER, provider)
+        self._make_client: Callable[[PeerSettings], ClientT] = make_client
 
     @contextmanager
-    def exercise(self) -> Iterator[UserServiceClient]:
+    def exercise(self) -> Iterator[ClientT]:
         """Serve the interaction, hand out a client, then record the interaction."""
         with self.pact.serve() as server:
-            client = UserServiceClient(peer_settings(str(server.url)))
+            client = self._make_client(peer_settings(str(server.url)))
             try:
                 yield client
             finally:
@@ -98,37 +108,20 @@ class MockUserService:
         self.recorder.recorded.add(self.test_name)
 
 
-class MockPhotoService:
-    """A pact with photo-service holding one interaction, and the client to exercise it."""
-
-    def __init__(self, recorder: Recorder, test_name: str) -> None:
-        self.recorder = recorder
-        self.test_name = test_name
-        self.pact = Pact(CONSUMER, PHOTO_SERVICE)
-
-    @contextmanager
-    def exercise(self) -> Iterator[PhotoServiceClient]:
-        """Serve the interaction, hand out a client, then record the interaction."""
-        with self.pact.serve() as server:
-            client = PhotoServiceClient(peer_settings(str(server.url)))
-            try:
-                yield client
-            finally:
-                client.close()
-        self.pact.write_file(self.recorder.folder)
-        self.recorder.recorded.add(self.test_name)
+MockUserService = MockProvider[UserServiceClient]
+MockPhotoService = MockProvider[PhotoServiceClient]
 
 
 @pytest.fixture
 def user_service(recorder: Recorder, request: pytest.FixtureRequest) -> MockUserService:
     """A fresh pact with user-service for one interaction."""
-    return MockUserService(recorder, request.node.originalname)
+    return MockProvider(recorder, request.node.originalname, USER_SERVICE, UserServiceClient)
 
 
 @pytest.fixture
 def photo_service(recorder: Recorder, request: pytest.FixtureRequest) -> MockPhotoService:
     """A fresh pact with photo-service for one interaction."""
-    return MockPhotoService(recorder, request.node.originalname)
+    return MockProvider(recorder, request.node.originalname, PHOTO_SERVICE, PhotoServiceClient)
 
 
 def user_body(username: str) -> dict[str, Any]:
