@@ -1,37 +1,8 @@
-"""Gunicorn settings, from the environment (SNAPPY_BIND, SNAPPY_WORKERS, SNAPPY_THREADS).
-
-On SIGTERM gunicorn stops accepting connections, lets in-flight requests finish for up
-to `graceful_timeout` seconds, then exits: what Kubernetes expects of a pod.
-"""
+"""Gunicorn settings: the ones every Snappy service shares (snappy_plumbing.gunicorn_conf)."""
 
 import os
 
-bind = os.environ.get("SNAPPY_BIND", "0.0.0.0:8000")
-workers = int(os.environ.get("SNAPPY_WORKERS", "1"))
+from snappy_plumbing.gunicorn_conf import *  # noqa: F403 - gunicorn reads module-level names
+
+# The edge mostly waits on its upstreams: more threads per worker than a service.
 threads = int(os.environ.get("SNAPPY_THREADS", "16"))
-worker_class = "gthread"
-graceful_timeout = int(os.environ.get("SNAPPY_GRACEFUL_TIMEOUT", "25"))
-timeout = 60
-keepalive = 5
-# The application writes its own JSON access log with the request id; gunicorn's own
-# access logger is silenced in logconfig_dict below.
-accesslog = None
-# No runtime-control socket: it would be written under $HOME, which containers lack.
-control_socket_disable = True
-errorlog = "-"
-loglevel = os.environ.get("SNAPPY_LOG_LEVEL", "info").lower()
-# Load the app before forking: a configuration error stops the master at once.
-preload_app = True
-logconfig_dict = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"json": {"()": "snappy_plumbing.observability.JsonLogFormatter"}},
-    "handlers": {
-        "stdout": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stdout"}
-    },
-    "root": {"handlers": ["stdout"], "level": "INFO"},
-    "loggers": {
-        "gunicorn.error": {"handlers": ["stdout"], "level": "INFO", "propagate": False},
-        "gunicorn.access": {"handlers": ["stdout"], "level": "WARNING", "propagate": False},
-    },
-}

@@ -5,17 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from flask import g, request
-from werkzeug.exceptions import BadRequest
 
 from snappy_photo_service.components import components
-from snappy_plumbing.errors import (
-    AuthenticationRequired,
-    FieldError,
-    MalformedRequest,
-    UnsupportedMediaType,
-    ValidationFailed,
-)
+from snappy_plumbing.errors import FieldError, ValidationFailed
 from snappy_plumbing.pagination import PageRequest, parse_page_request
+from snappy_plumbing.request_parsing import bearer_token, json_object
 from snappy_plumbing.tokens import TokenClaims
 
 __all__ = ["authenticated_caller", "json_object", "page_request", "string_field"]
@@ -23,30 +17,9 @@ __all__ = ["authenticated_caller", "json_object", "page_request", "string_field"
 
 def authenticated_caller() -> TokenClaims:
     """The caller named by a valid bearer token; 401 otherwise."""
-    header = request.headers.get("Authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise AuthenticationRequired("A bearer access token is required")
-    claims = components().tokens.verify(token.strip())
+    claims = components().tokens.verify(bearer_token())
     g.caller = claims
     return claims
-
-
-def json_object(allowed: set[str], required: set[str]) -> dict[str, Any]:
-    """The request's JSON object body, with its fields checked against the allowed set."""
-    if request.mimetype != "application/json":
-        raise UnsupportedMediaType("The request body must be application/json")
-    try:
-        body = request.get_json(force=True, silent=False)
-    except BadRequest:
-        raise MalformedRequest("The request body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise MalformedRequest("The request body must be a JSON object")
-    errors = [FieldError(name, "is required") for name in sorted(required - body.keys())]
-    errors += [FieldError(name, "is not a known field") for name in sorted(body.keys() - allowed)]
-    if errors:
-        raise ValidationFailed(errors)
-    return body
 
 
 def string_field(body: dict[str, Any], name: str) -> str:
