@@ -16,10 +16,11 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-__all__ = ["Base", "Photo", "Share", "User"]
+__all__ = ["Base", "ChangeLogEntry", "Photo", "Share", "User"]
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -89,3 +90,24 @@ class Share(Base):
 
     photo: Mapped[Photo] = relationship(lazy="joined", innerjoin=True)
     user: Mapped[User] = relationship(lazy="joined", innerjoin=True)
+
+
+class ChangeLogEntry(Base):
+    """One row written to users, photos or shares: change capture for the data migration.
+
+    Triggers (migration 0002) write these rows, never the application. The migration tool
+    (`snappy migrate sync`) reads them in id order, applies each row's current state to the
+    services' databases and deletes the entries it applied.
+    """
+
+    __tablename__ = "change_log"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    table_name: Mapped[str] = mapped_column(Text)
+    row_id: Mapped[int] = mapped_column(BigInteger)
+    operation: Mapped[str] = mapped_column(Text)
+    # The writing transaction, so entries older than any running transaction can be told apart.
+    transaction_id: Mapped[int] = mapped_column(BigInteger, server_default=text("txid_current()"))
+    changed_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=text("clock_timestamp()")
+    )
