@@ -1,0 +1,14 @@
+"""The data migration: the monolith's rows and objects, moved into the services' stores.
+
+`snappy migrate` drives it (see `cli`). The pieces, in the order the data flows:
+
+- `mapping`: which source table goes to which target database and table, declared once;
+- `stores`: connections to the databases and the buckets, and the checks that they are ready;
+- `checkpoints`: where each stream of work got to, kept in the target database it writes to;
+- `backfill`: rows in primary-key chunks through COPY, then the photos' objects;
+- `sync`: the monolith's change log, applied to the targets until it is empty;
+- `verify`: counts, chunked checksums, orphans and the object inventory, compared;
+- `progress`: the progress line of long work.
+
+Errors are `MigrationError`s (`errors`), one line each, that `cli` prints and maps to exit codes.
+"""

@@ -1,0 +1,303 @@
+"""`snappy migrate`: plan, backfill, sync, verify, status and run, from the command line.
+
+With no store options, it acts on the local stack that `snappy up --stack both` runs
+(found through `.snappy/stack.json`). Any store can be given instead, as an option or in
+the environment (`SNAPPY_MIGRATE_*`), e.g. from a Kubernetes Job.
+
+Exit status: 0 done; 1 verify found differences; 2 the migration cannot go on (a wrong
+URL, a missing schema, conflicting rows: the message says which); 130 interrupted (the
+work done so far is checkpointed: run the same command again to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from types import FrameType
+
+from psycopg import sql
+
+from snappy_migration.data import checkpoints
+from snappy_migration.data.backfill import DEFAULT_CHUNK_ROWS, OBJECTS_STREAM, backfill
+from snappy_migration.data.errors import MigrationError
+from snappy_migration.data.local_stack import LOCAL_STACK_FILE, read_local_stack
+from snappy_migration.data.mapping import OBJECTS_TARGET, TABLES, Target
+from snappy_migration.data.stores import Connection, Endpoints, ObjectStore, Stores, open_stores
+from snappy_migration.data.sync import DEFAULT_BATCH_ENTRIES, measure_lag, sync
+from snappy_migration.data.verify import VerifyReport, render, verify
+
+__all__ = ["EXIT_DIFFERENCES", "EXIT_FAILED", "EXIT_INTERRUPTED", "main", "resolve_endpoints"]
+
+EXIT_DIFFERENCES = 1
+EXIT_FAILED = 2
+EXIT_INTERRUPTED = 130
+REPORT_FILE = "migration-report.json"
+
+# Option, environment variable, and what it names.
+_STORE_OPTIONS = {
+    "source_database_url": ("SNAPPY_MIGRATE_SOURCE_DATABASE_URL", "the monolith's database"),
+    "users_database_url": ("SNAPPY_MIGRATE_USERS_DATABASE_URL", "user-service's database"),
+    "photos_database_url": ("SNAPPY_MIGRATE_PHOTOS_DATABASE_URL", "photo-service's database"),
+    "s3_endpoint_url": ("SNAPPY_MIGRATE_S3_ENDPOINT_URL", "the S3 endpoint of both buckets"),
+    "source_bucket": ("SNAPPY_MIGRATE_SOURCE_BUCKET", "the monolith's bucket"),
+    "target_bucket": ("SNAPPY_MIGRATE_TARGET_BUCKET", "photo-service's bucket"),
+}
+_S3_CREDENTIALS = ("SNAPPY_MIGRATE_S3_ACCESS_KEY_ID", "SNAPPY_MIGRATE_S3_SECRET_ACCESS_KEY")
+_S3_REGION = "SNAPPY_MIGRATE_S3_REGION"
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    prog: str = "snappy-migrate",
+    local_stack_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> int:
+    """Run one migration command; return the exit status."""
+    arguments = _parser(prog).parse_args(argv)
+    environ = os.environ if environ is None else environ
+    stack_file = arguments.local_stack or local_stack_file or Path.cwd() / ".snappy" / LOCAL_STACK_FILE
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        endpoints = resolve_endpoints(arguments, environ, stack_file)
+        report_path = (
+            arguments.report
+            or (stack_file.parent if _uses_local_stack(arguments, environ) else Path.cwd()) / REPORT_FILE
+        )
+        with open_stores(endpoints) as stores:
+            return _COMMANDS[arguments.command](stores, arguments, report_path)
+    except MigrationError as error:
+        _say(f"{prog} {arguments.command}: {error}", error=True)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        _say(
+            f"\n{prog} {arguments.command}: interrupted; what was done is checkpointed."
+            f" Run `{prog} {arguments.command}` again to resume.",
+            error=True,
+        )
+        return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def resolve_endpoints(
+    arguments: argparse.Namespace, environ: Mapping[str, str], stack_file: Path
+) -> Endpoints:
+    """Each store from its option, else its environment variable, else the local stack."""
+    given = {
+        name: getattr(arguments, name) or environ.get(variable, "").strip() or None
+        for name, (variable, _) in _STORE_OPTIONS.items()
+    }
+    if all(value is None for value in given.values()):
+        return read_local_stack(stack_file).endpoints()
+    missing = [
+        f"--{name.replace('_', '-')} (or {variable}) for {what}"
+        for name, (variable, what) in _STORE_OPTIONS.items()
+        if given[name] is None
+    ]
+    if missing:
+        raise MigrationError("missing " + "; ".join(missing))
+    access_key, secret_key = (environ.get(name, "") for name in _S3_CREDENTIALS)
+    if not access_key or not secret_key:
+        raise MigrationError(f"set {' and '.join(_S3_CREDENTIALS)} for the S3 endpoint")
+    return Endpoints(
+        source_database_url=str(given["source_database_url"]),
+        target_database_urls={
+            Target.USER_SERVICE: str(given["users_database_url"]),
+            Target.PHOTO_SERVICE: str(given["photos_database_url"]),
+        },
+        object_store=ObjectStore(
+            endpoint_url=str(given["s3_endpoint_url"]),
+            region=environ.get(_S3_REGION, "us-east-1"),
+            access_key_id=access_key,
+            secret_access_key=secret_key,
+        ),
+        source_bucket=str(given["source_bucket"]),
+        target_bucket=str(given["target_bucket"]),
+    )
+
+
+def _uses_local_stack(arguments: argparse.Namespace, environ: Mapping[str, str]) -> bool:
+    return all(
+        not getattr(arguments, name) and not environ.get(variable, "").strip()
+        for name, (variable, _) in _STORE_OPTIONS.items()
+    )
+
+
+def _plan(stores: Stores, arguments: argparse.Namespace, _report: Path) -> int:
+    """What would move, and what is done already; writes nothing."""
+    _say(f"{'table':<10}{'source rows':>13}  {'target':<22}{'target rows':>13}  backfill")
+    for table in TABLES:
+        done = checkpoints.read_checkpoints(stores.targets[table.target]).get(table.stream)
+        _say(
+            f"{table.source_table:<10}{_count(stores.source, table.source_table):>13,}"
+            f"  {table.target.value + '.' + table.target_table:<22}"
+            f"{_count(stores.targets[table.target], table.target_table):>13,}  {_state(done)}"
+        )
+    done_objects = checkpoints.read_checkpoints(stores.targets[OBJECTS_TARGET]).get(OBJECTS_STREAM)
+    endpoints = stores.endpoints
+    if stores.buckets_differ:
+        _say(
+            f"objects: copied server-side from bucket {endpoints.source_bucket!r}"
+            f" to {endpoints.target_bucket!r} at {endpoints.object_store.endpoint_url};"
+            f" {_state(done_objects)}"
+        )
+    else:
+        _say(f"objects: both services use bucket {endpoints.source_bucket!r}; nothing to copy")
+    _say(f"change log: {measure_lag(stores.source).entries:,} changes waiting for sync")
+    _say("Nothing was written. `run` does backfill, then sync until the change log is empty, then verify.")
+    return 0
+
+
+def _backfill(stores: Stores, arguments: argparse.Namespace, _report: Path) -> int:
+    summary = backfill(stores, chunk_rows=arguments.chunk_rows, with_objects=not arguments.skip_objects)
+    moved = ", ".join(f"{table} {rows:,}" for table, rows in summary.rows.items()) or "nothing left to copy"
+    _say(f"Backfill done: rows copied: {moved}; objects copied: {summary.objects:,}.")
+    for table, rows in summary.deferred.items():
+        _say(f"  {rows:,} {table} wait for sync: their parent rows arrived after the backfill passed them.")
+    return 0
+
+
+def _sync(stores: Stores, arguments: argparse.Namespace, _report: Path) -> int:
+    if arguments.follow:
+        _say("Following the change log; Ctrl-C stops (every applied batch is kept).")
+    summary = sync(stores, batch_entries=arguments.batch_entries, follow=arguments.follow)
+    _say(
+        f"Sync done: {summary.entries:,} changes applied ({_per_table(summary.upserted)} written,"
+        f" {_per_table(summary.deleted)} deleted); lag now {measure_lag(stores.source).entries:,} changes."
+    )
+    return 0
+
+
+def _verify(stores: Stores, arguments: argparse.Namespace, report_path: Path) -> int:
+    return _verify_and_report(stores, report_path, with_objects=not arguments.skip_objects)
+
+
+def _status(stores: Stores, arguments: argparse.Namespace, _report: Path) -> int:
+    for target, connection in stores.targets.items():
+        for stream, state in sorted(checkpoints.read_checkpoints(connection).items()):
+            _say(f"{target.value:<14}{stream:<14}{_state(state)}")
+    lag = measure_lag(stores.source)
+    oldest = f", oldest from {lag.oldest.isoformat(timespec='seconds')}" if lag.oldest else ""
+    _say(f"change log: {lag.entries:,} changes waiting for sync{oldest}")
+    return 0
+
+
+def _run(stores: Stores, arguments: argparse.Namespace, report_path: Path) -> int:
+    _backfill(stores, arguments, report_path)
+    arguments.follow = False
+    _sync(stores, arguments, report_path)
+    return _verify_and_report(stores, report_path, with_objects=not arguments.skip_objects)
+
+
+def _verify_and_report(stores: Stores, report_path: Path, *, with_objects: bool) -> int:
+    report: VerifyReport = verify(stores, with_objects=with_objects)
+    _say(render(report))
+    report_path.parent.mkdir(parents=True, exist_ok=True)
+    report_path.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
+    _say(f"Report: {report_path}")
+    return 0 if report.ok else EXIT_DIFFERENCES
+
+
+_COMMANDS: dict[str, Callable[[Stores, argparse.Namespace, Path], int]] = {
+    "plan": _plan,
+    "backfill": _backfill,
+    "sync": _sync,
+    "verify": _verify,
+    "status": _status,
+    "run": _run,
+}
+
+
+def _parser(prog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Move the monolith's users, photos, shares and objects into the services' stores.",
+        epilog="With no store options, the local stack of `snappy up --stack both` is used.",
+    )
+    stores = parser.add_argument_group("stores (each also from its SNAPPY_MIGRATE_* variable)")
+    for name, (variable, what) in _STORE_OPTIONS.items():
+        stores.add_argument(
+            f"--{name.replace('_', '-')}",
+            metavar="URL" if name.endswith("url") else "NAME",
+            help=f"{what} ({variable})",
+        )
+    stores.add_argument(
+        "--local-stack", type=Path, metavar="FILE", help="a stack description other than .snappy/stack.json"
+    )
+    stores.add_argument(
+        "--report", type=Path, metavar="FILE", help=f"where verify writes its JSON report ({REPORT_FILE})"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands.add_parser("plan", help="show what would move and what is done; write nothing")
+    backfill_command = commands.add_parser("backfill", help="copy every row, then every object; resumable")
+    sync_command = commands.add_parser("sync", help="apply the monolith's change log until it is empty")
+    verify_command = commands.add_parser("verify", help="compare both sides; exit 1 on any difference")
+    commands.add_parser("status", help="show checkpoints and the change log's lag")
+    run_command = commands.add_parser("run", help="backfill, then sync until caught up, then verify")
+    for command in (backfill_command, run_command):
+        command.add_argument(
+            "--chunk-rows",
+            type=_positive,
+            default=DEFAULT_CHUNK_ROWS,
+            metavar="N",
+            help=f"rows per COPY chunk and checkpoint (default {DEFAULT_CHUNK_ROWS:,})",
+        )
+    for command in (sync_command, run_command):
+        command.add_argument(
+            "--batch-entries",
+            type=_positive,
+            default=DEFAULT_BATCH_ENTRIES,
+            metavar="N",
+            help=f"change-log entries per batch (default {DEFAULT_BATCH_ENTRIES:,})",
+        )
+    sync_command.add_argument("--follow", action="store_true", help="keep applying new changes until Ctrl-C")
+    for command in (backfill_command, verify_command, run_command):
+        command.add_argument("--skip-objects", action="store_true", help="leave the objects out")
+    return parser
+
+
+def _count(connection: Connection, table: str) -> int:
+    with connection.transaction():
+        row = connection.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _state(state: checkpoints.Checkpoint | None) -> str:
+    if state is None:
+        return "not started"
+    if state.finished:
+        return "finished"
+    return f"resumes after id {state.last_id:,} ({state.rows:,} done)"
+
+
+def _per_table(counts: Mapping[str, int]) -> str:
+    return ", ".join(f"{table} {count:,}" for table, count in counts.items()) or "none"
+
+
+def _positive(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
+    return number
+
+
+def _interrupt(_signal_number: int, _frame: FrameType | None) -> None:
+    """SIGTERM (a Kubernetes Job being stopped) ends the work as Ctrl-C does."""
+    raise KeyboardInterrupt
+
+
+def _say(message: str, *, error: bool = False) -> None:
+    print(message, file=sys.stderr if error else sys.stdout, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

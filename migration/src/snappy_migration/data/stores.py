@@ -1,0 +1,196 @@
+"""The databases and the buckets the migration reads and writes, and the checks that they are ready."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import boto3
+import psycopg
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from psycopg import sql
+
+from snappy_migration.data.errors import SchemaMissing, StoreUnreachable
+from snappy_migration.data.mapping import CHANGE_LOG_TABLE, TABLES, Target, tables_of
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+__all__ = [
+    "Connection",
+    "Endpoints",
+    "ObjectStore",
+    "Stores",
+    "connect",
+    "describe_database",
+    "one_line",
+    "open_stores",
+    "pipe_copy",
+]
+
+Connection = psycopg.Connection[tuple[Any, ...]]
+
+_CONNECT_TIMEOUT_SECONDS = 5
+# Checksums compare text renderings of rows, so both sides must render time the same way.
+_SESSION_OPTIONS = "-c TimeZone=UTC -c DateStyle=ISO,MDY -c IntervalStyle=postgres"
+
+
+@dataclass(frozen=True)
+class ObjectStore:
+    """An S3 endpoint and its credentials; both buckets live on it, so objects copy server-side."""
+
+    endpoint_url: str
+    region: str
+    access_key_id: str
+    secret_access_key: str
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Everything the migration talks to: one source, one database per target, two buckets."""
+
+    source_database_url: str
+    target_database_urls: Mapping[Target, str]
+    object_store: ObjectStore
+    source_bucket: str
+    target_bucket: str
+
+
+@dataclass
+class Stores:
+    """Open connections: the source, one per target database, and an S3 client."""
+
+    source: Connection
+    targets: dict[Target, Connection]
+    s3: S3Client
+    endpoints: Endpoints
+
+    @property
+    def buckets_differ(self) -> bool:
+        """Whether objects must be copied at all: not when the services kept the monolith's bucket."""
+        return self.endpoints.source_bucket != self.endpoints.target_bucket
+
+
+def one_line(error: BaseException) -> str:
+    """An error's message on one line."""
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def describe_database(url: str) -> str:
+    """`host:port/database` of a PostgreSQL URL, without its credentials."""
+    parts = urlsplit(url)
+    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path or '/'}"
+
+
+def connect(url: str, role: str) -> Connection:
+    """A connection to the database at `url`, rendering times in UTC; `role` names it in errors."""
+    plain_url = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    try:
+        return psycopg.connect(
+            plain_url,
+            connect_timeout=_CONNECT_TIMEOUT_SECONDS,
+            # Each unit of work opens its own transaction; nothing is left open between them.
+            autocommit=True,
+            application_name="snappy-migrate",
+            options=_SESSION_OPTIONS,
+        )
+    except psycopg.Error as error:
+        raise StoreUnreachable(
+            f"cannot connect to the {role} database at {describe_database(plain_url)}: {one_line(error)}"
+        ) from error
+
+
+def s3_client(store: ObjectStore) -> S3Client:
+    """A boto3 S3 client with bounded timeouts and retries, addressing buckets as paths."""
+    return boto3.client(
+        "s3",
+        endpoint_url=store.endpoint_url,
+        region_name=store.region,
+        aws_access_key_id=store.access_key_id,
+        aws_secret_access_key=store.secret_access_key,
+        config=Config(
+            connect_timeout=3,
+            read_timeout=30,
+            retries={"max_attempts": 5, "mode": "standard"},
+            s3={"addressing_style": "path"},
+            max_pool_connections=16,
+        ),
+    )
+
+
+@contextmanager
+def open_stores(endpoints: Endpoints, *, need_change_log: bool = True) -> Iterator[Stores]:
+    """Connect to every store, check that each holds what the migration needs, close them after."""
+    with ExitStack() as opened:
+        source = opened.enter_context(connect(endpoints.source_database_url, "monolith's"))
+        _require_tables(
+            source,
+            [table.source_table for table in TABLES] + ([CHANGE_LOG_TABLE] if need_change_log else []),
+            owner="the monolith's",
+            package="snappy_monolith",
+        )
+        targets: dict[Target, Connection] = {}
+        for target in Target:
+            connection = opened.enter_context(connect(endpoints.target_database_urls[target], target.value))
+            _require_tables(
+                connection,
+                [table.target_table for table in tables_of(target)],
+                owner=f"{target.value}'s",
+                package=target.package,
+            )
+            targets[target] = connection
+        s3 = s3_client(endpoints.object_store)
+        for bucket in {endpoints.source_bucket, endpoints.target_bucket}:
+            _require_bucket(s3, endpoints.object_store, bucket)
+        yield Stores(source=source, targets=targets, s3=s3, endpoints=endpoints)
+
+
+def _require_tables(connection: Connection, tables: list[str], *, owner: str, package: str) -> None:
+    with connection.transaction():
+        missing = [
+            table
+            for table in tables
+            if connection.execute("SELECT to_regclass(%s)", (table,)).fetchone() == (None,)
+        ]
+    if missing:
+        info = connection.info
+        where = f"{info.host}:{info.port}/{info.dbname}"
+        raise SchemaMissing(
+            f"{owner} database at {where} has no table {', '.join(missing)}: create its schema with"
+            f" `python -m {package} migrate` (SNAPPY_DATABASE_URL set to that database)"
+        )
+
+
+def _require_bucket(s3: S3Client, store: ObjectStore, bucket: str) -> None:
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except ClientError as error:
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        if code in {"404", "NoSuchBucket", "NotFound"}:
+            raise StoreUnreachable(f"bucket {bucket!r} does not exist at {store.endpoint_url}") from error
+        raise StoreUnreachable(
+            f"cannot use bucket {bucket!r} at {store.endpoint_url}: {one_line(error)}"
+        ) from error
+    except BotoCoreError as error:
+        raise StoreUnreachable(
+            f"cannot reach the object store at {store.endpoint_url}: {one_line(error)}"
+        ) from error
+
+
+def pipe_copy(
+    source: Connection, target: Connection, copy_out: sql.Composed, copy_in: sql.Composed | sql.SQL
+) -> int:
+    """Stream `COPY ... TO STDOUT` on `source` into `COPY ... FROM STDIN` on `target`; return rows written.
+
+    The blocks pass through untouched (binary COPY on both ends decodes no row here): the
+    fastest way a client can move rows between two servers.
+    """
+    with source.cursor() as reading, target.cursor() as writing:
+        with reading.copy(copy_out) as rows_out, writing.copy(copy_in) as rows_in:
+            for block in rows_out:
+                rows_in.write(block)
+        return writing.rowcount

@@ -1,0 +1,244 @@
+"""Sync: the monolith's change log, applied to the targets until it is empty.
+
+The monolith's triggers append (table, row id, operation) to `change_log` in the same
+transaction as every write. `sync` reads the entries in id order, a batch at a time, and
+for every row they name applies the row's current state: the row as it is now where it
+still exists, a delete where it does not. Then it deletes the entries it applied.
+
+Why the current state and not the logged operation: applying a row's current state is
+idempotent, so a crash between applying a batch and deleting its entries only means the
+batch is applied again; and the last state wins however the entries of one row were
+ordered. Entry ids follow the order the writes happened in, so a row's parent (a photo
+before its shares) and a freed unique value (a share revoked before it is made again)
+always arrive in the same batch or an earlier one; inside a batch, deletes go first and
+upserts follow the tables' dependency order.
+
+A photo's objects are copied before its row is committed on the target, and deleted
+from the target bucket only after its row is gone, so photo-service never serves a row
+whose object is missing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from snappy_migration.data import checkpoints
+from snappy_migration.data.backfill import advance_sequence, require_objects_of_deleted_photos
+from snappy_migration.data.errors import ConflictingRows, MigrationError, NotReady
+from snappy_migration.data.mapping import (
+    CHANGE_LOG_TABLE,
+    OBJECT_KEY_COLUMNS,
+    OBJECTS_TABLE,
+    TABLES,
+    TableMapping,
+    Target,
+    tables_of,
+)
+from snappy_migration.data.objects import copy_objects, delete_objects
+from snappy_migration.data.progress import Progress, ProgressFactory
+from snappy_migration.data.stores import Connection, Stores
+
+__all__ = ["DEFAULT_BATCH_ENTRIES", "Lag", "SyncSummary", "measure_lag", "require_backfilled", "sync"]
+
+DEFAULT_BATCH_ENTRIES = 1_000
+_POLL_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class Lag:
+    """How far the targets are behind: change-log entries not applied yet, and the oldest one's time."""
+
+    entries: int
+    oldest: datetime | None
+
+
+@dataclass
+class SyncSummary:
+    """What a sync run applied: entries consumed, and rows written and deleted per table."""
+
+    entries: int = 0
+    upserted: dict[str, int] = field(default_factory=dict)
+    deleted: dict[str, int] = field(default_factory=dict)
+
+
+def measure_lag(source: Connection) -> Lag:
+    """The change-log entries waiting to be applied."""
+    with source.transaction():
+        row = source.execute(
+            sql.SQL("SELECT count(*), min(changed_at) FROM {}").format(sql.Identifier(CHANGE_LOG_TABLE))
+        ).fetchone()
+    return Lag(row[0], row[1]) if row else Lag(0, None)
+
+
+def require_backfilled(stores: Stores) -> None:
+    """Refuse to sync before every table's backfill finished: sync applies changes on top of it."""
+    for table in TABLES:
+        state = checkpoints.read_checkpoints(stores.targets[table.target]).get(table.stream)
+        if state is None or not state.finished:
+            raise NotReady(
+                f"the backfill of {table.source_table} has not finished: run `snappy migrate backfill` first"
+            )
+
+
+def sync(
+    stores: Stores,
+    *,
+    batch_entries: int = DEFAULT_BATCH_ENTRIES,
+    follow: bool = False,
+    should_stop: Callable[[], bool] = lambda: False,
+    progress: ProgressFactory = Progress,
+) -> SyncSummary:
+    """Apply change-log batches until the log is empty (or, with `follow`, until `should_stop`)."""
+    require_backfilled(stores)
+    summary = SyncSummary()
+    bar = progress("sync", measure_lag(stores.source).entries, "changes")
+    while not should_stop():
+        with stores.source.transaction():
+            entries = stores.source.execute(
+                sql.SQL("SELECT id, table_name, row_id FROM {} ORDER BY id LIMIT %s").format(
+                    sql.Identifier(CHANGE_LOG_TABLE)
+                ),
+                (batch_entries,),
+            ).fetchall()
+        if not entries:
+            if not follow:
+                break
+            time.sleep(_POLL_SECONDS)
+            continue
+        _apply(stores, entries, summary)
+        with stores.source.transaction():
+            stores.source.execute(
+                sql.SQL("DELETE FROM {} WHERE id = ANY(%s)").format(sql.Identifier(CHANGE_LOG_TABLE)),
+                ([entry[0] for entry in entries],),
+            )
+        summary.entries += len(entries)
+        bar.total = max(bar.total, summary.entries)
+        bar.add(len(entries))
+    bar.finish()
+    return summary
+
+
+def _apply(stores: Stores, entries: Sequence[tuple[Any, ...]], summary: SyncSummary) -> None:
+    """Bring every row named by `entries` to its current source state on its target."""
+    named: dict[str, set[int]] = {table.source_table: set() for table in TABLES}
+    for _, table_name, row_id in entries:
+        if table_name in named:
+            named[table_name].add(row_id)
+    current: dict[str, list[tuple[Any, ...]]] = {}
+    with stores.source.transaction():
+        # One snapshot for the whole batch: the rows read are one consistent state of the monolith.
+        stores.source.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        for table in TABLES:
+            if named[table.source_table]:
+                current[table.source_table] = stores.source.execute(
+                    sql.SQL("SELECT {columns} FROM {table} WHERE id = ANY(%s)").format(
+                        columns=_columns(table.source_columns), table=sql.Identifier(table.source_table)
+                    ),
+                    (sorted(named[table.source_table]),),
+                ).fetchall()
+    for target in Target:
+        tables = [table for table in tables_of(target) if named[table.source_table]]
+        if tables:
+            _apply_to_target(stores, target, tables=tables, named=named, current=current, summary=summary)
+
+
+def _apply_to_target(
+    stores: Stores,
+    target: Target,
+    *,
+    tables: list[TableMapping],
+    named: dict[str, set[int]],
+    current: dict[str, list[tuple[Any, ...]]],
+    summary: SyncSummary,
+) -> None:
+    connection = stores.targets[target]
+    freed_keys: list[str] = []
+    try:
+        with connection.transaction():
+            for table in reversed(tables):
+                gone = named[table.source_table] - {row[0] for row in current[table.source_table]}
+                if gone:
+                    freed_keys += _delete_rows(connection, table, sorted(gone))
+                    summary.deleted[table.source_table] = summary.deleted.get(table.source_table, 0) + len(
+                        gone
+                    )
+            for table in tables:
+                rows = current[table.source_table]
+                if not rows:
+                    continue
+                if table.target_table == OBJECTS_TABLE and stores.buckets_differ:
+                    rows = _copy_objects_of(stores, table, rows)
+                _upsert_rows(connection, table, rows)
+                advance_sequence(connection, table.target_table)
+                summary.upserted[table.source_table] = summary.upserted.get(table.source_table, 0) + len(rows)
+    except psycopg.errors.UniqueViolation as error:
+        detail = " ".join((error.diag.message_detail or "").split())
+        raise ConflictingRows(
+            f"{target.value} already holds a different row with the same unique value ({detail});"
+            " was it written to directly? The migration will not overwrite it"
+        ) from error
+    except psycopg.errors.ForeignKeyViolation as error:
+        raise MigrationError(f"{target.value} refused a change: {' '.join(str(error).split())}") from error
+    if freed_keys and stores.buckets_differ:
+        delete_objects(stores.s3, stores.endpoints.target_bucket, freed_keys)
+
+
+def _delete_rows(connection: Connection, table: TableMapping, ids: list[int]) -> list[str]:
+    """Delete rows by id; return the object keys they named, to delete once the rows are gone."""
+    keys = _columns(OBJECT_KEY_COLUMNS) if table.target_table == OBJECTS_TABLE else sql.SQL("NULL")
+    deleted = connection.execute(
+        sql.SQL("DELETE FROM {table} WHERE id = ANY(%s) RETURNING {keys}").format(
+            table=sql.Identifier(table.target_table), keys=keys
+        ),
+        (ids,),
+    ).fetchall()
+    return [key for row in deleted for key in row if key is not None]
+
+
+def _upsert_rows(connection: Connection, table: TableMapping, rows: list[tuple[Any, ...]]) -> None:
+    updates = sql.SQL(", ").join(
+        sql.SQL("{column} = EXCLUDED.{column}").format(column=sql.Identifier(column))
+        for column in table.target_columns
+        if column != "id"
+    )
+    statement = sql.SQL(
+        "INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT (id) DO UPDATE SET {updates}"
+    ).format(
+        table=sql.Identifier(table.target_table),
+        columns=_columns(table.target_columns),
+        values=sql.SQL(", ").join(sql.Placeholder() * len(table.target_columns)),
+        updates=updates,
+    )
+    with connection.cursor() as cursor:
+        cursor.executemany(statement, rows)
+
+
+def _copy_objects_of(
+    stores: Stores, table: TableMapping, rows: list[tuple[Any, ...]]
+) -> list[tuple[Any, ...]]:
+    """Copy the rows' objects; return the rows whose objects are now on the target.
+
+    A row left out was deleted from the monolith since it was read, its objects with it;
+    its delete entry comes in a later batch.
+    """
+    positions = [table.target_columns.index(column) for column in OBJECT_KEY_COLUMNS]
+    keys = [row[position] for row in rows for position in positions]
+    source_bucket = stores.endpoints.source_bucket
+    absent = set(
+        copy_objects(
+            stores.s3, keys, source_bucket=source_bucket, target_bucket=stores.endpoints.target_bucket
+        )
+    )
+    require_objects_of_deleted_photos(stores.source, sorted(absent), source_bucket)
+    return [row for row in rows if not any(row[position] in absent for position in positions)]
+
+
+def _columns(names: tuple[str, ...]) -> sql.Composed:
+    return sql.SQL(", ").join(sql.Identifier(name) for name in names)
