@@ -154,3 +154,43 @@ def test_seed_loads_demo_data_and_prints_the_credentials(
     assert "Sample users: alice, bob (password: snappy-demo-password)" in result.stdout
     assert sorted(fake_snappy.passwords) == ["alice", "bob"]
     assert len(fake_snappy.photos) == 4
+
+
+def test_migrate_help_is_the_migration_tools(snappy_command: list[str], tmp_path: Path) -> None:
+    result = _run(snappy_command, "migrate", "--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: snappy migrate")
+    for command in ("plan", "backfill", "sync", "verify", "status", "run"):
+        assert command in result.stdout
+
+
+def test_snappy_help_lists_migrate_and_rehearse(snappy_command: list[str], tmp_path: Path) -> None:
+    result = _run(snappy_command, "--help", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "migrate" in result.stdout
+    assert "rehearse" in result.stdout
+
+
+def test_migrate_without_a_running_stack_says_how_to_start_one(
+    snappy_command: list[str], tmp_path: Path
+) -> None:
+    result = _run(snappy_command, "migrate", "status", cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith("snappy migrate status: no local stack is running")
+    assert str(tmp_path / ".snappy" / "stack.json") in result.stderr
+    assert "`./snappy up --stack both`" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_rehearse_on_a_port_in_use_fails_with_one_line(
+    snappy_command: list[str], busy_port: int, tmp_path: Path
+) -> None:
+    state_dir = tmp_path / "state"
+    result = _run(
+        snappy_command, "rehearse", "--port", str(busy_port), "--state-dir", str(state_dir), cwd=tmp_path
+    )
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1
+    assert f"snappy rehearse: port {busy_port} on 127.0.0.1 (for the monolith stack)" in result.stderr
+    assert not state_dir.exists()  # nothing was started, nothing was reset

@@ -17,11 +17,16 @@ from snappy_devstack.stack import (
     StackSecrets,
     default_state_dir,
     ensure_secrets,
+    local_stack_description,
     microservices_stack,
     monolith_stack,
     plan_stacks,
+    published_local_stack,
     server_environment,
 )
+from snappy_migration.data.local_stack import read_local_stack
+from snappy_migration.data.mapping import Target
+from snappy_migration.data.stores import ObjectStore
 
 SERVICES = BackingServices(
     postgres_url="postgresql://postgres@127.0.0.1:5432/postgres",
@@ -157,3 +162,47 @@ def test_each_stack_can_run_alone() -> None:
 
 def test_the_monolith_is_the_default_stack() -> None:
     assert STACKS == ("monolith", "microservices", "both")
+
+
+def test_both_stacks_are_described_for_the_data_migration() -> None:
+    description = local_stack_description(plan_stacks("both", 8123), SERVICES)
+    assert description is not None
+    endpoints = description.endpoints()
+    assert endpoints.source_database_url == "postgresql://postgres@127.0.0.1:5432/snappy_monolith"
+    assert endpoints.target_database_urls == {
+        Target.USER_SERVICE: "postgresql://postgres@127.0.0.1:5432/snappy_users",
+        Target.PHOTO_SERVICE: "postgresql://postgres@127.0.0.1:5432/snappy_photos",
+    }
+    assert endpoints.object_store == ObjectStore("http://127.0.0.1:9000", "us-east-1", "key-id", "secret")
+    assert (endpoints.source_bucket, endpoints.target_bucket) == ("snappy-monolith", "snappy-photos")
+    assert (description.monolith_url, description.microservices_url) == (
+        "http://127.0.0.1:8123",
+        "http://127.0.0.1:8124",
+    )
+
+
+@pytest.mark.parametrize("choice", ["monolith", "microservices"])
+def test_a_single_stack_is_not_described(choice: str, tmp_path: Path) -> None:
+    stacks = plan_stacks(choice, 8123)
+    assert local_stack_description(stacks, SERVICES) is None
+    with published_local_stack(tmp_path / "stack.json", stacks, SERVICES) as description:
+        assert description is None
+        assert not (tmp_path / "stack.json").exists()
+
+
+def test_the_description_lives_as_long_as_the_stacks_even_on_errors(tmp_path: Path) -> None:
+    path = tmp_path / "stack.json"
+    stacks = plan_stacks("both", 8123)
+    with published_local_stack(path, stacks, SERVICES) as description:
+        assert read_local_stack(path) == description
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600  # it holds the S3 credentials
+    assert not path.exists()
+
+    def interrupted() -> None:
+        with published_local_stack(path, stacks, SERVICES):
+            assert path.exists()
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        interrupted()
+    assert not path.exists()

@@ -18,6 +18,7 @@ import pytest
 
 from snappy_devstack.processes import port_is_free
 from snappy_devstack.seed import DEMO_PASSWORD
+from snappy_migration.data.local_stack import read_local_stack
 from tests.devstack.conftest import PROVIDER_VARIABLES
 
 _START_TIMEOUT_SECONDS = 50
@@ -49,7 +50,8 @@ def snappy_up_both(snappy_command: list[str], tmp_path: Path) -> Iterator[Runnin
     # Embedded servers in the temporary state dir: the run must not touch the databases
     # a developer's own `snappy up` keeps on a shared PostgreSQL server.
     environment["SNAPPY_DEV_PROVIDER"] = "embedded"
-    state_dir = tmp_path / "state"
+    # Where `snappy migrate`, run in `tmp_path` (no repository above it), looks for the stack.
+    state_dir = tmp_path / ".snappy"
     output_path = tmp_path / "snappy-up.out"
     arguments = ["up", "--stack", "both", "--port", str(port), "--seed", "--state-dir", str(state_dir)]
     with output_path.open("wb") as output:
@@ -82,7 +84,7 @@ def snappy_up_both(snappy_command: list[str], tmp_path: Path) -> Iterator[Runnin
 
 
 def test_up_both_runs_two_independent_stacks_with_one_key_and_stops_cleanly(
-    snappy_up_both: RunningUp,
+    snappy_up_both: RunningUp, snappy_command: list[str], tmp_path: Path
 ) -> None:
     monolith, edge = snappy_up_both.monolith_url, snappy_up_both.edge_url
     announced = snappy_up_both.output()
@@ -112,6 +114,7 @@ def test_up_both_runs_two_independent_stacks_with_one_key_and_stops_cleanly(
         assert http.get(f"{edge}/.well-known/jwks.json").json() == monolith_keys
 
     _log_in_through_the_pages(edge, "alice")
+    _check_the_stack_description(snappy_up_both, snappy_command, tmp_path)
 
     logs = snappy_up_both.state_dir / "logs"
     for name in ("monolith", "user-service", "photo-service", "web-ui", "edge"):
@@ -127,6 +130,33 @@ def test_up_both_runs_two_independent_stacks_with_one_key_and_stops_cleanly(
     assert output.rstrip().endswith("Stopped.")
     assert "Traceback" not in output
     assert [port for port in sorted(ports) if not port_is_free(port)] == []
+    assert not (snappy_up_both.state_dir / "stack.json").exists()  # the stores are no longer there
+
+
+def _check_the_stack_description(running: RunningUp, snappy_command: list[str], cwd: Path) -> None:
+    """`stack.json` names both sides, and `snappy migrate` finds the stores through it with no options."""
+    described = read_local_stack(running.state_dir / "stack.json")
+    assert (described.monolith_url, described.microservices_url) == (running.monolith_url, running.edge_url)
+    assert described.monolith_database_url.endswith("/snappy_monolith")
+    assert described.user_service_database_url.endswith("/snappy_users")
+    assert described.photo_service_database_url.endswith("/snappy_photos")
+    assert (described.monolith_bucket, described.photo_service_bucket) == ("snappy-monolith", "snappy-photos")
+
+    status = subprocess.run(
+        [*snappy_command, "migrate", "plan"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=cwd,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    assert status.returncode == 0, status.stderr
+    # Each side was seeded and signed a user up on its own; nothing was migrated.
+    assert re.search(r"^users\s+4\s+user-service\.users\s+4\s+not started$", status.stdout, re.MULTILINE), (
+        status.stdout
+    )
+    assert "Nothing was written." in status.stdout
 
 
 def _sign_up_and_log_in(http: httpx.Client, base_url: str, username: str) -> str:

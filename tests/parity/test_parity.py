@@ -4,12 +4,18 @@ Both versions run under gunicorn with their own data; the scenario is sent to th
 monolith and to the microservices' edge over HTTP, and the two recordings are compared
 exchange by exchange after the normalization in `normalization.py`. Any difference in
 status, in a header that matters or in a body fails the test, with the steps named.
+
+With `SNAPPY_PARITY_MONOLITH_URL` and `SNAPPY_PARITY_MICROSERVICES_URL` both set, the
+scenario runs against those two running stacks instead of starting its own (as
+`snappy rehearse` does after migrating the monolith's data into the microservices). It
+signs up users of its own, so it runs on stacks that already hold data.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import httpx
 import pytest
@@ -18,6 +24,29 @@ from tests.conftest import LiveMicroservices, LiveMonolith
 from tests.images import image_bytes
 from tests.parity.normalization import IdNumbering, normalize_body, normalize_headers
 from tests.parity.scenario import PASSWORD, Exchange, run_scenario, scenario_steps
+
+MONOLITH_URL_VARIABLE = "SNAPPY_PARITY_MONOLITH_URL"
+MICROSERVICES_URL_VARIABLE = "SNAPPY_PARITY_MICROSERVICES_URL"
+
+
+@dataclass(frozen=True)
+class StackUrls:
+    """Where the two versions under comparison answer."""
+
+    monolith: str
+    microservices: str
+
+
+@pytest.fixture
+def stack_urls(request: pytest.FixtureRequest) -> StackUrls:
+    """The running stacks named in the environment, else a monolith and microservices started here."""
+    monolith = os.environ.get(MONOLITH_URL_VARIABLE, "").strip()
+    microservices = os.environ.get(MICROSERVICES_URL_VARIABLE, "").strip()
+    if monolith and microservices:
+        return StackUrls(monolith.rstrip("/"), microservices.rstrip("/"))
+    live_monolith: LiveMonolith = request.getfixturevalue("live_monolith")
+    live_microservices: LiveMicroservices = request.getfixturevalue("live_microservices")
+    return StackUrls(live_monolith.base_url, live_microservices.edge_url)
 
 
 def differences(expected: list[Exchange], actual: list[Exchange]) -> list[str]:
@@ -47,17 +76,15 @@ def offset_ids_on(base_url: str, username: str) -> None:
 
 
 @pytest.mark.live
-def test_the_monolith_and_the_microservices_answer_the_scenario_identically(
-    live_monolith: LiveMonolith, live_microservices: LiveMicroservices
-) -> None:
+def test_the_monolith_and_the_microservices_answer_the_scenario_identically(stack_urls: StackUrls) -> None:
     suffix = secrets.token_hex(4)
     steps = scenario_steps(suffix)
     # One extra photo on the monolith first, so the two stacks' ids never line up by
     # chance and the id normalization is always put to work.
-    offset_ids_on(live_monolith.base_url, f"offset_{suffix}")
+    offset_ids_on(stack_urls.monolith, f"offset_{suffix}")
 
-    monolith = run_scenario(live_monolith.base_url, steps)
-    microservices = run_scenario(live_microservices.edge_url, steps)
+    monolith = run_scenario(stack_urls.monolith, steps)
+    microservices = run_scenario(stack_urls.microservices, steps)
 
     assert differences(monolith, microservices) == []
     # The scenario really exercised both versions: successes and refusals of every kind.

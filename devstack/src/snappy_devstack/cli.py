@@ -1,4 +1,9 @@
-"""The `snappy` developer command: `up` runs Snappy stacks locally, `seed` loads demo data into one."""
+"""The `snappy` developer command.
+
+`up` runs Snappy stacks locally, `seed` loads demo data into one, `migrate` runs the data
+migration (on the stacks of `up --stack both` by default) and `rehearse` runs the whole
+migration rehearsal: both stacks, the monolith's data moved, and parity proved.
+"""
 
 from __future__ import annotations
 
@@ -6,31 +11,53 @@ import argparse
 import os
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-from snappy_devstack.backing import provide_backing_services
+from snappy_devstack.backing import BackingServices, provide_backing_services
 from snappy_devstack.errors import DevstackError
 from snappy_devstack.processes import LOOPBACK, log_tail, port_is_free
+from snappy_devstack.rehearsal import (
+    REPORT_FILE,
+    RehearsalSummary,
+    migrate_local_stack,
+    render_summary,
+    repository_root,
+    reset_microservices_side,
+    run_scenario_parity,
+)
 from snappy_devstack.seed import SeedSummary, seed
 from snappy_devstack.stack import (
+    PHOTOS_BUCKET,
+    PHOTOS_DATABASE,
     STACKS,
+    USERS_DATABASE,
+    RunningServer,
     ServerFailed,
     Stack,
     check_installed,
     default_state_dir,
     ensure_secrets,
+    local_stack_description,
     plan_stacks,
+    published_local_stack,
     running_stacks,
     watch,
 )
+from snappy_devstack.user_views import compare_user_views
+from snappy_migration.data import cli as migration_cli
+from snappy_migration.data.errors import MigrationError
+from snappy_migration.data.local_stack import LOCAL_STACK_FILE
 
 __all__ = ["main"]
 
 _LOG_LINES_ON_FAILURE = 20
 _EXIT_USAGE = 2
+_EXIT_FAILED = 1
+_MIGRATE = "migrate"
+_REHEARSAL_STEPS = 7
 
 
 class _StopRequested(BaseException):
@@ -39,11 +66,17 @@ class _StopRequested(BaseException):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the `snappy` command with `argv` (the process arguments by default)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == [_MIGRATE]:
+        # Every later argument, --help included, is the migration tool's.
+        return _migrate(argv[1:])
     parser = _parser()
     arguments = parser.parse_args(argv)
     try:
         if arguments.command == "up":
             return _up(arguments)
+        if arguments.command == "rehearse":
+            return _rehearse(arguments)
         return _seed(arguments)
     except DevstackError as error:
         _fail(f"{arguments.command}: {error}")
@@ -54,7 +87,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="snappy", description="Run Snappy locally and load demo data into it."
+        prog="snappy",
+        description="Run Snappy locally, load demo data into it, and rehearse the data migration.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -71,12 +105,30 @@ def _parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--port", type=_port, default=8000, help="HTTP port (default: 8000)")
     up.add_argument("--seed", action="store_true", help="load demo users and photos into each stack once up")
-    up.add_argument(
-        "--state-dir",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="where data, keys and logs live (default: .snappy in the repository root)",
+    _add_state_dir_option(up)
+
+    rehearse = commands.add_parser(
+        "rehearse",
+        help="run both stacks, migrate the monolith's data into the microservices and prove parity",
+        description=(
+            "Start the monolith and the microservices side by side, seed the monolith, move its data"
+            " into the microservices' emptied stores with the data migration, verify it, compare what"
+            " every sample user sees on both versions, run the parity scenario against both, and keep"
+            " both stacks up until Ctrl-C. The exit status is 1 if any check failed."
+        ),
+    )
+    rehearse.add_argument(
+        "--port",
+        type=_port,
+        default=8000,
+        help="the monolith's HTTP port; the microservices answer at the next one (default: 8000)",
+    )
+    _add_state_dir_option(rehearse)
+
+    commands.add_parser(
+        _MIGRATE,
+        help="the data migration: plan, backfill, sync, verify, status, run (see: snappy migrate --help)",
+        add_help=False,
     )
 
     seed_command = commands.add_parser(
@@ -100,35 +152,29 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_state_dir_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where data, keys and logs live (default: .snappy in the repository root)",
+    )
+
+
 def _up(arguments: argparse.Namespace) -> int:
     stacks = plan_stacks(arguments.stack, arguments.port)
-    for stack in stacks:
-        port = stack.entry.port
-        if port > 65535:
-            _fail(f"up: the {stack.name} stack would need port {port}; choose a lower --port")
-            return _EXIT_USAGE
-        if not port_is_free(port):
-            _fail(
-                f"up: port {port} on {LOOPBACK} (for the {stack.name} stack) is already in use;"
-                " choose another with --port"
-            )
-            return _EXIT_USAGE
+    if not _ports_available(stacks, "up"):
+        return _EXIT_USAGE
     check_installed(stacks)
-    state_dir: Path = (arguments.state_dir or default_state_dir(Path.cwd())).absolute()
+    state_dir = _state_dir(arguments)
     logs = state_dir / "logs"
     try:
         with _stop_on_signals():
             _say(f"Starting PostgreSQL and S3 (state in {state_dir})...")
             with provide_backing_services(state_dir, persistent=True) as services:
                 _say(f"Backing services: {services.source}")
-                with running_stacks(
-                    stacks,
-                    services=services,
-                    stack_secrets=ensure_secrets(state_dir),
-                    logs=logs,
-                    base_environment=os.environ,
-                    progress=_say,
-                ) as running:
+                with _serving(stacks, services, state_dir, progress=_say) as running:
                     summaries = [_seed_stack(stack) if arguments.seed else None for stack in stacks]
                     _announce(stacks, summaries, logs)
                     watch(running)
@@ -138,6 +184,136 @@ def _up(arguments: argparse.Namespace) -> int:
     except _StopRequested:
         _say("Stopped.")
     return 0
+
+
+def _rehearse(arguments: argparse.Namespace) -> int:
+    stacks = plan_stacks("both", arguments.port)
+    if not _ports_available(stacks, "rehearse"):
+        return _EXIT_USAGE
+    check_installed(stacks)
+    state_dir = _state_dir(arguments)
+    monolith, microservices = stacks
+    passed = True
+    try:
+        with _stop_on_signals():
+            _step(1, f"Backing services: starting PostgreSQL and S3 (state in {state_dir})")
+            with provide_backing_services(state_dir, persistent=True) as services:
+                _detail(f"from: {services.source}")
+                ensure_secrets(state_dir)
+                _step(
+                    2,
+                    f"Resetting the microservices' side: databases {USERS_DATABASE} and {PHOTOS_DATABASE},"
+                    f" bucket {PHOTOS_BUCKET} (the monolith's data is kept)",
+                )
+                reset_microservices_side(services)
+                _step(
+                    3,
+                    f"Starting the monolith at {monolith.entry.url}"
+                    f" and the microservices at {microservices.entry.url}",
+                )
+                with _serving(stacks, services, state_dir, progress=_detail) as running:
+                    summary = _rehearse_on(stacks, services, state_dir)
+                    for line in render_summary(summary):
+                        _say(line)
+                    passed = summary.ok
+                    watch(running)
+    except ServerFailed as error:
+        _show_log(error.log_path)
+        raise
+    except _StopRequested:
+        _say("Stopped." if passed else "Stopped; some checks of the rehearsal FAILED (exit status 1).")
+    return 0 if passed else _EXIT_FAILED
+
+
+def _rehearse_on(stacks: list[Stack], services: BackingServices, state_dir: Path) -> RehearsalSummary:
+    """Steps 4 to 7 on the running stacks: seed, migrate, data parity, scenario parity."""
+    monolith_url, microservices_url = (stack.entry.url for stack in stacks)
+    description = local_stack_description(stacks, services)
+    if description is None:
+        raise DevstackError("the rehearsal needs the monolith and the microservices")
+
+    _step(4, f"Seeding the monolith at {monolith_url} through its API")
+    seeded = seed(monolith_url, progress=_detail)
+    summary = RehearsalSummary(
+        monolith_url=monolith_url,
+        microservices_url=microservices_url,
+        usernames=seeded.usernames,
+        password=seeded.password,
+    )
+
+    _step(5, "Migrating the monolith's data into the microservices' stores: backfill, sync, verify")
+    try:
+        summary.migration = migrate_local_stack(description, state_dir / REPORT_FILE)
+    except MigrationError as error:
+        summary.migration_error = str(error)
+        _detail(f"the migration stopped: {error}")
+
+    if summary.migration is None:
+        _step(6, "Data parity: skipped, the migration did not finish")
+    else:
+        _step(6, f"Data parity: what {', '.join(seeded.usernames)} see on each version, compared exactly")
+        try:
+            summary.view_differences = compare_user_views(
+                monolith_url, microservices_url, seeded.usernames, seeded.password
+            )
+            summary.users_compared = len(seeded.usernames)
+        except DevstackError as error:
+            summary.data_parity_error = str(error)
+
+    _step(7, "Scenario parity: the parity tests against both running stacks")
+    summary.scenario = run_scenario_parity(
+        monolith_url,
+        microservices_url,
+        log_path=state_dir / "logs" / "scenario-parity.log",
+        root=repository_root(),
+    )
+    return summary
+
+
+def _migrate(argv: Sequence[str]) -> int:
+    """`snappy migrate ...`: the data migration tool, on the stacks of `snappy up --stack both` by default."""
+    stack_file = default_state_dir(Path.cwd()) / LOCAL_STACK_FILE
+    return migration_cli.main(argv, prog=f"snappy {_MIGRATE}", local_stack_file=stack_file)
+
+
+@contextmanager
+def _serving(
+    stacks: list[Stack], services: BackingServices, state_dir: Path, *, progress: Callable[[str], None]
+) -> Iterator[list[RunningServer]]:
+    """Run `stacks` while the context lasts; for both stacks, describe them in `stack.json` too."""
+    with (
+        running_stacks(
+            stacks,
+            services=services,
+            stack_secrets=ensure_secrets(state_dir),
+            logs=state_dir / "logs",
+            base_environment=os.environ,
+            progress=progress,
+        ) as running,
+        published_local_stack(state_dir / LOCAL_STACK_FILE, stacks, services),
+    ):
+        yield running
+
+
+def _ports_available(stacks: list[Stack], command: str) -> bool:
+    """Whether every public port of `stacks` exists and is free; says which is not."""
+    for stack in stacks:
+        port = stack.entry.port
+        if port > 65535:
+            _fail(f"{command}: the {stack.name} stack would need port {port}; choose a lower --port")
+            return False
+        if not port_is_free(port):
+            _fail(
+                f"{command}: port {port} on {LOOPBACK} (for the {stack.name} stack) is already in use;"
+                " choose another with --port"
+            )
+            return False
+    return True
+
+
+def _state_dir(arguments: argparse.Namespace) -> Path:
+    state_dir: Path = arguments.state_dir or default_state_dir(Path.cwd())
+    return state_dir.absolute()
 
 
 def _seed(arguments: argparse.Namespace) -> int:
@@ -206,6 +382,14 @@ def _show_log(path: Path) -> None:
 
 def _say(message: str) -> None:
     print(message, flush=True)
+
+
+def _step(number: int, message: str) -> None:
+    _say(f"[{number}/{_REHEARSAL_STEPS}] {message}")
+
+
+def _detail(message: str) -> None:
+    _say(f"      {message}")
 
 
 def _fail(message: str) -> None:

@@ -32,6 +32,8 @@ from snappy_devstack.backing import BackingServices, create_bucket, create_datab
 from snappy_devstack.errors import DevstackError, one_line
 from snappy_devstack.postgres import database_url
 from snappy_devstack.processes import LOOPBACK, free_ports, log_tail, stop_process, wait_until
+from snappy_migration.data.local_stack import LocalStack, remove_local_stack, write_local_stack
+from snappy_migration.data.stores import ObjectStore
 
 __all__ = [
     "EDGE",
@@ -50,9 +52,11 @@ __all__ = [
     "check_installed",
     "default_state_dir",
     "ensure_secrets",
+    "local_stack_description",
     "microservices_stack",
     "monolith_stack",
     "plan_stacks",
+    "published_local_stack",
     "running_stacks",
     "server_environment",
     "watch",
@@ -229,6 +233,63 @@ def plan_stacks(choice: str, port: int) -> list[Stack]:
         else microservices_stack(public_port, next(spare_ports), next(spare_ports), next(spare_ports))
         for name, public_port in zip(names, public_ports, strict=True)
     ]
+
+
+def local_stack_description(stacks: Sequence[Stack], services: BackingServices) -> LocalStack | None:
+    """Where the data migration finds both sides of a side-by-side run; None for a single stack.
+
+    `snappy migrate` and the rehearsal read it (as `stack.json` in the state folder) to move
+    the monolith's data into the microservices' databases and bucket.
+    """
+    by_deployable = {server.deployable: server for stack in stacks for server in stack.servers}
+    entries = {stack.name: stack.entry.url for stack in stacks}
+    monolith = by_deployable.get(MONOLITH)
+    users = by_deployable.get(USER_SERVICE)
+    photos = by_deployable.get(PHOTO_SERVICE)
+    if monolith is None or users is None or photos is None:
+        return None
+    if (
+        monolith.database is None
+        or monolith.bucket is None
+        or users.database is None
+        or photos.database is None
+        or photos.bucket is None
+    ):
+        raise StackError("a stack names no database or bucket for a server that owns one")
+    return LocalStack(
+        monolith_database_url=database_url(services.postgres_url, monolith.database),
+        user_service_database_url=database_url(services.postgres_url, users.database),
+        photo_service_database_url=database_url(services.postgres_url, photos.database),
+        object_store=ObjectStore(
+            endpoint_url=services.s3.endpoint_url,
+            region=services.s3.region,
+            access_key_id=services.s3.access_key_id,
+            secret_access_key=services.s3.secret_access_key,
+        ),
+        monolith_bucket=monolith.bucket,
+        photo_service_bucket=photos.bucket,
+        monolith_url=entries.get("monolith"),
+        microservices_url=entries.get("microservices"),
+    )
+
+
+@contextmanager
+def published_local_stack(
+    path: Path, stacks: Sequence[Stack], services: BackingServices
+) -> Iterator[LocalStack | None]:
+    """Write the description of a side-by-side run to `path` while the context lasts, then remove it.
+
+    Single stacks get no description (the migration needs both sides): None, and no file.
+    """
+    description = local_stack_description(stacks, services)
+    if description is None:
+        yield None
+        return
+    write_local_stack(path, description)
+    try:
+        yield description
+    finally:
+        remove_local_stack(path)
 
 
 def default_state_dir(cwd: Path) -> Path:
