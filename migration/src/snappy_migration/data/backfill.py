@@ -49,6 +49,7 @@ __all__ = [
 
 DEFAULT_CHUNK_ROWS = 10_000
 OBJECTS_STREAM = "objects"
+# Photos per object checkpoint, at most: copies are round trips, so a lost chunk costs time.
 _OBJECT_CHUNK_PHOTOS = 200
 _CONFLICTS_NAMED = 5
 
@@ -95,7 +96,7 @@ def backfill(
         state = done[OBJECTS_TARGET].get(OBJECTS_STREAM)
         if state is None or not state.finished:
             summary.objects = _backfill_objects(
-                stores, after_id=state.last_id if state else 0, progress=progress
+                stores, after_id=state.last_id if state else 0, chunk_rows=chunk_rows, progress=progress
             )
     return summary
 
@@ -266,7 +267,7 @@ def _conflict(table: TableMapping, error: psycopg.errors.UniqueViolation) -> Con
     )
 
 
-def _backfill_objects(stores: Stores, *, after_id: int, progress: ProgressFactory) -> int:
+def _backfill_objects(stores: Stores, *, after_id: int, chunk_rows: int, progress: ProgressFactory) -> int:
     photos = stores.targets[OBJECTS_TARGET]
     key_columns = _columns(OBJECT_KEY_COLUMNS)
     with photos.transaction():
@@ -282,7 +283,7 @@ def _backfill_objects(stores: Stores, *, after_id: int, progress: ProgressFactor
                 sql.SQL("SELECT id, {keys} FROM {table} WHERE id > %s ORDER BY id LIMIT %s").format(
                     keys=key_columns, table=sql.Identifier(OBJECTS_TABLE)
                 ),
-                (after_id, _OBJECT_CHUNK_PHOTOS),
+                (after_id, min(chunk_rows, _OBJECT_CHUNK_PHOTOS)),
             ).fetchall()
         if not rows:
             break

@@ -15,10 +15,21 @@ from psycopg import sql
 
 from snappy_migration.data.stores import Connection
 
-__all__ = ["Checkpoint", "advance", "ensure_checkpoints", "mark_finished", "read_checkpoints"]
+__all__ = [
+    "Checkpoint",
+    "advance",
+    "ensure_checkpoints",
+    "foreign_rows",
+    "mark_finished",
+    "read_checkpoints",
+    "record_synced_rows",
+]
 
 _SCHEMA = "snappy_migration"
 _TABLE = sql.Identifier(_SCHEMA, "checkpoints")
+# Rows that sync inserted above the backfill's last id: with the backfilled ones, the rows the
+# migration wrote. Any other row is the service's own, and sync must not overwrite it.
+_SYNCED_ROWS = sql.Identifier(_SCHEMA, "synced_rows")
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,11 @@ def ensure_checkpoints(connection: Connection) -> None:
             " rows bigint NOT NULL DEFAULT 0,"
             " finished boolean NOT NULL DEFAULT false,"
             " updated_at timestamptz NOT NULL DEFAULT now())"
+        )
+        connection.execute(
+            sql.SQL(
+                "CREATE TABLE IF NOT EXISTS {} (table_name text, id bigint, PRIMARY KEY (table_name, id))"
+            ).format(_SYNCED_ROWS)
         )
 
 
@@ -77,4 +93,28 @@ def mark_finished(connection: Connection, stream: str) -> None:
             " ON CONFLICT (stream) DO UPDATE SET finished = true, updated_at = now()"
         ).format(table=_TABLE),
         (stream,),
+    )
+
+
+def foreign_rows(connection: Connection, table: str, ids: list[int], backfilled_up_to: int) -> list[int]:
+    """Those of `ids` present in `table` that the migration did not write (the service wrote them)."""
+    rows = connection.execute(
+        sql.SQL(
+            "SELECT id FROM {table} AS present WHERE id = ANY(%(ids)s) AND id > %(mark)s AND NOT EXISTS"
+            " (SELECT 1 FROM {synced} AS synced WHERE synced.table_name = %(name)s AND synced.id = present.id)"
+            " ORDER BY id"
+        ).format(table=sql.Identifier(table), synced=_SYNCED_ROWS),
+        {"ids": ids, "mark": backfilled_up_to, "name": table},
+    ).fetchall()
+    return [row[0] for row in rows]
+
+
+def record_synced_rows(connection: Connection, table: str, ids: list[int], backfilled_up_to: int) -> None:
+    """Remember, in the caller's transaction, the rows sync wrote above the backfill's last id."""
+    connection.execute(
+        sql.SQL(
+            "INSERT INTO {synced} (table_name, id) SELECT %(name)s, id FROM unnest(%(ids)s::bigint[]) AS id"
+            " WHERE id > %(mark)s ON CONFLICT DO NOTHING"
+        ).format(synced=_SYNCED_ROWS),
+        {"ids": ids, "mark": backfilled_up_to, "name": table},
     )

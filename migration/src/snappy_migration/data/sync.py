@@ -77,14 +77,17 @@ def measure_lag(source: Connection) -> Lag:
     return Lag(row[0], row[1]) if row else Lag(0, None)
 
 
-def require_backfilled(stores: Stores) -> None:
-    """Refuse to sync before every table's backfill finished: sync applies changes on top of it."""
+def require_backfilled(stores: Stores) -> dict[str, int]:
+    """Each table's last backfilled id; refuse to sync before every backfill finished."""
+    last_ids: dict[str, int] = {}
     for table in TABLES:
         state = checkpoints.read_checkpoints(stores.targets[table.target]).get(table.stream)
         if state is None or not state.finished:
             raise NotReady(
                 f"the backfill of {table.source_table} has not finished: run `snappy migrate backfill` first"
             )
+        last_ids[table.source_table] = state.last_id
+    return last_ids
 
 
 def sync(
@@ -96,7 +99,9 @@ def sync(
     progress: ProgressFactory = Progress,
 ) -> SyncSummary:
     """Apply change-log batches until the log is empty (or, with `follow`, until `should_stop`)."""
-    require_backfilled(stores)
+    backfilled_up_to = require_backfilled(stores)
+    for connection in stores.targets.values():
+        checkpoints.ensure_checkpoints(connection)
     summary = SyncSummary()
     bar = progress("sync", measure_lag(stores.source).entries, "changes")
     while not should_stop():
@@ -112,7 +117,7 @@ def sync(
                 break
             time.sleep(_POLL_SECONDS)
             continue
-        _apply(stores, entries, summary)
+        _apply(stores, entries, summary, backfilled_up_to)
         with stores.source.transaction():
             stores.source.execute(
                 sql.SQL("DELETE FROM {} WHERE id = ANY(%s)").format(sql.Identifier(CHANGE_LOG_TABLE)),
@@ -125,7 +130,9 @@ def sync(
     return summary
 
 
-def _apply(stores: Stores, entries: Sequence[tuple[Any, ...]], summary: SyncSummary) -> None:
+def _apply(
+    stores: Stores, entries: Sequence[tuple[Any, ...]], summary: SyncSummary, backfilled_up_to: dict[str, int]
+) -> None:
     """Bring every row named by `entries` to its current source state on its target."""
     named: dict[str, set[int]] = {table.source_table: set() for table in TABLES}
     for _, table_name, row_id in entries:
@@ -146,7 +153,15 @@ def _apply(stores: Stores, entries: Sequence[tuple[Any, ...]], summary: SyncSumm
     for target in Target:
         tables = [table for table in tables_of(target) if named[table.source_table]]
         if tables:
-            _apply_to_target(stores, target, tables=tables, named=named, current=current, summary=summary)
+            _apply_to_target(
+                stores,
+                target,
+                tables=tables,
+                named=named,
+                current=current,
+                summary=summary,
+                backfilled_up_to=backfilled_up_to,
+            )
 
 
 def _apply_to_target(
@@ -157,6 +172,7 @@ def _apply_to_target(
     named: dict[str, set[int]],
     current: dict[str, list[tuple[Any, ...]]],
     summary: SyncSummary,
+    backfilled_up_to: dict[str, int],
 ) -> None:
     connection = stores.targets[target]
     freed_keys: list[str] = []
@@ -175,7 +191,7 @@ def _apply_to_target(
                     continue
                 if table.target_table == OBJECTS_TABLE and stores.buckets_differ:
                     rows = _copy_objects_of(stores, table, rows)
-                _upsert_rows(connection, table, rows)
+                _upsert_rows(connection, table, rows, backfilled_up_to[table.source_table])
                 advance_sequence(connection, table.target_table)
                 summary.upserted[table.source_table] = summary.upserted.get(table.source_table, 0) + len(rows)
     except psycopg.errors.UniqueViolation as error:
@@ -202,7 +218,18 @@ def _delete_rows(connection: Connection, table: TableMapping, ids: list[int]) ->
     return [key for row in deleted for key in row if key is not None]
 
 
-def _upsert_rows(connection: Connection, table: TableMapping, rows: list[tuple[Any, ...]]) -> None:
+def _upsert_rows(
+    connection: Connection, table: TableMapping, rows: list[tuple[Any, ...]], backfilled_up_to: int
+) -> None:
+    """Insert or update rows by id, but never a row the service wrote itself."""
+    ids = [row[0] for row in rows]
+    theirs = checkpoints.foreign_rows(connection, table.target_table, ids, backfilled_up_to)
+    if theirs:
+        raise ConflictingRows(
+            f"{table.target.value}'s {table.target_table} holds rows the migration did not write, with the"
+            f" ids of monolith rows (ids {', '.join(map(str, theirs[:5]))}): the service took writes before the"
+            " cutover; the migration will not overwrite them"
+        )
     updates = sql.SQL(", ").join(
         sql.SQL("{column} = EXCLUDED.{column}").format(column=sql.Identifier(column))
         for column in table.target_columns
@@ -218,6 +245,7 @@ def _upsert_rows(connection: Connection, table: TableMapping, rows: list[tuple[A
     )
     with connection.cursor() as cursor:
         cursor.executemany(statement, rows)
+    checkpoints.record_synced_rows(connection, table.target_table, ids, backfilled_up_to)
 
 
 def _copy_objects_of(
