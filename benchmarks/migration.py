@@ -263,6 +263,8 @@ def _run(arguments: argparse.Namespace, cleanup: ExitStack) -> int:
     seeded = _seed(databases.monolith, photos=photos, users=users, shares=shares)
     _note(f"seeded in {time.perf_counter() - started:.1f} s")
 
+    server_settings = _describe_server(server)
+    load_before = os.getloadavg()[0]
     _checkpoint(server)
     ceiling = _measure_ceiling(databases.monolith, databases.scratch)
     _checkpoint(server)
@@ -295,6 +297,7 @@ def _run(arguments: argparse.Namespace, cleanup: ExitStack) -> int:
             time.perf_counter() - started,
         )
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    load_after = os.getloadavg()[0]
 
     _print_figures(
         photos=photos,
@@ -303,6 +306,8 @@ def _run(arguments: argparse.Namespace, cleanup: ExitStack) -> int:
         measurements=(ceiling, copied, checked),
         peak_mb=peak_mb,
         source=services.source,
+        server_settings=server_settings,
+        load=(load_before, load_after),
     )
     if summary.deferred:
         print(f"backfill left rows to sync (not expected here): {summary.deferred}")
@@ -387,6 +392,19 @@ def _checkpoint(server: str) -> None:
         _note("CHECKPOINT not allowed for this role: the steps may share the cost of earlier writes")
 
 
+def _describe_server(server: str) -> str:
+    """The server's version and the settings that weigh most on bulk writes."""
+    shown: dict[str, str] = {}
+    with psycopg.connect(server, autocommit=True) as connection:
+        for name in ("server_version", "shared_buffers", "max_wal_size", "synchronous_commit"):
+            row = connection.execute("SELECT current_setting(%s)", (name,)).fetchone()
+            shown[name] = str(row[0]) if row else "?"
+    return (
+        f"PostgreSQL {shown['server_version'].split()[0]}: shared_buffers {shown['shared_buffers']},"
+        f" max_wal_size {shown['max_wal_size']}, synchronous_commit {shown['synchronous_commit']}"
+    )
+
+
 def _measure_ceiling(source_url: str, scratch_url: str) -> Measurement:
     """Each table whole, in one transaction, through the same binary COPY pipe the backfill uses."""
     rows: dict[str, int] = {}
@@ -421,6 +439,8 @@ def _print_figures(
     measurements: tuple[Measurement, ...],
     peak_mb: float,
     source: str,
+    server_settings: str,
+    load: tuple[float, float],
 ) -> None:
     tables = [table.source_table for table in TABLES]
     print()
@@ -431,6 +451,10 @@ def _print_figures(
     print(
         f"PostgreSQL and S3 from {source}; backfill chunks of {chunk_rows:,} rows."
         " Rows only: objects are not copied or checked (with_objects=False)."
+    )
+    print(
+        f"{server_settings}; {os.cpu_count()} CPUs, load average (1 min)"
+        f" {load[0]:.2f} before the ceiling, {load[1]:.2f} after the verify"
     )
     print()
     header = f"{'step':<10}" + "".join(f"{table:>12}" for table in tables)
