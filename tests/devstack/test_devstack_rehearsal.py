@@ -85,3 +85,12 @@ def test_scenario_parity_is_skipped_without_the_tests_folder(tmp_path: Path) -> 
     assert outcome.ok
     text = "\n".join(render_summary(_summary(scenario=outcome)))
     assert "scenario parity: skipped (no tests folder)" in text
+
+
+def test_many_differences_are_counted_but_not_all_listed() -> None:
+    differences = [f"alice: GET /api/v1/photos/{number}: status 200 != 404" for number in range(25)]
+    lines = render_summary(_summary(view_differences=differences))
+    assert "  data parity:     3 users compared, 25 differences" in lines
+    assert "    alice: GET /api/v1/photos/19: status 200 != 404" in lines
+    assert "    alice: GET /api/v1/photos/20: status 200 != 404" not in lines
+    assert "    ... and 5 more" in lines

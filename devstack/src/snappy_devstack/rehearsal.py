@@ -49,7 +49,8 @@ PARITY_MONOLITH_URL_VARIABLE: Final = "SNAPPY_PARITY_MONOLITH_URL"
 PARITY_MICROSERVICES_URL_VARIABLE: Final = "SNAPPY_PARITY_MICROSERVICES_URL"
 _PARITY_TESTS = Path("tests") / "parity"
 _PARITY_TIMEOUT_SECONDS = 900
-_LOG_LINES_ON_FAILURE = 15
+# Differences listed in the summary; the count is always complete.
+_DIFFERENCES_SHOWN = 20
 
 PASSED: Final = "passed"
 FAILED: Final = "failed"
@@ -204,7 +205,9 @@ def render_summary(summary: RehearsalSummary) -> list[str]:
             f"  data parity:     {summary.users_compared} users compared,"
             f" {count} difference{'' if count == 1 else 's'}"
         )
-        lines += [f"    {difference}" for difference in summary.view_differences]
+        lines += [f"    {difference}" for difference in summary.view_differences[:_DIFFERENCES_SHOWN]]
+        if count > _DIFFERENCES_SHOWN:
+            lines.append(f"    ... and {count - _DIFFERENCES_SHOWN} more")
     scenario = summary.scenario
     verdict = {PASSED: "passed", FAILED: "FAILED", SKIPPED: "skipped"}.get(scenario.result, scenario.result)
     lines.append(f"  scenario parity: {verdict}{f' ({scenario.detail})' if scenario.detail else ''}")
