@@ -100,9 +100,9 @@ def foreign_rows(connection: Connection, table: str, ids: list[int], backfilled_
     """Those of `ids` present in `table` that the migration did not write (the service wrote them)."""
     rows = connection.execute(
         sql.SQL(
-            "SELECT id FROM {table} AS present WHERE id = ANY(%(ids)s) AND id > %(mark)s AND NOT EXISTS"
-            " (SELECT 1 FROM {synced} AS synced WHERE synced.table_name = %(name)s AND synced.id = present.id)"
-            " ORDER BY id"
+            "SELECT id FROM {table} AS present WHERE id = ANY(%(ids)s) AND id > %(mark)s"
+            " AND NOT EXISTS (SELECT 1 FROM {synced} AS synced"
+            " WHERE synced.table_name = %(name)s AND synced.id = present.id) ORDER BY id"
         ).format(table=sql.Identifier(table), synced=_SYNCED_ROWS),
         {"ids": ids, "mark": backfilled_up_to, "name": table},
     ).fetchall()

@@ -236,7 +236,9 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     commands.add_parser("plan", help="show what would move and what is done; write nothing")
     backfill_command = commands.add_parser("backfill", help="copy every row, then every object; resumable")
-    sync_command = commands.add_parser("sync", help="apply the monolith's change log until it is empty")
+    sync_command = commands.add_parser(
+        "sync", help="apply the changes the monolith logged until now; --follow: keep applying"
+    )
     verify_command = commands.add_parser("verify", help="compare both sides; exit 1 on any difference")
     commands.add_parser("status", help="show checkpoints and the change log's lag")
     run_command = commands.add_parser("run", help="backfill, then sync until caught up, then verify")

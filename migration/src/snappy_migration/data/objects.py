@@ -36,6 +36,8 @@ __all__ = [
 COPY_THREADS = 8
 _READ_CHUNK_BYTES = 1024 * 1024
 _DELETE_BATCH = 1000
+# What S3 servers answer for an object that is not there.
+_ABSENT = frozenset({"404", "NoSuchKey", "NotFound"})
 
 
 class ObjectCopyFailed(MigrationError):
@@ -61,7 +63,7 @@ def object_info(s3: S3Client, bucket: str, key: str) -> ObjectInfo | None:
     try:
         head = s3.head_object(Bucket=bucket, Key=key)
     except ClientError as error:
-        if str(error.response.get("Error", {}).get("Code", "")) in {"404", "NoSuchKey", "NotFound"}:
+        if _error_code(error) in _ABSENT:
             return None
         raise
     return ObjectInfo(key, int(head["ContentLength"]), head["ETag"].strip('"'))
@@ -120,7 +122,14 @@ def _copy_one(s3: S3Client, key: str, source_bucket: str, target_bucket: str) ->
         if copy is None or not same_content(s3, original, source_bucket, copy, target_bucket):
             s3.copy_object(Bucket=target_bucket, Key=key, CopySource={"Bucket": source_bucket, "Key": key})
             copy = object_info(s3, target_bucket, key)
-    except (BotoCoreError, ClientError) as error:
+    except ClientError as error:
+        if _error_code(error) in _ABSENT:
+            return False  # Deleted from the source between the look and the copy.
+        raise ObjectCopyFailed(
+            f"cannot copy object {key!r} from bucket {source_bucket!r} to {target_bucket!r}:"
+            f" {one_line(error)}"
+        ) from error
+    except BotoCoreError as error:
         raise ObjectCopyFailed(
             f"cannot copy object {key!r} from bucket {source_bucket!r} to {target_bucket!r}:"
             f" {one_line(error)}"
@@ -138,3 +147,7 @@ def _sha256(s3: S3Client, bucket: str, key: str) -> str:
     for block in iter(lambda: body.read(_READ_CHUNK_BYTES), b""):
         digest.update(block)
     return digest.hexdigest()
+
+
+def _error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))

@@ -49,6 +49,7 @@ __all__ = ["DEFAULT_BATCH_ENTRIES", "Lag", "SyncSummary", "measure_lag", "requir
 
 DEFAULT_BATCH_ENTRIES = 1_000
 _POLL_SECONDS = 1.0
+_NO_LIMIT = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,14 @@ def measure_lag(source: Connection) -> Lag:
     return Lag(row[0], row[1]) if row else Lag(0, None)
 
 
+def _last_entry_id(source: Connection) -> int:
+    with source.transaction():
+        row = source.execute(
+            sql.SQL("SELECT max(id) FROM {}").format(sql.Identifier(CHANGE_LOG_TABLE))
+        ).fetchone()
+    return int(row[0]) if row and row[0] is not None else 0
+
+
 def require_backfilled(stores: Stores) -> dict[str, int]:
     """Each table's last backfilled id; refuse to sync before every backfill finished."""
     last_ids: dict[str, int] = {}
@@ -98,19 +107,23 @@ def sync(
     should_stop: Callable[[], bool] = lambda: False,
     progress: ProgressFactory = Progress,
 ) -> SyncSummary:
-    """Apply change-log batches until the log is empty (or, with `follow`, until `should_stop`)."""
+    """Apply the changes logged so far, batch by batch; with `follow`, keep going until `should_stop`."""
     backfilled_up_to = require_backfilled(stores)
     for connection in stores.targets.values():
         checkpoints.ensure_checkpoints(connection)
     summary = SyncSummary()
     bar = progress("sync", measure_lag(stores.source).entries, "changes")
+    # Without `follow`, the changes logged until now and no later: under a steady stream of
+    # writes the log may never be empty, and the command must still end (the write freeze
+    # at the cutover is what brings the lag to zero).
+    last_entry = None if follow else _last_entry_id(stores.source)
     while not should_stop():
         with stores.source.transaction():
             entries = stores.source.execute(
-                sql.SQL("SELECT id, table_name, row_id FROM {} ORDER BY id LIMIT %s").format(
+                sql.SQL("SELECT id, table_name, row_id FROM {} WHERE id <= %s ORDER BY id LIMIT %s").format(
                     sql.Identifier(CHANGE_LOG_TABLE)
                 ),
-                (batch_entries,),
+                (last_entry if last_entry is not None else _NO_LIMIT, batch_entries),
             ).fetchall()
         if not entries:
             if not follow:
@@ -226,9 +239,9 @@ def _upsert_rows(
     theirs = checkpoints.foreign_rows(connection, table.target_table, ids, backfilled_up_to)
     if theirs:
         raise ConflictingRows(
-            f"{table.target.value}'s {table.target_table} holds rows the migration did not write, with the"
-            f" ids of monolith rows (ids {', '.join(map(str, theirs[:5]))}): the service took writes before the"
-            " cutover; the migration will not overwrite them"
+            f"{table.target.value}'s {table.target_table} holds rows the migration did not write, with"
+            f" the ids of monolith rows (ids {', '.join(map(str, theirs[:5]))}): the service took writes"
+            " before the cutover; the migration will not overwrite them"
         )
     updates = sql.SQL(", ").join(
         sql.SQL("{column} = EXCLUDED.{column}").format(column=sql.Identifier(column))
