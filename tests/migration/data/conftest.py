@@ -11,6 +11,7 @@ import os
 import random
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -274,11 +275,14 @@ def run_migrate(
     stores: MigrationStores, *arguments: str, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     """`snappy migrate <arguments>` as a process of its own, on these stores."""
-    return subprocess.run(
-        [sys.executable, "-m", "snappy_migration.data", *arguments],
-        env={**os.environ, **stores.environment},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    # In a folder of its own: a report the command writes by default lands there, not in the checkout.
+    with tempfile.TemporaryDirectory() as folder:
+        return subprocess.run(
+            [sys.executable, "-m", "snappy_migration.data", *arguments],
+            env={**os.environ, **stores.environment},
+            cwd=folder,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )

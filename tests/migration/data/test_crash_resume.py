@@ -50,7 +50,9 @@ def work_done(stores: MigrationStores) -> int:
     done = 0
     for url in (stores.users_url, stores.photos_url):
         if execute(url, "SELECT to_regclass('snappy_migration.checkpoints') IS NOT NULL")[0][0]:
-            done += execute(url, "SELECT coalesce(sum(rows), 0)::bigint FROM snappy_migration.checkpoints")[0][0]
+            done += execute(url, "SELECT coalesce(sum(rows), 0)::bigint FROM snappy_migration.checkpoints")[
+                0
+            ][0]
     return done
 
 
