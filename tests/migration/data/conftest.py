@@ -272,14 +272,14 @@ def execute(url: str, statement: str, parameters: tuple[Any, ...] = ()) -> list[
 
 
 def run_migrate(
-    stores: MigrationStores, *arguments: str, timeout: float = 120
+    stores: MigrationStores, *arguments: str, changed: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    """`snappy migrate <arguments>` as a process of its own, on these stores."""
+    """`snappy migrate <arguments>` as a process of its own, on these stores (some `changed`, if given)."""
     # In a folder of its own: a report the command writes by default lands there, not in the checkout.
     with tempfile.TemporaryDirectory() as folder:
         return subprocess.run(
             [sys.executable, "-m", "snappy_migration.data", *arguments],
-            env={**os.environ, **stores.environment},
+            env={**os.environ, **stores.environment, **(changed or {})},
             cwd=folder,
             capture_output=True,
             text=True,

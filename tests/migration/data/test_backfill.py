@@ -41,12 +41,14 @@ def test_the_services_hand_out_ids_after_the_migrated_ones(stores: MigrationStor
 
     new_user = execute(
         stores.users_url,
-        "INSERT INTO users (username, display_name, password_hash) VALUES ('after', 'After', 'x') RETURNING id",
+        "INSERT INTO users (username, display_name, password_hash) VALUES ('after', 'After', 'x')"
+        " RETURNING id",
     )[0][0]
     new_photo = execute(
         stores.photos_url,
         "INSERT INTO photos (owner_id, caption, visibility, content_type, width, height, size_bytes,"
-        " object_key, thumbnail_key) VALUES (1, '', 'private', 'image/png', 1, 1, 1, 'new-o', 'new-t') RETURNING id",
+        " object_key, thumbnail_key) VALUES (1, '', 'private', 'image/png', 1, 1, 1, 'new-o', 'new-t')"
+        " RETURNING id",
     )[0][0]
 
     assert new_user == 31
@@ -126,8 +128,8 @@ def test_a_share_whose_photo_came_after_the_photos_pass_waits_for_sync(stores: M
         late_photo = execute(
             stores.source_url,
             "INSERT INTO photos (owner_id, caption, visibility, content_type, width, height, size_bytes,"
-            " object_key, thumbnail_key) SELECT 1, 'late', 'private', 'image/png', 1, 1, 1, object_key || '-late',"
-            " thumbnail_key || '-late' FROM photos WHERE id = 1 RETURNING id",
+            " object_key, thumbnail_key) SELECT 1, 'late', 'private', 'image/png', 1, 1, 1,"
+            " object_key || '-late', thumbnail_key || '-late' FROM photos WHERE id = 1 RETURNING id",
         )[0][0]
         execute(stores.source_url, "INSERT INTO shares (photo_id, user_id) VALUES (%s, 2)", (late_photo,))
         late_keys = execute(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import psycopg
+import pytest
+
 from tests.migration.data.conftest import MigrationStores, execute
 
 
@@ -65,9 +68,7 @@ def test_an_entry_commits_with_its_write_or_not_at_all(stores: MigrationStores) 
     execute(stores.source_url, statement)
     before = entries(stores)
 
-    try:
+    with pytest.raises(psycopg.errors.UniqueViolation, match="uq_users_username"):
         execute(stores.source_url, statement)
-    except Exception as error:  # noqa: BLE001 - the unique violation is the point
-        assert "uq_users_username" in str(error)
 
     assert entries(stores) == before

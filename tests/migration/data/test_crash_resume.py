@@ -59,7 +59,7 @@ def work_done(stores: MigrationStores) -> int:
 def kill_after(
     process: subprocess.Popen[bytes], stores: MigrationStores, threshold: int, rng: random.Random
 ) -> bool:
-    """SIGKILL the backfill once `threshold` units are checkpointed, a random moment later; False if it ended first."""
+    """SIGKILL the backfill a random moment after `threshold` units are done; False if it ended first."""
     deadline = time.monotonic() + 120
     while process.poll() is None and work_done(stores) < threshold and time.monotonic() < deadline:
         time.sleep(0.01)

@@ -1,0 +1,196 @@
+"""`snappy migrate` as an operator meets it: one-line errors, exit statuses, a plan that writes nothing."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pytest
+from alembic import command
+
+from snappy_devstack.backing import BackingServices, create_database, drop_database
+from snappy_migration.data.cli import resolve_endpoints
+from snappy_migration.data.errors import MigrationError
+from snappy_migration.data.local_stack import LocalStack, read_local_stack, write_local_stack
+from snappy_migration.data.mapping import Target
+from snappy_migration.data.stores import ObjectStore
+from snappy_monolith.__main__ import alembic_config
+from snappy_monolith.config import sqlalchemy_url
+from tests.conftest import SESSION_TAG
+from tests.migration.data.conftest import MigrationStores, execute, run_migrate, seed_monolith
+
+PROG = "python -m snappy_migration.data"
+
+
+def one_line_error(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+def test_a_wrong_database_url_is_one_line_naming_the_database(stores: MigrationStores) -> None:
+    result = run_migrate(
+        stores,
+        "plan",
+        changed={"SNAPPY_MIGRATE_USERS_DATABASE_URL": "postgresql://postgres@127.0.0.1:9/nowhere"},
+    )
+
+    assert result.returncode == 2
+    assert one_line_error(result.stderr).startswith(
+        f"{PROG} plan: cannot connect to the user-service database at 127.0.0.1:9/nowhere:"
+    )
+
+
+def test_a_wrong_s3_endpoint_is_one_line_naming_it(stores: MigrationStores) -> None:
+    result = run_migrate(stores, "plan", changed={"SNAPPY_MIGRATE_S3_ENDPOINT_URL": "http://127.0.0.1:9"})
+
+    assert result.returncode == 2
+    assert "cannot reach the object store at http://127.0.0.1:9" in one_line_error(result.stderr)
+
+
+def test_a_missing_bucket_is_named(stores: MigrationStores) -> None:
+    result = run_migrate(stores, "plan", changed={"SNAPPY_MIGRATE_TARGET_BUCKET": "no-such-bucket"})
+
+    assert result.returncode == 2
+    assert "bucket 'no-such-bucket' does not exist" in one_line_error(result.stderr)
+
+
+def test_a_service_database_without_its_schema_names_the_command_that_creates_it(
+    stores: MigrationStores, backing: BackingServices
+) -> None:
+    name = f"snappy_mig_empty_{SESSION_TAG}"
+    empty = create_database(backing.postgres_url, name, drop_existing=True)
+    try:
+        result = run_migrate(stores, "status", changed={"SNAPPY_MIGRATE_PHOTOS_DATABASE_URL": empty})
+    finally:
+        drop_database(backing.postgres_url, name)
+
+    assert result.returncode == 2
+    message = one_line_error(result.stderr)
+    assert "photo-service's database" in message
+    assert "has no table photos, shares" in message
+    assert "`python -m snappy_photo_service migrate`" in message
+
+
+def test_a_monolith_without_the_change_log_names_the_monolith_migration(
+    stores: MigrationStores, backing: BackingServices
+) -> None:
+    name = f"snappy_mig_old_monolith_{SESSION_TAG}"
+    old = create_database(backing.postgres_url, name, drop_existing=True)
+    command.upgrade(alembic_config(sqlalchemy_url(old)), "0001")
+    try:
+        result = run_migrate(stores, "backfill", changed={"SNAPPY_MIGRATE_SOURCE_DATABASE_URL": old})
+    finally:
+        drop_database(backing.postgres_url, name)
+
+    assert result.returncode == 2
+    message = one_line_error(result.stderr)
+    assert "the monolith's database" in message
+    assert "has no table change_log" in message
+    assert "`python -m snappy_monolith migrate`" in message
+
+
+def test_sync_before_backfill_says_what_to_run_first(stores: MigrationStores) -> None:
+    result = run_migrate(stores, "sync")
+
+    assert result.returncode == 2
+    assert one_line_error(result.stderr) == (
+        f"{PROG} sync: the backfill of users has not finished: run `snappy migrate backfill` first"
+    )
+
+
+def test_plan_shows_the_work_and_writes_nothing(stores: MigrationStores) -> None:
+    seed_monolith(stores, users=12, photos=9, shares=5)
+
+    result = run_migrate(stores, "plan")
+
+    assert result.returncode == 0, result.stderr
+    assert "users                12  user-service.users" in result.stdout
+    assert "not started" in result.stdout
+    assert "Nothing was written" in result.stdout
+    for url in (stores.users_url, stores.photos_url):
+        assert execute(url, "SELECT to_regclass('snappy_migration.checkpoints')") == [(None,)]
+    assert execute(stores.users_url, "SELECT count(*) FROM users") == [(0,)]
+
+
+def test_run_then_status_shows_every_stream_finished_and_no_lag(stores: MigrationStores) -> None:
+    seed_monolith(stores, users=10, photos=10, shares=10)
+
+    ran = run_migrate(stores, "run")
+    status = run_migrate(stores, "status")
+
+    assert ran.returncode == 0, ran.stderr
+    assert "Backfill done" in ran.stdout
+    assert "Verification passed" in ran.stdout
+    assert status.returncode == 0
+    for stream in ("rows:users", "rows:photos", "rows:shares", "objects"):
+        assert f"{stream:<14}finished" in status.stdout
+    assert "change log: 0 changes waiting" in status.stdout
+
+
+def test_store_options_are_all_or_nothing(tmp_path: Path) -> None:
+    arguments = argparse.Namespace(
+        source_database_url="postgresql://somewhere/monolith",
+        users_database_url=None,
+        photos_database_url=None,
+        s3_endpoint_url=None,
+        source_bucket=None,
+        target_bucket=None,
+    )
+
+    with pytest.raises(
+        MigrationError, match=r"missing --users-database-url \(or SNAPPY_MIGRATE_USERS_DATABASE_URL\)"
+    ):
+        resolve_endpoints(arguments, {}, tmp_path / "stack.json")
+
+
+def test_with_no_store_options_the_local_stack_is_used(tmp_path: Path) -> None:
+    stack = LocalStack(
+        monolith_database_url="postgresql://127.0.0.1:5432/snappy_monolith",
+        user_service_database_url="postgresql://127.0.0.1:5432/snappy_users",
+        photo_service_database_url="postgresql://127.0.0.1:5432/snappy_photos",
+        object_store=ObjectStore("http://127.0.0.1:8333", "us-east-1", "key", "secret"),
+        monolith_bucket="snappy-monolith",
+        photo_service_bucket="snappy-photos",
+        monolith_url="http://127.0.0.1:8000",
+        microservices_url="http://127.0.0.1:8001",
+    )
+    path = tmp_path / "stack.json"
+    write_local_stack(path, stack)
+    arguments = argparse.Namespace(
+        **dict.fromkeys(
+            (
+                "source_database_url",
+                "users_database_url",
+                "photos_database_url",
+                "s3_endpoint_url",
+                "source_bucket",
+                "target_bucket",
+            )
+        )
+    )
+
+    endpoints = resolve_endpoints(arguments, {}, path)
+
+    assert read_local_stack(path) == stack
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert endpoints.target_database_urls[Target.PHOTO_SERVICE].endswith("/snappy_photos")
+    assert (endpoints.source_bucket, endpoints.target_bucket) == ("snappy-monolith", "snappy-photos")
+
+
+def test_with_no_store_options_and_no_local_stack_the_error_says_how_to_start_one(tmp_path: Path) -> None:
+    arguments = argparse.Namespace(
+        **dict.fromkeys(
+            (
+                "source_database_url",
+                "users_database_url",
+                "photos_database_url",
+                "s3_endpoint_url",
+                "source_bucket",
+                "target_bucket",
+            )
+        )
+    )
+
+    with pytest.raises(MigrationError, match=r"no local stack is running .* `./snappy up --stack both`"):
+        resolve_endpoints(arguments, {}, tmp_path / "stack.json")
