@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import psycopg
 import pytest
 from alembic import command
 
@@ -20,6 +21,8 @@ from tests.conftest import SESSION_TAG
 from tests.migration.data.conftest import MigrationStores, execute, run_migrate, seed_monolith
 
 PROG = "python -m snappy_migration.data"
+# The advisory lock a writing migration holds on the monolith's database.
+MIGRATION_LOCK = 0x736E61707079
 
 
 def one_line_error(stderr: str) -> str:
@@ -194,3 +197,18 @@ def test_with_no_store_options_and_no_local_stack_the_error_says_how_to_start_on
 
     with pytest.raises(MigrationError, match=r"no local stack is running .* `./snappy up --stack both`"):
         resolve_endpoints(arguments, {}, tmp_path / "stack.json")
+
+
+def test_a_second_migration_writing_at_the_same_time_is_refused(stores: MigrationStores) -> None:
+    seed_monolith(stores, users=3, photos=0, shares=0)
+    with psycopg.connect(stores.source_url, autocommit=True, application_name="first-migration") as first:
+        first.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+
+        refused = run_migrate(stores, "backfill")
+        reading = run_migrate(stores, "plan")
+
+    assert refused.returncode == 2
+    assert "another migration is writing from this monolith database" in one_line_error(refused.stderr)
+    assert "first-migration" in refused.stderr
+    assert reading.returncode == 0
+    assert run_migrate(stores, "backfill").returncode == 0

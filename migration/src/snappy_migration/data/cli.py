@@ -27,7 +27,14 @@ from snappy_migration.data.backfill import DEFAULT_CHUNK_ROWS, OBJECTS_STREAM, b
 from snappy_migration.data.errors import MigrationError
 from snappy_migration.data.local_stack import LOCAL_STACK_FILE, read_local_stack
 from snappy_migration.data.mapping import OBJECTS_TARGET, TABLES, Target
-from snappy_migration.data.stores import Connection, Endpoints, ObjectStore, Stores, open_stores
+from snappy_migration.data.stores import (
+    Connection,
+    Endpoints,
+    ObjectStore,
+    Stores,
+    claim_migration,
+    open_stores,
+)
 from snappy_migration.data.sync import DEFAULT_BATCH_ENTRIES, measure_lag, sync
 from snappy_migration.data.verify import VerifyReport, render, verify
 
@@ -37,6 +44,7 @@ EXIT_DIFFERENCES = 1
 EXIT_FAILED = 2
 EXIT_INTERRUPTED = 130
 REPORT_FILE = "migration-report.json"
+_WRITING_COMMANDS = frozenset({"backfill", "sync", "run"})
 
 # Option, environment variable, and what it names.
 _STORE_OPTIONS = {
@@ -70,6 +78,8 @@ def main(
             or (stack_file.parent if _uses_local_stack(arguments, environ) else Path.cwd()) / REPORT_FILE
         )
         with open_stores(endpoints) as stores:
+            if arguments.command in _WRITING_COMMANDS:
+                claim_migration(stores.source)
             return _COMMANDS[arguments.command](stores, arguments, report_path)
     except MigrationError as error:
         _say(f"{prog} {arguments.command}: {error}", error=True)

@@ -14,7 +14,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from psycopg import sql
 
-from snappy_migration.data.errors import SchemaMissing, StoreUnreachable
+from snappy_migration.data.errors import MigrationError, SchemaMissing, StoreUnreachable
 from snappy_migration.data.mapping import CHANGE_LOG_TABLE, TABLES, Target, tables_of
 
 if TYPE_CHECKING:
@@ -25,6 +25,7 @@ __all__ = [
     "Endpoints",
     "ObjectStore",
     "Stores",
+    "claim_migration",
     "connect",
     "describe_database",
     "one_line",
@@ -35,6 +36,8 @@ __all__ = [
 Connection = psycopg.Connection[tuple[Any, ...]]
 
 _CONNECT_TIMEOUT_SECONDS = 5
+# The advisory lock a writing `snappy migrate` holds on the monolith's database ("snappy" in hex).
+_MIGRATION_LOCK = 0x736E61707079
 # Checksums compare text renderings of rows, so both sides must render time the same way.
 _SESSION_OPTIONS = "-c TimeZone=UTC -c DateStyle=ISO,MDY -c IntervalStyle=postgres"
 
@@ -194,3 +197,22 @@ def pipe_copy(
             for block in rows_out:
                 rows_in.write(block)
         return writing.rowcount
+
+
+def claim_migration(source: Connection) -> None:
+    """Hold, for this connection's life, the lock that keeps two migrations from writing at once.
+
+    A session-level advisory lock on the monolith's database: it goes when the process does,
+    SIGKILL included, so a crash never leaves it behind.
+    """
+    claimed = source.execute("SELECT pg_try_advisory_lock(%s)", (_MIGRATION_LOCK,)).fetchone()
+    if claimed != (True,):
+        holder = source.execute(
+            "SELECT pid, application_name FROM pg_locks JOIN pg_stat_activity USING (pid)"
+            " WHERE locktype = 'advisory' AND objid = %s LIMIT 1",
+            (_MIGRATION_LOCK & 0xFFFFFFFF,),
+        ).fetchone()
+        who = f" (server process {holder[0]}, {holder[1] or 'unnamed'})" if holder else ""
+        raise MigrationError(
+            f"another migration is writing from this monolith database{who}; wait for it to end"
+        )
