@@ -106,8 +106,6 @@ class ChangeLogEntry(Base):
     table_name: Mapped[str] = mapped_column(Text)
     row_id: Mapped[int] = mapped_column(BigInteger)
     operation: Mapped[str] = mapped_column(Text)
-    # The writing transaction, so entries older than any running transaction can be told apart.
-    transaction_id: Mapped[int] = mapped_column(BigInteger, server_default=text("txid_current()"))
     changed_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=text("clock_timestamp()")
     )

@@ -103,7 +103,7 @@ def test_a_backfill_killed_at_random_points_resumes_to_the_result_of_a_clean_run
 
 
 def test_ctrl_c_leaves_a_checkpoint_and_says_how_to_resume(stores: MigrationStores) -> None:
-    seed_monolith(stores, users=400, photos=300, shares=300)
+    seed_monolith(stores, users=400, photos=40, shares=100)
     process = subprocess.Popen(
         [sys.executable, "-m", "snappy_migration.data", "backfill", "--chunk-rows", "10"],
         env={**os.environ, **stores.environment},

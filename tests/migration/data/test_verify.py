@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from snappy_migration.data.backfill import backfill
 from snappy_migration.data.stores import open_stores
 from snappy_migration.data.verify import CHUNK_IDS, VerifyReport, render, verify
 from tests.migration.data.conftest import MigrationStores, execute, run_migrate, seed_monolith
@@ -25,8 +26,8 @@ NEW_PHOTO = (
 @pytest.fixture
 def migrated(stores: MigrationStores) -> MigrationStores:
     seed_monolith(stores, users=40, photos=60, shares=50)
-    result = run_migrate(stores, "run", "--chunk-rows", "16")
-    assert result.returncode == 0, result.stderr
+    with open_stores(stores.endpoints) as opened:
+        backfill(opened, chunk_rows=16)
     return stores
 
 

@@ -330,13 +330,13 @@ def require_objects_of_deleted_photos(source: Connection, absent: list[str], buc
 
 
 def _forget_changes_before_now(source: Connection) -> None:
-    """Drop change-log entries of transactions finished before a first backfill: it reads their effects."""
+    """Drop the change-log entries a first backfill makes redundant: it reads their effects anyway.
+
+    The DELETE sees only entries of committed transactions, whose rows every later read
+    sees too; entries of transactions still running are invisible to it, and stay for sync.
+    """
     with source.transaction():
-        source.execute(
-            sql.SQL(
-                "DELETE FROM {} WHERE transaction_id < txid_snapshot_xmin(txid_current_snapshot())"
-            ).format(sql.Identifier(CHANGE_LOG_TABLE))
-        )
+        source.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(CHANGE_LOG_TABLE)))
 
 
 def _columns(names: tuple[str, ...]) -> sql.Composed:

@@ -32,9 +32,6 @@ def upgrade() -> None:
         sa.Column("row_id", sa.BigInteger(), nullable=False),
         sa.Column("operation", sa.Text(), nullable=False),
         sa.Column(
-            "transaction_id", sa.BigInteger(), server_default=sa.text("txid_current()"), nullable=False
-        ),
-        sa.Column(
             "changed_at",
             sa.DateTime(timezone=True),
             server_default=sa.text("clock_timestamp()"),
