@@ -10,7 +10,6 @@ itself lives in `cli`; this module holds the steps and the summary they add up t
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from snappy_migration.data.backfill import backfill
 from snappy_migration.data.local_stack import LocalStack
 from snappy_migration.data.stores import open_stores
 from snappy_migration.data.sync import sync
-from snappy_migration.data.verify import VerifyReport, verify
+from snappy_migration.data.verify import REPORT_FILE, VerifyReport, verify
 
 __all__ = [
     "PARITY_MICROSERVICES_URL_VARIABLE",
@@ -43,7 +42,6 @@ __all__ = [
     "run_scenario_parity",
 ]
 
-REPORT_FILE: Final = "migration-report.json"
 # The parity suite targets two running stacks when both are set (tests/parity/test_parity.py).
 PARITY_MONOLITH_URL_VARIABLE: Final = "SNAPPY_PARITY_MONOLITH_URL"
 PARITY_MICROSERVICES_URL_VARIABLE: Final = "SNAPPY_PARITY_MICROSERVICES_URL"
@@ -88,8 +86,7 @@ def migrate_local_stack(stack: LocalStack, report_path: Path) -> MigrationOutcom
         moved = backfill(stores)
         synced = sync(stores)
         report = verify(stores)
-    report_path.parent.mkdir(parents=True, exist_ok=True)
-    report_path.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
+    report.write(report_path)
     return MigrationOutcome(
         rows=dict(moved.rows),
         changes_synced=synced.entries,

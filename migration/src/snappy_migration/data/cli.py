@@ -12,7 +12,6 @@ work done so far is checkpointed: run the same command again to resume).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import sys
@@ -36,14 +35,13 @@ from snappy_migration.data.stores import (
     open_stores,
 )
 from snappy_migration.data.sync import DEFAULT_BATCH_ENTRIES, measure_lag, sync
-from snappy_migration.data.verify import VerifyReport, render, verify
+from snappy_migration.data.verify import REPORT_FILE, VerifyReport, render, verify
 
 __all__ = ["EXIT_DIFFERENCES", "EXIT_FAILED", "EXIT_INTERRUPTED", "main", "resolve_endpoints"]
 
 EXIT_DIFFERENCES = 1
 EXIT_FAILED = 2
 EXIT_INTERRUPTED = 130
-REPORT_FILE = "migration-report.json"
 _WRITING_COMMANDS = frozenset({"backfill", "sync", "run"})
 
 # Option, environment variable, and what it names.
@@ -208,8 +206,7 @@ def _run(stores: Stores, arguments: argparse.Namespace, report_path: Path) -> in
 def _verify_and_report(stores: Stores, report_path: Path, *, with_objects: bool) -> int:
     report: VerifyReport = verify(stores, with_objects=with_objects)
     _say(render(report))
-    report_path.parent.mkdir(parents=True, exist_ok=True)
-    report_path.write_text(json.dumps(report.to_json(), indent=2) + "\n", encoding="utf-8")
+    report.write(report_path)
     _say(f"Report: {report_path}")
     return 0 if report.ok else EXIT_DIFFERENCES
 

@@ -16,8 +16,10 @@ A report is data (`VerifyReport`, `to_json`) and a table for people (`render`).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from psycopg import sql
@@ -36,6 +38,7 @@ from snappy_migration.data.sync import measure_lag
 
 __all__ = [
     "CHUNK_IDS",
+    "REPORT_FILE",
     "ObjectInventory",
     "OrphanCheckResult",
     "TableResult",
@@ -44,6 +47,8 @@ __all__ = [
     "verify",
 ]
 
+# The report's file name where no other is given.
+REPORT_FILE = "migration-report.json"
 # Ids per checksum chunk: small enough that a differing chunk is cheap to read row by row.
 CHUNK_IDS = 10_000
 # Ids or keys named per kind of difference in the report; the counts are always complete.
@@ -132,6 +137,11 @@ class VerifyReport:
     def to_json(self) -> dict[str, Any]:
         """The report as JSON-ready data."""
         return {"ok": self.ok, **asdict(self)}
+
+    def write(self, path: Path) -> None:
+        """Write the report to `path` as JSON, creating its folder."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
 
 
 def verify(stores: Stores, *, with_objects: bool = True) -> VerifyReport:
