@@ -233,32 +233,37 @@ def table_contents(url: str, table: str, columns: tuple[str, ...]) -> list[tuple
 
 
 def target_snapshot(stores: MigrationStores) -> dict[str, list[tuple[Any, ...]]]:
-    """Every migrated row of both targets, by table, and the target bucket's keys with their ETags."""
-    snapshot = {
-        table.target_table: table_contents(
-            stores.url_of(table.target), table.target_table, table.target_columns
-        )
-        for table in TABLES
-    }
-    paginator = stores.s3().get_paginator("list_objects_v2")
-    snapshot["objects"] = sorted(
-        (item["Key"], item["Size"], item["ETag"])
-        for page in paginator.paginate(Bucket=stores.target_bucket)
-        for item in page.get("Contents", [])
+    """Every migrated row of both targets, by table, and the target bucket's keys, sizes and ETags."""
+    return _snapshot(
+        stores,
+        {
+            table.target_table: (stores.url_of(table.target), table.target_table, table.target_columns)
+            for table in TABLES
+        },
+        stores.target_bucket,
     )
-    return snapshot
 
 
 def source_snapshot(stores: MigrationStores) -> dict[str, list[tuple[Any, ...]]]:
-    """The monolith's rows in the same shape as `target_snapshot`, and its bucket's keys."""
-    snapshot = {
-        table.target_table: table_contents(stores.source_url, table.source_table, table.source_columns)
-        for table in TABLES
-    }
+    """The monolith's rows in the same shape as `target_snapshot`, and its bucket's objects."""
+    return _snapshot(
+        stores,
+        {
+            table.target_table: (stores.source_url, table.source_table, table.source_columns)
+            for table in TABLES
+        },
+        stores.source_bucket,
+    )
+
+
+def _snapshot(
+    stores: MigrationStores, tables: dict[str, tuple[str, str, tuple[str, ...]]], bucket: str
+) -> dict[str, list[tuple[Any, ...]]]:
+    snapshot = {name: table_contents(url, table, columns) for name, (url, table, columns) in tables.items()}
     paginator = stores.s3().get_paginator("list_objects_v2")
     snapshot["objects"] = sorted(
         (item["Key"], item["Size"], item["ETag"])
-        for page in paginator.paginate(Bucket=stores.source_bucket)
+        for page in paginator.paginate(Bucket=bucket)
         for item in page.get("Contents", [])
     )
     return snapshot

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
@@ -58,15 +59,18 @@ def test_a_missing_bucket_is_named(stores: MigrationStores) -> None:
     assert "bucket 'no-such-bucket' does not exist" in one_line_error(result.stderr)
 
 
-def test_a_service_database_without_its_schema_names_the_command_that_creates_it(
-    stores: MigrationStores, backing: BackingServices
-) -> None:
+@pytest.fixture
+def empty_database(backing: BackingServices) -> Iterator[str]:
+    """A database with no schema at all."""
     name = f"snappy_mig_empty_{SESSION_TAG}"
-    empty = create_database(backing.postgres_url, name, drop_existing=True)
-    try:
-        result = run_migrate(stores, "status", changed={"SNAPPY_MIGRATE_PHOTOS_DATABASE_URL": empty})
-    finally:
-        drop_database(backing.postgres_url, name)
+    yield create_database(backing.postgres_url, name, drop_existing=True)
+    drop_database(backing.postgres_url, name)
+
+
+def test_a_service_database_without_its_schema_names_the_command_that_creates_it(
+    stores: MigrationStores, empty_database: str
+) -> None:
+    result = run_migrate(stores, "status", changed={"SNAPPY_MIGRATE_PHOTOS_DATABASE_URL": empty_database})
 
     assert result.returncode == 2
     message = one_line_error(result.stderr)
@@ -76,15 +80,11 @@ def test_a_service_database_without_its_schema_names_the_command_that_creates_it
 
 
 def test_a_monolith_without_the_change_log_names_the_monolith_migration(
-    stores: MigrationStores, backing: BackingServices
+    stores: MigrationStores, empty_database: str
 ) -> None:
-    name = f"snappy_mig_old_monolith_{SESSION_TAG}"
-    old = create_database(backing.postgres_url, name, drop_existing=True)
-    command.upgrade(alembic_config(sqlalchemy_url(old)), "0001")
-    try:
-        result = run_migrate(stores, "backfill", changed={"SNAPPY_MIGRATE_SOURCE_DATABASE_URL": old})
-    finally:
-        drop_database(backing.postgres_url, name)
+    command.upgrade(alembic_config(sqlalchemy_url(empty_database)), "0001")
+
+    result = run_migrate(stores, "backfill", changed={"SNAPPY_MIGRATE_SOURCE_DATABASE_URL": empty_database})
 
     assert result.returncode == 2
     message = one_line_error(result.stderr)
