@@ -415,6 +415,61 @@ def migrate(package: str, database_url: str) -> None:
     )
 
 
+@dataclass(frozen=True)
+class MicroservicesUrls:
+    """Where a started set of microservices answers."""
+
+    edge_url: str
+    user_service_url: str
+    photo_service_url: str
+    web_ui_url: str
+
+
+def spawn_microservices(
+    backing: BackingServices,
+    common: dict[str, str],
+    *,
+    user_database_url: str,
+    photo_database_url: str,
+    bucket: str,
+    log_path: Path,
+    processes: list[subprocess.Popen[bytes]],
+) -> MicroservicesUrls:
+    """Start user-service, photo-service, web-ui and the edge (phase 3) on these stores, in order.
+
+    Each process joins `processes` as soon as it starts, so the caller stops every one that
+    started even when a later one fails.
+    """
+    user_process, user_url = spawn_gunicorn(
+        "snappy_user_service", {**common, "SNAPPY_DATABASE_URL": user_database_url}, log_path
+    )
+    processes.append(user_process)
+    photo_process, photo_url = spawn_gunicorn(
+        "snappy_photo_service",
+        {
+            **common,
+            "SNAPPY_DATABASE_URL": photo_database_url,
+            "SNAPPY_USER_SERVICE_URL": user_url,
+            "SNAPPY_S3_BUCKET": bucket,
+            "SNAPPY_S3_ENDPOINT_URL": backing.s3.endpoint_url,
+            "SNAPPY_S3_REGION": backing.s3.region,
+            "SNAPPY_S3_ACCESS_KEY_ID": backing.s3.access_key_id,
+            "SNAPPY_S3_SECRET_ACCESS_KEY": backing.s3.secret_access_key,
+        },
+        log_path,
+    )
+    processes.append(photo_process)
+    peers = {"SNAPPY_USER_SERVICE_URL": user_url, "SNAPPY_PHOTO_SERVICE_URL": photo_url}
+    web_process, web_url = spawn_gunicorn(
+        "snappy_web_ui", {**common, **peers, "SNAPPY_SECRET_KEY": SESSION_SECRET}, log_path
+    )
+    processes.append(web_process)
+    edge_environment = {**common, **peers, "SNAPPY_EDGE_PHASE": "3", "SNAPPY_WEB_UI_URL": web_url}
+    edge_process, edge_url = spawn_gunicorn("snappy_migration", edge_environment, log_path)
+    processes.append(edge_process)
+    return MicroservicesUrls(edge_url, user_url, photo_url, web_url)
+
+
 @pytest.fixture(scope="session")
 def live_microservices(
     backing: BackingServices, tmp_path_factory: pytest.TempPathFactory
@@ -435,38 +490,20 @@ def live_microservices(
     common = {**os.environ, "SNAPPY_THREADS": "4", "SNAPPY_JWT_PRIVATE_KEY_FILE": str(key_file)}
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        user_process, user_url = spawn_gunicorn(
-            "snappy_user_service", {**common, "SNAPPY_DATABASE_URL": user_database_url}, log_path
+        urls = spawn_microservices(
+            backing,
+            common,
+            user_database_url=user_database_url,
+            photo_database_url=photo_database_url,
+            bucket=bucket,
+            log_path=log_path,
+            processes=processes,
         )
-        processes.append(user_process)
-        photo_process, photo_url = spawn_gunicorn(
-            "snappy_photo_service",
-            {
-                **common,
-                "SNAPPY_DATABASE_URL": photo_database_url,
-                "SNAPPY_USER_SERVICE_URL": user_url,
-                "SNAPPY_S3_BUCKET": bucket,
-                "SNAPPY_S3_ENDPOINT_URL": backing.s3.endpoint_url,
-                "SNAPPY_S3_REGION": backing.s3.region,
-                "SNAPPY_S3_ACCESS_KEY_ID": backing.s3.access_key_id,
-                "SNAPPY_S3_SECRET_ACCESS_KEY": backing.s3.secret_access_key,
-            },
-            log_path,
-        )
-        processes.append(photo_process)
-        peers = {"SNAPPY_USER_SERVICE_URL": user_url, "SNAPPY_PHOTO_SERVICE_URL": photo_url}
-        web_process, web_url = spawn_gunicorn(
-            "snappy_web_ui", {**common, **peers, "SNAPPY_SECRET_KEY": SESSION_SECRET}, log_path
-        )
-        processes.append(web_process)
-        edge_environment = {**common, **peers, "SNAPPY_EDGE_PHASE": "3", "SNAPPY_WEB_UI_URL": web_url}
-        edge_process, edge_url = spawn_gunicorn("snappy_migration", edge_environment, log_path)
-        processes.append(edge_process)
         yield LiveMicroservices(
-            edge_url=edge_url,
-            user_service_url=user_url,
-            photo_service_url=photo_url,
-            web_ui_url=web_url,
+            edge_url=urls.edge_url,
+            user_service_url=urls.user_service_url,
+            photo_service_url=urls.photo_service_url,
+            web_ui_url=urls.web_ui_url,
             user_database_url=user_database_url,
             photo_database_url=photo_database_url,
             bucket=bucket,

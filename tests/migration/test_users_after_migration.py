@@ -29,7 +29,15 @@ from snappy_devstack.backing import (
 )
 from snappy_devstack.user_views import compare_user_views
 from snappy_migration.data.cli import main as migrate_main
-from tests.conftest import SESSION_SECRET, SIGNING_KEY_PEM, execute_sql, migrate, spawn_gunicorn, stop_process
+from tests.conftest import (
+    SESSION_SECRET,
+    SIGNING_KEY_PEM,
+    execute_sql,
+    migrate,
+    spawn_gunicorn,
+    spawn_microservices,
+    stop_process,
+)
 from tests.images import image_bytes
 
 # Each user's own password: the migration must carry every password hash over.
@@ -116,37 +124,19 @@ def migrated(backing: BackingServices, tmp_path_factory: pytest.TempPathFactory)
         )
         assert status == 0, report.read_text() if report.exists() else "no report"
 
-        # Phase 3 on the migrated stores, as `live_microservices` in tests/conftest.py starts it.
-        user_process, user_url = spawn_gunicorn(
-            "snappy_user_service", {**common, "SNAPPY_DATABASE_URL": urls["users"]}, log_path
+        # Phase 3 on the migrated stores, as `live_microservices` starts it.
+        microservices = spawn_microservices(
+            backing,
+            common,
+            user_database_url=urls["users"],
+            photo_database_url=urls["photos"],
+            bucket=buckets["photos"],
+            log_path=log_path,
+            processes=processes,
         )
-        processes.append(user_process)
-        photo_process, photo_url = spawn_gunicorn(
-            "snappy_photo_service",
-            {
-                **common,
-                **s3,
-                "SNAPPY_DATABASE_URL": urls["photos"],
-                "SNAPPY_S3_BUCKET": buckets["photos"],
-                "SNAPPY_USER_SERVICE_URL": user_url,
-            },
-            log_path,
-        )
-        processes.append(photo_process)
-        peers = {"SNAPPY_USER_SERVICE_URL": user_url, "SNAPPY_PHOTO_SERVICE_URL": photo_url}
-        web_process, web_url = spawn_gunicorn(
-            "snappy_web_ui", {**common, **peers, "SNAPPY_SECRET_KEY": SESSION_SECRET}, log_path
-        )
-        processes.append(web_process)
-        edge_process, edge_url = spawn_gunicorn(
-            "snappy_migration",
-            {**common, **peers, "SNAPPY_EDGE_PHASE": "3", "SNAPPY_WEB_UI_URL": web_url},
-            log_path,
-        )
-        processes.append(edge_process)
         yield Migrated(
             monolith_url=monolith_url,
-            microservices_url=edge_url,
+            microservices_url=microservices.edge_url,
             photo_database_url=urls["photos"],
             token_from_before=token_from_before,
         )
