@@ -26,7 +26,8 @@ class Progress:
         self._stream = stream if stream is not None else sys.stderr
         self._interactive = self._stream.isatty()
         self._started = time.monotonic()
-        self._last_shown = 0.0
+        # A log gets its first line after an interval, so short work prints only its final line.
+        self._last_shown = 0.0 if self._interactive else self._started
 
     @property
     def rate(self) -> float:
