@@ -187,3 +187,21 @@ def test_rows_sync_inserted_are_its_own_to_update_later(backfilled: MigrationSto
     assert execute(stores.users_url, "SELECT display_name FROM users WHERE id = %s", (user_id,)) == [
         ("Second",)
     ]
+
+
+def test_a_monolith_row_gone_before_it_was_synced_leaves_the_services_row_of_that_id_alone(
+    backfilled: MigrationStores,
+) -> None:
+    stores = backfilled
+    theirs = execute(stores.users_url, SIGN_UP, ("on_the_service", "Mine"))[0][0]
+    ours = execute(stores.source_url, SIGN_UP, ("short_lived", "Gone"))[0][0]
+    execute(stores.source_url, "DELETE FROM users WHERE id = %s", (ours,))
+    assert theirs == ours
+
+    with open_stores(stores.endpoints) as opened:
+        summary = sync(opened)
+
+    assert summary.entries == 2
+    assert execute(stores.users_url, "SELECT username FROM users WHERE id = %s", (theirs,)) == [
+        ("on_the_service",)
+    ]

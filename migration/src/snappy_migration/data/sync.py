@@ -193,6 +193,12 @@ def _apply_to_target(
         with connection.transaction():
             for table in reversed(tables):
                 gone = named[table.source_table] - {row[0] for row in current[table.source_table]}
+                # A row the service wrote under the same id is not the migration's to delete.
+                gone -= set(
+                    checkpoints.foreign_rows(
+                        connection, table.target_table, sorted(gone), backfilled_up_to[table.source_table]
+                    )
+                )
                 if gone:
                     freed_keys += _delete_rows(connection, table, sorted(gone))
                     summary.deleted[table.source_table] = summary.deleted.get(table.source_table, 0) + len(
