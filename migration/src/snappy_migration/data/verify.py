@@ -30,6 +30,7 @@ from snappy_migration.data.mapping import (
     OBJECTS_TARGET,
     ORPHAN_CHECKS,
     TABLES,
+    OrphanCheck,
     TableMapping,
 )
 from snappy_migration.data.objects import ObjectInfo, list_objects, same_content
@@ -147,7 +148,7 @@ class VerifyReport:
 def verify(stores: Stores, *, with_objects: bool = True) -> VerifyReport:
     """Compare every table, every cross-service reference and, unless told not to, every object."""
     tables = [_compare_table(stores.source, stores.targets[table.target], table) for table in TABLES]
-    orphans = [_find_orphans(stores, index) for index in range(len(ORPHAN_CHECKS))]
+    orphans = [_find_orphans(stores, check) for check in ORPHAN_CHECKS]
     objects = _inventory_objects(stores) if with_objects else None
     return VerifyReport(tables, orphans, objects, measure_lag(stores.source).entries)
 
@@ -208,8 +209,7 @@ def _compare_table(source: Connection, target: Connection, table: TableMapping) 
     return result
 
 
-def _find_orphans(stores: Stores, index: int) -> OrphanCheckResult:
-    check = ORPHAN_CHECKS[index]
+def _find_orphans(stores: Stores, check: OrphanCheck) -> OrphanCheckResult:
     referring = stores.targets[check.target]
     referenced = stores.targets[check.referenced_target]
     result = OrphanCheckResult(check.name)
