@@ -26,6 +26,22 @@ PROG = "python -m snappy_migration.data"
 MIGRATION_LOCK = 0x736E61707079
 
 
+def no_store_options() -> argparse.Namespace:
+    """The parsed options of a command given no store at all."""
+    return argparse.Namespace(
+        **dict.fromkeys(
+            (
+                "source_database_url",
+                "users_database_url",
+                "photos_database_url",
+                "s3_endpoint_url",
+                "source_bucket",
+                "target_bucket",
+            )
+        )
+    )
+
+
 def one_line_error(stderr: str) -> str:
     lines = stderr.strip().splitlines()
     assert len(lines) == 1, stderr
@@ -160,18 +176,7 @@ def test_with_no_store_options_the_local_stack_is_used(tmp_path: Path) -> None:
     )
     path = tmp_path / "stack.json"
     write_local_stack(path, stack)
-    arguments = argparse.Namespace(
-        **dict.fromkeys(
-            (
-                "source_database_url",
-                "users_database_url",
-                "photos_database_url",
-                "s3_endpoint_url",
-                "source_bucket",
-                "target_bucket",
-            )
-        )
-    )
+    arguments = no_store_options()
 
     endpoints = resolve_endpoints(arguments, {}, path)
 
@@ -182,18 +187,7 @@ def test_with_no_store_options_the_local_stack_is_used(tmp_path: Path) -> None:
 
 
 def test_with_no_store_options_and_no_local_stack_the_error_says_how_to_start_one(tmp_path: Path) -> None:
-    arguments = argparse.Namespace(
-        **dict.fromkeys(
-            (
-                "source_database_url",
-                "users_database_url",
-                "photos_database_url",
-                "s3_endpoint_url",
-                "source_bucket",
-                "target_bucket",
-            )
-        )
-    )
+    arguments = no_store_options()
 
     with pytest.raises(MigrationError, match=r"no local stack is running .* `./snappy up --stack both`"):
         resolve_endpoints(arguments, {}, tmp_path / "stack.json")
