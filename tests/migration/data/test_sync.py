@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 
 from snappy_migration.data.backfill import backfill
@@ -205,3 +211,31 @@ def test_a_monolith_row_gone_before_it_was_synced_leaves_the_services_row_of_tha
     assert execute(stores.users_url, "SELECT username FROM users WHERE id = %s", (theirs,)) == [
         ("on_the_service",)
     ]
+
+
+def test_sync_follow_applies_new_changes_as_they_come_until_ctrl_c(backfilled: MigrationStores) -> None:
+    stores = backfilled
+    process = subprocess.Popen(
+        [sys.executable, "-m", "snappy_migration.data", "sync", "--follow"],
+        env={**os.environ, **stores.environment},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        execute(stores.source_url, "UPDATE users SET display_name = 'Followed' WHERE id = 2")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and execute(
+            stores.users_url, "SELECT display_name FROM users WHERE id = 2"
+        ) != [("Followed",)]:
+            time.sleep(0.1)
+        applied = execute(stores.users_url, "SELECT display_name FROM users WHERE id = 2")
+    finally:
+        process.send_signal(signal.SIGINT)
+        output, errors = process.communicate(timeout=60)
+
+    assert applied == [("Followed",)]
+    assert "Following the change log" in output
+    assert process.returncode == 130
+    assert "interrupted" in errors
+    assert execute(stores.source_url, "SELECT count(*) FROM change_log") == [(0,)]
