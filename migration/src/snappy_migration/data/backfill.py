@@ -35,7 +35,7 @@ from snappy_migration.data.mapping import (
 )
 from snappy_migration.data.objects import copy_objects
 from snappy_migration.data.progress import Progress, ProgressFactory
-from snappy_migration.data.stores import Connection, Stores, pipe_copy
+from snappy_migration.data.stores import Connection, Stores, column_list, pipe_copy
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
@@ -118,13 +118,13 @@ def copy_rows(
     select = sql.SQL(
         "COPY (SELECT {columns} FROM {table} WHERE id BETWEEN {first} AND {last}) TO STDOUT (FORMAT BINARY)"
     ).format(
-        columns=_columns(table.source_columns),
+        columns=column_list(table.source_columns),
         table=sql.Identifier(table.source_table),
         first=sql.Literal(first_id),
         last=sql.Literal(last_id),
     )
     insert = sql.SQL("COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)").format(
-        table=sql.Identifier(into or table.target_table), columns=_columns(table.target_columns)
+        table=sql.Identifier(into or table.target_table), columns=column_list(table.target_columns)
     )
     return pipe_copy(source, target, select, insert)
 
@@ -213,7 +213,7 @@ def _copy_chunk_through_staging(
     staging_name = f"staging_{table.target_table}"
     staging = sql.Identifier(staging_name)
     target_table = sql.Identifier(table.target_table)
-    columns = _columns(table.target_columns)
+    columns = column_list(table.target_columns)
     target.execute(sql.SQL("CREATE TEMP TABLE {} (LIKE {}) ON COMMIT DROP").format(staging, target_table))
     staged = copy_rows(source, target, table, first_id, last_id, into=staging_name)
     differing = target.execute(
@@ -269,7 +269,7 @@ def _conflict(table: TableMapping, error: psycopg.errors.UniqueViolation) -> Con
 
 def _backfill_objects(stores: Stores, *, after_id: int, chunk_rows: int, progress: ProgressFactory) -> int:
     photos = stores.targets[OBJECTS_TARGET]
-    key_columns = _columns(OBJECT_KEY_COLUMNS)
+    key_columns = column_list(OBJECT_KEY_COLUMNS)
     with photos.transaction():
         remaining = photos.execute(
             sql.SQL("SELECT count(*) FROM {} WHERE id > %s").format(sql.Identifier(OBJECTS_TABLE)),
@@ -317,7 +317,9 @@ def require_objects_of_deleted_photos(source: Connection, absent: list[str], buc
     with source.transaction():
         still_there = source.execute(
             sql.SQL("SELECT {keys} FROM {table} WHERE {conditions} LIMIT 1").format(
-                keys=_columns(OBJECT_KEY_COLUMNS), table=sql.Identifier(OBJECTS_TABLE), conditions=conditions
+                keys=column_list(OBJECT_KEY_COLUMNS),
+                table=sql.Identifier(OBJECTS_TABLE),
+                conditions=conditions,
             ),
             {"keys": absent},
         ).fetchone()
@@ -337,10 +339,6 @@ def _forget_changes_before_now(source: Connection) -> None:
     """
     with source.transaction():
         source.execute(sql.SQL("DELETE FROM {}").format(sql.Identifier(CHANGE_LOG_TABLE)))
-
-
-def _columns(names: tuple[str, ...]) -> sql.Composed:
-    return sql.SQL(", ").join(sql.Identifier(name) for name in names)
 
 
 def _qualified(alias: str, names: tuple[str, ...]) -> sql.Composed:

@@ -139,15 +139,16 @@ def _uses_local_stack(arguments: argparse.Namespace, environ: Mapping[str, str])
 
 def _plan(stores: Stores, arguments: argparse.Namespace, _report: Path) -> int:
     """What would move, and what is done already; writes nothing."""
+    done = {target: checkpoints.read_checkpoints(connection) for target, connection in stores.targets.items()}
     _say(f"{'table':<10}{'source rows':>13}  {'target':<22}{'target rows':>13}  backfill")
     for table in TABLES:
-        done = checkpoints.read_checkpoints(stores.targets[table.target]).get(table.stream)
         _say(
             f"{table.source_table:<10}{_count(stores.source, table.source_table):>13,}"
             f"  {table.target.value + '.' + table.target_table:<22}"
-            f"{_count(stores.targets[table.target], table.target_table):>13,}  {_state(done)}"
+            f"{_count(stores.targets[table.target], table.target_table):>13,}"
+            f"  {_state(done[table.target].get(table.stream))}"
         )
-    done_objects = checkpoints.read_checkpoints(stores.targets[OBJECTS_TARGET]).get(OBJECTS_STREAM)
+    done_objects = done[OBJECTS_TARGET].get(OBJECTS_STREAM)
     endpoints = stores.endpoints
     if stores.buckets_differ:
         _say(

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 
 from snappy_migration.data.errors import MigrationError
-from snappy_migration.data.stores import one_line
+from snappy_migration.data.stores import ABSENT_CODES, one_line, s3_error_code
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -36,8 +36,6 @@ __all__ = [
 COPY_THREADS = 8
 _READ_CHUNK_BYTES = 1024 * 1024
 _DELETE_BATCH = 1000
-# What S3 servers answer for an object that is not there.
-_ABSENT = frozenset({"404", "NoSuchKey", "NotFound"})
 
 
 class ObjectCopyFailed(MigrationError):
@@ -63,7 +61,7 @@ def object_info(s3: S3Client, bucket: str, key: str) -> ObjectInfo | None:
     try:
         head = s3.head_object(Bucket=bucket, Key=key)
     except ClientError as error:
-        if _error_code(error) in _ABSENT:
+        if s3_error_code(error) in ABSENT_CODES:
             return None
         raise
     return ObjectInfo(key, int(head["ContentLength"]), head["ETag"].strip('"'))
@@ -123,7 +121,7 @@ def _copy_one(s3: S3Client, key: str, source_bucket: str, target_bucket: str) ->
             s3.copy_object(Bucket=target_bucket, Key=key, CopySource={"Bucket": source_bucket, "Key": key})
             copy = object_info(s3, target_bucket, key)
     except ClientError as error:
-        if _error_code(error) in _ABSENT:
+        if s3_error_code(error) in ABSENT_CODES:
             return False  # Deleted from the source between the look and the copy.
         raise ObjectCopyFailed(
             f"cannot copy object {key!r} from bucket {source_bucket!r} to {target_bucket!r}:"
@@ -147,7 +145,3 @@ def _sha256(s3: S3Client, bucket: str, key: str) -> str:
     for block in iter(lambda: body.read(_READ_CHUNK_BYTES), b""):
         digest.update(block)
     return digest.hexdigest()
-
-
-def _error_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))

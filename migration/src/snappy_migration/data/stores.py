@@ -21,21 +21,26 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 __all__ = [
+    "ABSENT_CODES",
     "Connection",
     "Endpoints",
     "ObjectStore",
     "Stores",
     "claim_migration",
+    "column_list",
     "connect",
     "describe_database",
     "one_line",
     "open_stores",
     "pipe_copy",
+    "s3_error_code",
 ]
 
 Connection = psycopg.Connection[tuple[Any, ...]]
 
 _CONNECT_TIMEOUT_SECONDS = 5
+# What S3 servers answer for a bucket or an object that is not there.
+ABSENT_CODES = frozenset({"404", "NoSuchBucket", "NoSuchKey", "NotFound"})
 # The advisory lock a writing `snappy migrate` holds on the monolith's database ("snappy" in hex).
 _MIGRATION_LOCK = 0x736E61707079
 # Checksums compare text renderings of rows, so both sides must render time the same way.
@@ -172,8 +177,7 @@ def _require_bucket(s3: S3Client, store: ObjectStore, bucket: str) -> None:
     try:
         s3.head_bucket(Bucket=bucket)
     except ClientError as error:
-        code = str(error.response.get("Error", {}).get("Code", ""))
-        if code in {"404", "NoSuchBucket", "NotFound"}:
+        if s3_error_code(error) in ABSENT_CODES:
             raise StoreUnreachable(f"bucket {bucket!r} does not exist at {store.endpoint_url}") from error
         raise StoreUnreachable(
             f"cannot use bucket {bucket!r} at {store.endpoint_url}: {one_line(error)}"
@@ -216,3 +220,13 @@ def claim_migration(source: Connection) -> None:
         raise MigrationError(
             f"another migration is writing from this monolith database{who}; wait for it to end"
         )
+
+
+def column_list(names: tuple[str, ...]) -> sql.Composed:
+    """`"a", "b", "c"`: column names quoted and joined, for any statement the tool composes."""
+    return sql.SQL(", ").join(sql.Identifier(name) for name in names)
+
+
+def s3_error_code(error: ClientError) -> str:
+    """The S3 error code of a failed call (`NoSuchKey`, `404`, ...)."""
+    return str(error.response.get("Error", {}).get("Code", ""))

@@ -43,7 +43,7 @@ from snappy_migration.data.mapping import (
 )
 from snappy_migration.data.objects import copy_objects, delete_objects
 from snappy_migration.data.progress import Progress, ProgressFactory
-from snappy_migration.data.stores import Connection, Stores
+from snappy_migration.data.stores import Connection, Stores, column_list
 
 __all__ = ["DEFAULT_BATCH_ENTRIES", "Lag", "SyncSummary", "measure_lag", "require_backfilled", "sync"]
 
@@ -88,9 +88,10 @@ def _last_entry_id(source: Connection) -> int:
 
 def require_backfilled(stores: Stores) -> dict[str, int]:
     """Each table's last backfilled id; refuse to sync before every backfill finished."""
+    done = {target: checkpoints.read_checkpoints(connection) for target, connection in stores.targets.items()}
     last_ids: dict[str, int] = {}
     for table in TABLES:
-        state = checkpoints.read_checkpoints(stores.targets[table.target]).get(table.stream)
+        state = done[table.target].get(table.stream)
         if state is None or not state.finished:
             raise NotReady(
                 f"the backfill of {table.source_table} has not finished: run `snappy migrate backfill` first"
@@ -159,7 +160,7 @@ def _apply(
             if named[table.source_table]:
                 current[table.source_table] = stores.source.execute(
                     sql.SQL("SELECT {columns} FROM {table} WHERE id = ANY(%s)").format(
-                        columns=_columns(table.source_columns), table=sql.Identifier(table.source_table)
+                        columns=column_list(table.source_columns), table=sql.Identifier(table.source_table)
                     ),
                     (sorted(named[table.source_table]),),
                 ).fetchall()
@@ -227,7 +228,7 @@ def _apply_to_target(
 
 def _delete_rows(connection: Connection, table: TableMapping, ids: list[int]) -> list[str]:
     """Delete rows by id; return the object keys they named, to delete once the rows are gone."""
-    keys = _columns(OBJECT_KEY_COLUMNS) if table.target_table == OBJECTS_TABLE else sql.SQL("NULL")
+    keys = column_list(OBJECT_KEY_COLUMNS) if table.target_table == OBJECTS_TABLE else sql.SQL("NULL")
     deleted = connection.execute(
         sql.SQL("DELETE FROM {table} WHERE id = ANY(%s) RETURNING {keys}").format(
             table=sql.Identifier(table.target_table), keys=keys
@@ -258,7 +259,7 @@ def _upsert_rows(
         "INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT (id) DO UPDATE SET {updates}"
     ).format(
         table=sql.Identifier(table.target_table),
-        columns=_columns(table.target_columns),
+        columns=column_list(table.target_columns),
         values=sql.SQL(", ").join(sql.Placeholder() * len(table.target_columns)),
         updates=updates,
     )
@@ -285,7 +286,3 @@ def _copy_objects_of(
     )
     require_objects_of_deleted_photos(stores.source, sorted(absent), source_bucket)
     return [row for row in rows if not any(row[position] in absent for position in positions)]
-
-
-def _columns(names: tuple[str, ...]) -> sql.Composed:
-    return sql.SQL(", ").join(sql.Identifier(name) for name in names)

@@ -34,7 +34,7 @@ from snappy_migration.data.mapping import (
     TableMapping,
 )
 from snappy_migration.data.objects import ObjectInfo, list_objects, same_content
-from snappy_migration.data.stores import Connection, Stores, pipe_copy
+from snappy_migration.data.stores import Connection, Stores, column_list, pipe_copy
 from snappy_migration.data.sync import measure_lag
 
 __all__ = [
@@ -154,9 +154,7 @@ def verify(stores: Stores, *, with_objects: bool = True) -> VerifyReport:
 
 
 def _row_digest(columns: tuple[str, ...]) -> sql.Composed:
-    return sql.SQL("md5(ROW({})::text)").format(
-        sql.SQL(", ").join(sql.Identifier(column) for column in columns)
-    )
+    return sql.SQL("md5(ROW({})::text)").format(column_list(columns))
 
 
 def _chunk_digests(
