@@ -1,4 +1,4 @@
-"""The tables user-service owns: only `users`, column for column as in the monolith.
+"""The tables user-service owns: `users`, column for column as in the monolith, and its security state.
 
 Keeping the monolith's columns, types and constraint names lets the data migration copy
 rows with their ids, so ids in tokens and in photo-service stay valid.
@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, MetaData, String, Text, func
+from sqlalchemy import BigInteger, DateTime, Index, Integer, MetaData, String, Text, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "User"]
+__all__ = ["Base", "LoginThrottle", "RevokedToken", "User"]
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -38,3 +38,25 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(64))
     password_hash: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class LoginThrottle(Base):
+    """Failed log-ins counted for one account or one client address, shared by every replica."""
+
+    __tablename__ = "login_throttle"
+
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
+    subject: Mapped[str] = mapped_column(Text, primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer)
+    window_started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    blocked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class RevokedToken(Base):
+    """A token ended by a log-out, kept until it would have expired anyway."""
+
+    __tablename__ = "revoked_tokens"
+    __table_args__ = (Index("ix_revoked_tokens_expires_at", "expires_at"),)
+
+    token_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
