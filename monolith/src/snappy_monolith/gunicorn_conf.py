@@ -9,7 +9,10 @@ import os
 bind = os.environ.get("SNAPPY_BIND", "0.0.0.0:8000")
 workers = int(os.environ.get("SNAPPY_WORKERS", "1"))
 threads = int(os.environ.get("SNAPPY_THREADS", "8"))
-worker_class = "gthread"
+# gthread, but each request is read in full by the event loop before a thread serves it,
+# so clients trickling their head or body cannot hold the threads (docs/security.md,
+# "Slow clients and framing").
+worker_class = "snappy_monolith.gunicorn_worker.BufferingThreadWorker"
 graceful_timeout = int(os.environ.get("SNAPPY_GRACEFUL_TIMEOUT", "25"))
 timeout = 60
 keepalive = 5
