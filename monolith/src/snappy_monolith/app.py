@@ -12,6 +12,7 @@ from snappy_monolith.api import create_api_blueprint
 from snappy_monolith.components import EXTENSION_KEY, Components
 from snappy_monolith.config import Settings
 from snappy_monolith.database import Database, close_request_session
+from snappy_monolith.dependencies import dependency_unavailable
 from snappy_monolith.errors import register_error_handlers
 from snappy_monolith.observability import install_observability
 from snappy_monolith.storage import ObjectStorage
@@ -75,13 +76,13 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     app.extensions[EXTENSION_KEY] = Components(
         settings=settings,
-        database=Database(settings.database_url),
+        database=Database(settings.database_url, settings.database),
         storage=ObjectStorage(settings.s3),
         tokens=TokenAuthority(settings.tokens),
     )
     app.teardown_appcontext(close_request_session)
 
-    register_error_handlers(app, html_page=render_error_page)
+    register_error_handlers(app, html_page=render_error_page, dependency_unavailable=dependency_unavailable)
     install_observability(app)
 
     api = create_api_blueprint()

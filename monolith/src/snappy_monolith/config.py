@@ -12,7 +12,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["ConfigurationError", "Limits", "S3Settings", "Settings", "TokenSettings"]
+__all__ = ["ConfigurationError", "DatabaseTimeouts", "Limits", "S3Settings", "Settings", "TokenSettings"]
 
 
 class ConfigurationError(Exception):
@@ -28,8 +28,51 @@ class S3Settings:
     region: str = "us-east-1"
     access_key_id: str | None = None
     secret_access_key: str | None = None
-    connect_timeout_seconds: float = 3.0
-    read_timeout_seconds: float = 10.0
+    connect_timeout_seconds: float = 1.0
+    read_timeout_seconds: float = 3.0
+    # Attempts of one call, the first included (botocore's standard retry mode).
+    max_attempts: int = 2
+
+    def worst_case_seconds(self) -> float:
+        """The longest one S3 call can take: every attempt timing out, plus the backoff between."""
+        backoff = 2.0 ** (self.max_attempts - 1) - 1  # botocore: at most 1 s, 2 s, 4 s, ...
+        return self.max_attempts * (self.connect_timeout_seconds + self.read_timeout_seconds) + backoff
+
+
+@dataclass(frozen=True)
+class DatabaseTimeouts:
+    """How long each step of talking to PostgreSQL may take (docs/security.md, Deadlines)."""
+
+    pool_timeout_seconds: float = 1.0
+    # libpq counts whole seconds, and at least 2.
+    connect_timeout_seconds: int = 2
+    lock_timeout_seconds: float = 1.0
+    statement_timeout_seconds: float = 3.0
+    # Client side: the longest wait for any answer, for a server or network that stalls.
+    answer_timeout_seconds: float = 4.0
+
+    def worst_case_seconds(self) -> float:
+        """The longest one database call can take: checkout, a failed pre-ping, reconnect, statement."""
+        return (
+            self.pool_timeout_seconds
+            + self.answer_timeout_seconds
+            + self.connect_timeout_seconds
+            + self.answer_timeout_seconds
+        )
+
+    def check(self) -> None:
+        """ConfigurationError unless the limits nest: lock < statement < answer."""
+        if self.connect_timeout_seconds < 2:
+            raise ConfigurationError("SNAPPY_DATABASE_CONNECT_TIMEOUT_SECONDS must be at least 2")
+        if not self.lock_timeout_seconds < self.statement_timeout_seconds:
+            raise ConfigurationError(
+                "SNAPPY_DATABASE_LOCK_TIMEOUT_SECONDS must be below SNAPPY_DATABASE_STATEMENT_TIMEOUT_SECONDS"
+            )
+        if not self.statement_timeout_seconds < self.answer_timeout_seconds:
+            raise ConfigurationError(
+                "SNAPPY_DATABASE_STATEMENT_TIMEOUT_SECONDS must be below SNAPPY_DATABASE_ANSWER_TIMEOUT_SECONDS,"
+                " so the server cancels a slow statement before the client gives up on it"
+            )
 
 
 @dataclass(frozen=True)
@@ -65,6 +108,23 @@ class Settings:
     secret_key: str | None = None
     session_cookie_secure: bool = False
     log_level: str = "INFO"
+    database: DatabaseTimeouts = field(default_factory=DatabaseTimeouts)
+    # The longest a request may take when one dependency fails; below the edge's upstream
+    # timeout and gunicorn's worker timeout, above every dependency call (checked here).
+    request_budget_seconds: float = 15.0
+
+    def __post_init__(self) -> None:
+        self.database.check()
+        calls = {
+            "a PostgreSQL call": self.database.worst_case_seconds(),
+            "an S3 call": self.s3.worst_case_seconds(),
+        }
+        for call, worst_case in calls.items():
+            if not worst_case < self.request_budget_seconds:
+                raise ConfigurationError(
+                    f"SNAPPY_REQUEST_BUDGET_SECONDS ({self.request_budget_seconds} s) must exceed"
+                    f" the longest {call} can take ({worst_case} s)"
+                )
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -79,7 +139,20 @@ class Settings:
                 region=reader.optional("SNAPPY_S3_REGION") or "us-east-1",
                 access_key_id=reader.optional("SNAPPY_S3_ACCESS_KEY_ID"),
                 secret_access_key=reader.optional("SNAPPY_S3_SECRET_ACCESS_KEY"),
+                connect_timeout_seconds=reader.positive_float("SNAPPY_S3_CONNECT_TIMEOUT_SECONDS", 1.0),
+                read_timeout_seconds=reader.positive_float("SNAPPY_S3_READ_TIMEOUT_SECONDS", 3.0),
+                max_attempts=reader.positive_int("SNAPPY_S3_MAX_ATTEMPTS", 2),
             ),
+            database=DatabaseTimeouts(
+                pool_timeout_seconds=reader.positive_float("SNAPPY_DATABASE_POOL_TIMEOUT_SECONDS", 1.0),
+                connect_timeout_seconds=reader.positive_int("SNAPPY_DATABASE_CONNECT_TIMEOUT_SECONDS", 2),
+                lock_timeout_seconds=reader.positive_float("SNAPPY_DATABASE_LOCK_TIMEOUT_SECONDS", 1.0),
+                statement_timeout_seconds=reader.positive_float(
+                    "SNAPPY_DATABASE_STATEMENT_TIMEOUT_SECONDS", 3.0
+                ),
+                answer_timeout_seconds=reader.positive_float("SNAPPY_DATABASE_ANSWER_TIMEOUT_SECONDS", 4.0),
+            ),
+            request_budget_seconds=reader.positive_float("SNAPPY_REQUEST_BUDGET_SECONDS", 15.0),
             tokens=TokenSettings(
                 private_key_pem=_private_key_pem(reader),
                 issuer=reader.optional("SNAPPY_JWT_ISSUER") or "snappy",
@@ -158,6 +231,18 @@ class _EnvironmentReader:
             raise ConfigurationError(f"{name} must be a whole number, got {raw!r}") from None
         if value < 1:
             raise ConfigurationError(f"{name} must be at least 1, got {value}")
+        return value
+
+    def positive_float(self, name: str, default: float) -> float:
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigurationError(f"{name} must be a number, got {raw!r}") from None
+        if not value > 0:
+            raise ConfigurationError(f"{name} must be above 0, got {value}")
         return value
 
     def boolean(self, name: str, default: bool) -> bool:

@@ -11,12 +11,15 @@ Hierarchy::
     ├── UserNotFound            404 user-not-found (a username named in a request body)
     ├── UsernameTaken           409 username-taken
     ├── AlreadyShared           409 already-shared
+    ├── IdempotencyKeyInUse     409 idempotency-key-in-use (the same key is still in flight)
     ├── PayloadTooLarge         413 payload-too-large
     ├── UnsupportedMediaType    415 unsupported-media-type
     ├── ValidationFailed        422 validation-failed, with per-field errors
     ├── InvalidImage            422 invalid-image
     ├── ImageTooLarge           422 image-too-large
-    └── ServiceUnavailable      503 service-unavailable
+    ├── IdempotencyKeyReused    422 idempotency-key-reused (the same key, another request)
+    ├── TooManyAttempts         429 too-many-attempts (log-in throttled), with Retry-After
+    └── ServiceUnavailable      503 service-unavailable, with Retry-After
 
 Services raise these; `register_error_handlers` renders them, and every HTTP error
 Werkzeug raises (404 for unknown routes, 405, 413), as problem documents.
@@ -37,9 +40,12 @@ from werkzeug.exceptions import HTTPException
 
 __all__ = [
     "PROBLEM_TYPE_BASE",
+    "RETRY_AFTER_SECONDS",
     "AlreadyShared",
     "AuthenticationRequired",
     "FieldError",
+    "IdempotencyKeyInUse",
+    "IdempotencyKeyReused",
     "ImageTooLarge",
     "InvalidCredentials",
     "InvalidImage",
@@ -49,6 +55,7 @@ __all__ = [
     "PayloadTooLarge",
     "ServiceUnavailable",
     "SnappyError",
+    "TooManyAttempts",
     "UnsupportedMediaType",
     "UserNotFound",
     "UsernameTaken",
@@ -59,6 +66,9 @@ __all__ = [
 
 PROBLEM_TYPE_BASE = "https://snappy.example/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+# What a 503 tells the client to wait before retrying: about how long a dependency takes
+# to come back from a restart or a failover.
+RETRY_AFTER_SECONDS = 5
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +130,10 @@ class AlreadyShared(SnappyError):
     status, slug, title = 409, "already-shared", "Photo already shared with this user"
 
 
+class IdempotencyKeyInUse(SnappyError):
+    status, slug, title = 409, "idempotency-key-in-use", "A request with this Idempotency-Key is in progress"
+
+
 class PayloadTooLarge(SnappyError):
     status, slug, title = 413, "payload-too-large", "Request body too large"
 
@@ -158,6 +172,19 @@ class ImageTooLarge(SnappyError):
     status, slug, title = 422, "image-too-large", "Image dimensions too large"
 
 
+class IdempotencyKeyReused(SnappyError):
+    status, slug, title = 422, "idempotency-key-reused", "Idempotency-Key already used for another request"
+
+
+class TooManyAttempts(SnappyError):
+    status, slug, title = 429, "too-many-attempts", "Too many attempts"
+
+    def __init__(self, retry_after_seconds: int) -> None:
+        unit = "second" if retry_after_seconds == 1 else "seconds"
+        super().__init__(f"Too many attempts. Try again in {retry_after_seconds} {unit}.")
+        self.retry_after_seconds = retry_after_seconds
+
+
 class ServiceUnavailable(SnappyError):
     status, slug, title = 503, "service-unavailable", "Service unavailable"
 
@@ -180,14 +207,30 @@ def problem_response(error: SnappyError, headers: dict[str, str] | None = None) 
     )
     if error.status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="snappy"'
+    if isinstance(error, TooManyAttempts):
+        response.headers["Retry-After"] = str(error.retry_after_seconds)
+    if error.status == 503 and "Retry-After" not in response.headers:
+        # Unavailable is temporary by definition: say when trying again makes sense.
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
 
 
 HtmlErrorPage = Callable[[SnappyError], ResponseReturnValue]
+# Tells whether an exception means a dependency is down or too slow (503, not 500).
+DependencyFailure = Callable[[BaseException], bool]
+UNAVAILABLE_DETAIL = "A service this request needs did not answer in time; try again shortly"
 
 
-def register_error_handlers(app: Flask, html_page: HtmlErrorPage | None = None) -> None:
-    """Map every error to a problem document, or to `html_page` for a browser off the API."""
+def register_error_handlers(
+    app: Flask,
+    html_page: HtmlErrorPage | None = None,
+    dependency_unavailable: DependencyFailure | None = None,
+) -> None:
+    """Map every error to a problem document, or to `html_page` for a browser off the API.
+
+    An exception `dependency_unavailable` recognises (a database or object store that is
+    down or too slow) becomes 503 service-unavailable with Retry-After.
+    """
 
     def render(error: SnappyError) -> ResponseReturnValue:
         if html_page is not None and _wants_html():
@@ -218,6 +261,9 @@ def register_error_handlers(app: Flask, html_page: HtmlErrorPage | None = None) 
 
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception) -> ResponseReturnValue:
+        if dependency_unavailable is not None and dependency_unavailable(error):
+            logger.warning("dependency unavailable", extra={"error": f"{type(error).__name__}: {error}"})
+            return render(ServiceUnavailable(UNAVAILABLE_DETAIL))
         logger.exception("unhandled error", exc_info=error)
         return render(SnappyError("The server failed to handle this request"))
 

@@ -11,6 +11,7 @@ from snappy_photo_service.api import create_api_blueprint
 from snappy_photo_service.components import EXTENSION_KEY, Components
 from snappy_photo_service.config import Settings
 from snappy_photo_service.database import Database, close_request_session
+from snappy_photo_service.dependencies import dependency_unavailable
 from snappy_photo_service.storage import ObjectStorage
 from snappy_photo_service.user_directory import UserDirectory
 from snappy_plumbing.errors import register_error_handlers
@@ -67,7 +68,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.url_map.converters["photo_id"] = PhotoIdConverter
 
-    database = Database(settings.database_url)
+    database = Database(settings.database_url, settings.database)
     storage = ObjectStorage(settings.s3)
     keys = JwksKeySet(
         settings.jwks_url,
@@ -87,7 +88,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.teardown_appcontext(close_request_session)
 
-    register_error_handlers(app)
+    register_error_handlers(app, dependency_unavailable=dependency_unavailable)
     # user-service is not a readiness dependency: without it most requests still work.
     install_observability(app, readiness_checks={"database": database.ping, "object store": storage.ping})
     app.register_blueprint(create_api_blueprint())

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from snappy_plumbing.config import ConfigurationError, EnvironmentReader, sqlalchemy_url
+from snappy_plumbing.database import DatabaseTimeouts
 
 __all__ = [
     "ConfigurationError",
@@ -35,8 +36,15 @@ class S3Settings:
     region: str = "us-east-1"
     access_key_id: str | None = None
     secret_access_key: str | None = None
-    connect_timeout_seconds: float = 3.0
-    read_timeout_seconds: float = 10.0
+    connect_timeout_seconds: float = 1.0
+    read_timeout_seconds: float = 3.0
+    # Attempts of one call, the first included (botocore's standard retry mode).
+    max_attempts: int = 2
+
+    def worst_case_seconds(self) -> float:
+        """The longest one S3 call can take: every attempt timing out, plus the backoff between."""
+        backoff = 2.0 ** (self.max_attempts - 1) - 1  # botocore: at most 1 s, 2 s, 4 s, ...
+        return self.max_attempts * (self.connect_timeout_seconds + self.read_timeout_seconds) + backoff
 
 
 @dataclass(frozen=True)
@@ -46,9 +54,14 @@ class UserServiceSettings:
     url: str
     connect_timeout_seconds: float = 1.0
     read_timeout_seconds: float = 3.0
-    attempts: int = 3
+    attempts: int = 2
     backoff_seconds: float = 0.1
     cache_ttl_seconds: float = 600.0
+
+    def worst_case_seconds(self) -> float:
+        """The longest one lookup can take: every attempt timing out, plus the backoff between."""
+        backoff = sum(self.backoff_seconds * 2.0**attempt for attempt in range(self.attempts - 1))
+        return self.attempts * (self.connect_timeout_seconds + self.read_timeout_seconds) + backoff
 
 
 @dataclass(frozen=True)
@@ -61,6 +74,10 @@ class TokenSettings:
     jwks_ttl_seconds: float = 300.0
     jwks_min_refresh_seconds: float = 10.0
     jwks_timeout_seconds: float = 3.0
+    # How often the list of revoked tokens is fetched from user-service, and how old it may
+    # grow while user-service does not answer before tokens are refused with 503.
+    revocation_ttl_seconds: float = 5.0
+    revocation_max_staleness_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +102,25 @@ class Settings:
     tokens: TokenSettings = field(default_factory=TokenSettings)
     limits: Limits = field(default_factory=Limits)
     log_level: str = "INFO"
+    database: DatabaseTimeouts = field(default_factory=DatabaseTimeouts)
+    # The longest a request may take when one dependency fails; below the edge's upstream
+    # timeout, web-ui's upload timeout and gunicorn's worker timeout, above every
+    # dependency call (checked here).
+    request_budget_seconds: float = 15.0
+
+    def __post_init__(self) -> None:
+        self.database.check()
+        calls = {
+            "a PostgreSQL call": self.database.worst_case_seconds(),
+            "an S3 call": self.s3.worst_case_seconds(),
+            "a user-service lookup": self.user_service.worst_case_seconds(),
+        }
+        for call, worst_case in calls.items():
+            if not worst_case < self.request_budget_seconds:
+                raise ConfigurationError(
+                    f"SNAPPY_REQUEST_BUDGET_SECONDS ({self.request_budget_seconds} s) must exceed"
+                    f" the longest {call} can take ({worst_case} s)"
+                )
 
     @property
     def jwks_url(self) -> str:
@@ -103,20 +139,29 @@ class Settings:
                 region=reader.optional("SNAPPY_S3_REGION") or "us-east-1",
                 access_key_id=reader.optional("SNAPPY_S3_ACCESS_KEY_ID"),
                 secret_access_key=reader.optional("SNAPPY_S3_SECRET_ACCESS_KEY"),
+                connect_timeout_seconds=reader.positive_float("SNAPPY_S3_CONNECT_TIMEOUT_SECONDS", 1.0),
+                read_timeout_seconds=reader.positive_float("SNAPPY_S3_READ_TIMEOUT_SECONDS", 3.0),
+                max_attempts=reader.positive_int("SNAPPY_S3_MAX_ATTEMPTS", 2),
             ),
+            database=DatabaseTimeouts.from_reader(reader),
+            request_budget_seconds=reader.positive_float("SNAPPY_REQUEST_BUDGET_SECONDS", 15.0),
             user_service=UserServiceSettings(
                 url=_http_url("SNAPPY_USER_SERVICE_URL", reader.required("SNAPPY_USER_SERVICE_URL")),
                 connect_timeout_seconds=reader.positive_float(
                     "SNAPPY_USER_SERVICE_CONNECT_TIMEOUT_SECONDS", 1.0
                 ),
                 read_timeout_seconds=reader.positive_float("SNAPPY_USER_SERVICE_READ_TIMEOUT_SECONDS", 3.0),
-                attempts=reader.positive_int("SNAPPY_USER_SERVICE_ATTEMPTS", 3),
+                attempts=reader.positive_int("SNAPPY_USER_SERVICE_ATTEMPTS", 2),
                 cache_ttl_seconds=reader.positive_float("SNAPPY_USER_CACHE_TTL_SECONDS", 600.0),
             ),
             tokens=TokenSettings(
                 jwks_url=_optional_http_url("SNAPPY_JWKS_URL", reader.optional("SNAPPY_JWKS_URL")),
                 issuer=reader.optional("SNAPPY_JWT_ISSUER") or "snappy",
                 audience=reader.optional("SNAPPY_JWT_AUDIENCE") or "snappy-api",
+                revocation_ttl_seconds=reader.positive_float("SNAPPY_REVOCATION_TTL_SECONDS", 5.0),
+                revocation_max_staleness_seconds=reader.positive_float(
+                    "SNAPPY_REVOCATION_MAX_STALENESS_SECONDS", 60.0
+                ),
             ),
             limits=Limits(
                 max_upload_bytes=reader.positive_int("SNAPPY_MAX_UPLOAD_BYTES", 10 * 1024 * 1024),

@@ -7,10 +7,11 @@ session as an argument and never commit.
 from __future__ import annotations
 
 from flask import g
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from snappy_photo_service.components import components
+from snappy_plumbing.database import DatabaseTimeouts, create_deadline_engine
 
 __all__ = ["Database", "close_request_session", "request_session"]
 
@@ -18,16 +19,9 @@ __all__ = ["Database", "close_request_session", "request_session"]
 class Database:
     """One engine and its session factory."""
 
-    def __init__(self, url: str) -> None:
-        self.engine: Engine = create_engine(
-            url,
-            pool_size=5,
-            max_overflow=5,
-            pool_pre_ping=True,
-            pool_timeout=5,
-            # A statement that runs away must not hold a worker thread forever.
-            connect_args={"connect_timeout": 5, "options": "-c statement_timeout=15000"},
-        )
+    def __init__(self, url: str, timeouts: DatabaseTimeouts | None = None) -> None:
+        # Every wait on PostgreSQL is bounded: see snappy_plumbing.database.
+        self.engine: Engine = create_deadline_engine(url, timeouts or DatabaseTimeouts())
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def ping(self) -> None:

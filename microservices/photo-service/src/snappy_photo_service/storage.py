@@ -13,20 +13,37 @@ from typing import TYPE_CHECKING
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from snappy_photo_service.config import S3Settings
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-__all__ = ["ObjectStorage", "StorageError"]
+__all__ = ["ObjectStorage", "StorageError", "StorageUnavailable"]
 
 logger = logging.getLogger(__name__)
 
 
 class StorageError(Exception):
     """The object store failed or did not answer."""
+
+
+class StorageUnavailable(StorageError):
+    """The object store is down, unreachable or too slow: a 503, not a bug of ours."""
+
+
+def _storage_error(message: str, cause: Exception) -> StorageError:
+    # Connect and read timeouts, refused connections and endpoint errors, and the store's
+    # own 5xx answers (after botocore's retries) all mean: try again later.
+    if isinstance(cause, (BotoConnectionError, HTTPClientError)):
+        return StorageUnavailable(message)
+    if isinstance(cause, ClientError):
+        status = cause.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        if status >= 500:
+            return StorageUnavailable(message)
+    return StorageError(message)
 
 
 class ObjectStorage:
@@ -43,7 +60,7 @@ class ObjectStorage:
             config=Config(
                 connect_timeout=settings.connect_timeout_seconds,
                 read_timeout=settings.read_timeout_seconds,
-                retries={"max_attempts": 3, "mode": "standard"},
+                retries={"max_attempts": settings.max_attempts, "mode": "standard"},
                 # Path-style addressing works on every S3-compatible store, Spaces included.
                 s3={"addressing_style": "path"},
                 signature_version="s3v4",
@@ -55,7 +72,7 @@ class ObjectStorage:
         try:
             self._client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
         except (BotoCoreError, ClientError) as exc:
-            raise StorageError(f"storing {key} failed: {exc}") from exc
+            raise _storage_error(f"storing {key} failed: {exc}", exc) from exc
 
     def get(self, key: str) -> bytes:
         """The bytes stored under `key`."""
@@ -63,7 +80,7 @@ class ObjectStorage:
             response = self._client.get_object(Bucket=self.bucket, Key=key)
             return response["Body"].read()
         except (BotoCoreError, ClientError) as exc:
-            raise StorageError(f"reading {key} failed: {exc}") from exc
+            raise _storage_error(f"reading {key} failed: {exc}", exc) from exc
 
     def delete(self, keys: Iterable[str]) -> None:
         """Delete every key; a key that is already gone is not an error."""
@@ -76,11 +93,11 @@ class ObjectStorage:
             for item in objects:
                 self._client.delete_object(Bucket=self.bucket, Key=item["Key"])
         except (BotoCoreError, ClientError) as exc:
-            raise StorageError(f"deleting {objects} failed: {exc}") from exc
+            raise _storage_error(f"deleting {objects} failed: {exc}", exc) from exc
 
     def ping(self) -> None:
         """Raise StorageError unless the bucket answers."""
         try:
             self._client.head_bucket(Bucket=self.bucket)
         except (BotoCoreError, ClientError) as exc:
-            raise StorageError(f"bucket {self.bucket} does not answer: {exc}") from exc
+            raise _storage_error(f"bucket {self.bucket} does not answer: {exc}", exc) from exc

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Flask
 
+from snappy_plumbing.database import is_database_unavailable
 from snappy_plumbing.errors import register_error_handlers
 from snappy_plumbing.observability import install_observability
 from snappy_plumbing.tokens import TokenSigner, TokenVerifier
@@ -38,7 +39,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     app.teardown_appcontext(close_request_session)
 
-    register_error_handlers(app)
+    register_error_handlers(app, dependency_unavailable=is_database_unavailable)
     install_observability(app, readiness_checks={"database": database.ping})
     app.register_blueprint(create_api_blueprint())
     app.register_blueprint(create_internal_blueprint())
