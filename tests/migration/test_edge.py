@@ -93,10 +93,13 @@ def test_method_body_query_and_encoded_path_are_forwarded_unchanged(components: 
     assert echoed["body_length"] == 100_000
 
 
-def test_an_encoded_slash_in_a_path_segment_stays_encoded(components: dict[Component, str]) -> None:
+def test_an_encoded_slash_in_a_path_is_refused_not_forwarded(components: dict[Component, str]) -> None:
+    # A server further on that decodes before it routes would read another path.
     response = edge_client(2, components).get("/api/v1/users/a%2Fb")
 
-    assert response.get_json()["path"] == "/api/v1/users/a%2Fb"
+    assert response.status_code == 400
+    assert response.get_json()["type"] == "https://snappy.example/problems/ambiguous-path"
+    assert "X-Component" not in response.headers
 
 
 def test_the_request_id_and_client_address_travel_with_the_request(components: dict[Component, str]) -> None:

@@ -2,33 +2,66 @@
 
 It reads the phase and the components' addresses from the environment, looks every
 request up in the routing table (`snappy_migration.routing`), and forwards it through a
-pooled HTTP client with explicit timeouts, streaming bodies both ways. Paths under
-/internal/ are service-to-service only and answer 404 here. A component that does not
-answer gives a 503 problem document naming it, never a hang.
+pooled HTTP client with explicit timeouts. Paths under /internal/ are service-to-service
+only and answer 404 here. A component that does not answer gives a 503 problem document
+naming it, never a hang.
+
+The rules that keep the edge from being a way around them (docs/security.md, "The edge"):
+
+- No state between clients. The pooled client keeps no cookies (its jar stores nothing)
+  and the edge sets none of its own: a client's `Cookie` header and every `Set-Cookie`
+  header of the answer pass through untouched, each `Set-Cookie` as its own header.
+- One path, decided once. The route is chosen on the percent-decoding of the exact path
+  that is forwarded, and the forwarded URL is checked to carry that path byte for byte.
+  Spellings that a server further on could read differently are refused with
+  `400 ambiguous-path`: dot segments (`.`, `..`, encoded or not), empty segments, encoded
+  slashes and backslashes, raw backslashes, percent-encoded unreserved characters (e.g.
+  `/%69nternal`), invalid percent escapes, invalid UTF-8, control characters, and any
+  character RFC 3986 does not allow in a path.
+- Whole requests only. The request body is read to its end (spooled to disk past
+  1 MiB, at most SNAPPY_EDGE_MAX_BODY_BYTES) before anything is sent upstream, so a body
+  shorter than its `Content-Length`, a malformed chunked body or a `Content-Length`
+  beside `Transfer-Encoding` is refused with `400 malformed-request` (the type the server
+  in front of the application uses for the framing it refuses itself) and never reaches a
+  component as half a request; the body goes on with a `Content-Length` of its own.
 
 Environment: SNAPPY_EDGE_PHASE (0-4, default 3) and the address of each component that
 phase uses: SNAPPY_MONOLITH_URL, SNAPPY_USER_SERVICE_URL, SNAPPY_PHOTO_SERVICE_URL,
 SNAPPY_WEB_UI_URL. Timeouts: SNAPPY_EDGE_CONNECT_TIMEOUT_SECONDS (2),
-SNAPPY_EDGE_READ_TIMEOUT_SECONDS (30).
+SNAPPY_EDGE_READ_TIMEOUT_SECONDS (30). Largest request body:
+SNAPPY_EDGE_MAX_BODY_BYTES (32 MiB; an upload is at most 10 MiB plus its form).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
+import tempfile
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from http.cookiejar import Cookie, CookieJar
+from typing import IO, Any
+from urllib.parse import unquote_to_bytes
+from urllib.request import Request as UrllibRequest
 
 import httpx
 from flask import Flask, Response, g, request
+from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import PathConverter
 
 from snappy_migration.routing import PHASES, Component, component_for, is_internal
 from snappy_plumbing.config import ConfigurationError, EnvironmentReader
-from snappy_plumbing.errors import NotFound, ServiceUnavailable, register_error_handlers
+from snappy_plumbing.errors import (
+    MalformedRequest,
+    NotFound,
+    ServiceUnavailable,
+    SnappyError,
+    register_error_handlers,
+)
 from snappy_plumbing.observability import ReadinessCheck, install_observability
 
-__all__ = ["EdgeSettings", "create_app"]
+__all__ = ["AmbiguousPath", "EdgeSettings", "create_app", "decision_path"]
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +98,74 @@ class ProxiedPathConverter(PathConverter):
     regex = r"(?!(?:healthz|readyz|metrics)$)[^/].*?"
 
 
+class AmbiguousPath(SnappyError):
+    status, slug, title = 400, "ambiguous-path", "Ambiguous request path"
+
+
+class _KeepNothingCookieJar(CookieJar):
+    """A cookie jar that never stores a cookie.
+
+    httpx keeps every `Set-Cookie` of an answer in its client's jar and adds the jar to
+    later requests that carry no `Cookie` header: through one shared client, the next
+    visitor would get the last one's session. The edge serves many clients, so it keeps none.
+    """
+
+    def set_cookie(self, cookie: Cookie) -> None:
+        """Keep nothing."""
+
+    def set_cookie_if_ok(self, cookie: Cookie, request: UrllibRequest) -> None:
+        """Keep nothing."""
+
+    def extract_cookies(self, response: Any, request: UrllibRequest) -> None:
+        """Keep nothing."""
+
+
 _CHUNK_BYTES = 64 * 1024
+# Request bodies up to this size stay in memory while they are read; larger ones spool to disk.
+_BODY_IN_MEMORY_BYTES = 1024 * 1024
+# RFC 3986 section 3.3: what a path may hold as it is, besides "/" and percent escapes.
+_PATH_CHARACTERS = re.compile(r"[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*")
+_PERCENT_ESCAPE = re.compile(r"%(.?.?)")
+_HEX_PAIR = re.compile(r"[0-9A-Fa-f]{2}")
+_UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+# Encoded, these would split or join segments for a server that decodes before it routes.
+_ENCODED_SEPARATORS = frozenset(b"/\\")
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def decision_path(raw_path: str) -> str:
+    """The path a route is decided on: `raw_path` percent-decoded, when it has one reading only.
+
+    Raises AmbiguousPath for any spelling that another server (httpx, an upstream router, a
+    normalizing proxy) could read as a different path.
+    """
+    if not raw_path.startswith("/"):
+        raise AmbiguousPath("The request target must be a path starting with '/'")
+    if _PATH_CHARACTERS.fullmatch(raw_path) is None:
+        raise AmbiguousPath(
+            "The path holds a character a path may not hold as it is (a control character, "
+            "a space, a backslash, a non-ASCII character, ...)"
+        )
+    for escape in _PERCENT_ESCAPE.finditer(raw_path):
+        hex_digits = escape.group(1)
+        if _HEX_PAIR.fullmatch(hex_digits) is None:
+            raise AmbiguousPath("The path holds an invalid percent escape")
+        byte = int(hex_digits, 16)
+        if byte in _UNRESERVED:
+            raise AmbiguousPath(f"The path percent-encodes {chr(byte)!r}, which must be written as it is")
+        if byte in _ENCODED_SEPARATORS:
+            raise AmbiguousPath("The path holds an encoded slash or backslash")
+        if byte < 0x20 or byte == 0x7F:
+            raise AmbiguousPath("The path holds an encoded control character")
+    segments = raw_path.split("/")[1:]
+    if any(segment in {".", ".."} for segment in segments):
+        raise AmbiguousPath("The path holds a dot segment")
+    if any(segment == "" for segment in segments[:-1]):
+        raise AmbiguousPath("The path holds an empty segment ('//')")
+    try:
+        return unquote_to_bytes(raw_path).decode("utf-8")
+    except UnicodeDecodeError:
+        raise AmbiguousPath("The path's percent escapes are not UTF-8") from None
 
 
 @dataclass(frozen=True)
@@ -76,6 +176,7 @@ class EdgeSettings:
     upstreams: Mapping[Component, str] = field(default_factory=dict)
     connect_timeout_seconds: float = 2.0
     read_timeout_seconds: float = 30.0
+    max_body_bytes: int = 32 * 1024 * 1024
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> EdgeSettings:
@@ -95,6 +196,7 @@ class EdgeSettings:
             upstreams=upstreams,
             connect_timeout_seconds=reader.positive_float("SNAPPY_EDGE_CONNECT_TIMEOUT_SECONDS", 2.0),
             read_timeout_seconds=reader.positive_float("SNAPPY_EDGE_READ_TIMEOUT_SECONDS", 30.0),
+            max_body_bytes=reader.positive_int("SNAPPY_EDGE_MAX_BODY_BYTES", 32 * 1024 * 1024),
         )
 
     def components_in_use(self) -> set[Component]:
@@ -102,10 +204,12 @@ class EdgeSettings:
         return set(PHASES[self.phase].values())
 
 
-def create_app(settings: EdgeSettings | None = None) -> Flask:
-    """The edge for one phase."""
+def create_app(settings: EdgeSettings | None = None, transport: httpx.BaseTransport | None = None) -> Flask:
+    """The edge for one phase; `transport` replaces the network (tests pass httpx.MockTransport)."""
     settings = settings or EdgeSettings.from_environ()
     client = httpx.Client(
+        transport=transport,
+        cookies=_KeepNothingCookieJar(),
         timeout=httpx.Timeout(
             connect=settings.connect_timeout_seconds,
             read=settings.read_timeout_seconds,
@@ -116,32 +220,54 @@ def create_app(settings: EdgeSettings | None = None) -> Flask:
         follow_redirects=False,
     )
     app = Flask(__name__)
+    # Werkzeug enforces this on the body stream too, chunked bodies included (413).
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.url_map.converters["proxied"] = ProxiedPathConverter
     register_error_handlers(app)
     install_observability(app, _readiness_checks(settings, client))
 
+    @app.before_request
+    def refuse_ambiguous_paths() -> None:
+        """Decide the path once, for every request, the edge's own endpoints included.
+
+        It runs before Werkzeug's routing outcome is acted on, so a spelling Werkzeug would
+        route or redirect on its own reading (`//x`, `/%68ealthz`) is refused first.
+        """
+        g.edge_raw_path = _raw_path()
+        g.edge_decision_path = decision_path(g.edge_raw_path)
+
     def forward(path: str = "") -> Response:
         """Send the request to the component that serves it, and its answer back."""
-        target_path = request.path
+        raw_path: str = g.edge_raw_path
+        target_path: str = g.edge_decision_path
         if is_internal(target_path):
             raise NotFound("No resource at this address")
         component = component_for(settings.phase, target_path)
         base_url = settings.upstreams.get(component)
         if base_url is None:
             raise ServiceUnavailable(f"{component} is not configured at this edge")
-        query = "?" + request.query_string.decode("latin-1") if request.query_string else ""
-        upstream_request = client.build_request(
-            request.method,
-            httpx.URL(base_url + _raw_path() + query),
-            headers=_forwarded_headers(),
-            content=_request_body(),
-        )
+        upstream_url = _upstream_url(base_url, raw_path, request.query_string.decode("latin-1"))
+        body = _read_body()
         try:
-            upstream = client.send(upstream_request, stream=True)
-        except httpx.TimeoutException:
-            raise ServiceUnavailable(f"{component} did not answer in time") from None
-        except httpx.TransportError:
-            raise ServiceUnavailable(f"{component} is not answering") from None
+            headers = _forwarded_headers()
+            if body is not None:
+                headers.append(("Content-Length", str(body.length)))
+            upstream_request = client.build_request(
+                request.method,
+                upstream_url,
+                headers=headers,
+                content=_spooled(body.file) if body is not None else b"",
+            )
+            try:
+                upstream = client.send(upstream_request, stream=True)
+            except httpx.TimeoutException:
+                raise ServiceUnavailable(f"{component} did not answer in time") from None
+            except httpx.TransportError:
+                raise ServiceUnavailable(f"{component} is not answering") from None
+        finally:
+            # HTTP/1.1 sends the whole body before the answer starts: it is no longer needed.
+            if body is not None:
+                body.file.close()
         headers = [
             (name, value)
             for name, value in upstream.headers.multi_items()
@@ -160,14 +286,92 @@ def create_app(settings: EdgeSettings | None = None) -> Flask:
 
 
 def _raw_path() -> str:
-    # The path as the client sent it (still percent-encoded), so that %2F stays %2F.
-    raw: str = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or ""
-    return raw.split("?", 1)[0] or request.path
+    # The path as the client sent it (still percent-encoded): the one the decision is made
+    # on is the one forwarded. A server that gives no raw target gets the decoded path.
+    raw: str = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.path
+    return raw.split("?", 1)[0]
+
+
+def _upstream_url(base_url: str, raw_path: str, query: str) -> httpx.URL:
+    """The component's URL for `raw_path`; refused when httpx would send another path."""
+    base = httpx.URL(base_url)
+    expected_path = base.raw_path.split(b"?", 1)[0].rstrip(b"/") + raw_path.encode("ascii")
+    url = httpx.URL(base_url + raw_path + ("?" + query if query else ""))
+    sent_path = url.raw_path.split(b"?", 1)[0]
+    if sent_path != expected_path or url.host != base.host or url.port != base.port:
+        raise AmbiguousPath("The path would not reach the component as it was sent")
+    return url
+
+
+@dataclass(frozen=True)
+class _Body:
+    """A request body read to its end."""
+
+    file: IO[bytes]
+    length: int
+
+
+def _read_body() -> _Body | None:
+    """The whole request body, or None when the request has none; refuses broken framing.
+
+    The body is read before anything goes upstream, so a component never receives half a
+    request; the bytes read are checked against the framing the client declared.
+    """
+    content_length = request.environ.get("CONTENT_LENGTH", "")
+    transfer_encoding = request.environ.get("HTTP_TRANSFER_ENCODING", "")
+    if content_length and transfer_encoding:
+        # RFC 9112 section 6.1: a server that lets both through invites request smuggling.
+        raise MalformedRequest("Content-Length and Transfer-Encoding must not be sent together")
+    if content_length and _DIGITS.fullmatch(content_length) is None:
+        raise MalformedRequest("Content-Length must be a non-negative decimal integer")
+    if not content_length and not transfer_encoding:
+        return None
+    declared = int(content_length) if content_length else None
+    spool = tempfile.SpooledTemporaryFile(max_size=_BODY_IN_MEMORY_BYTES)  # noqa: SIM115 - closed by the caller
+    try:
+        length = _copy_body(spool)
+        if declared is not None and length != declared:
+            raise MalformedRequest(
+                f"The body ended after {length} of the {declared} bytes its Content-Length declares"
+            )
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return _Body(file=spool, length=length)
+
+
+def _copy_body(spool: IO[bytes]) -> int:
+    """Copy the request body into `spool`; returns its length."""
+    stream = request.stream
+    length = 0
+    while True:
+        try:
+            chunk = stream.read(_CHUNK_BYTES)
+        except RequestEntityTooLarge:
+            raise
+        except Exception as error:  # noqa: BLE001 - any failure to read the body is the client's
+            # Each WSGI server reports a body that cannot be read its own way (gunicorn:
+            # NoMoreData, InvalidChunkSize, ChunkMissingTerminator...; Werkzeug:
+            # ClientDisconnected). All of them mean the client's framing broke.
+            logger.warning("request body unreadable: %s", type(error).__name__)
+            raise MalformedRequest(f"The request body could not be read: {type(error).__name__}") from None
+        if not chunk:
+            return length
+        length += len(chunk)
+        spool.write(chunk)
+
+
+def _spooled(file: IO[bytes]) -> Iterator[bytes]:
+    return iter(lambda: file.read(_CHUNK_BYTES), b"")
 
 
 def _forwarded_headers() -> list[tuple[str, str]]:
+    # Content-Length is set again from the body read; the client's Cookie header is kept as is.
     headers = [
-        (name, value) for name, value in request.headers.items() if name.lower() not in HOP_BY_HOP_HEADERS
+        (name, value)
+        for name, value in request.headers.items()
+        if name.lower() not in HOP_BY_HOP_HEADERS and name.lower() != "content-length"
     ]
     headers = [(name, value) for name, value in headers if name.lower() != "x-request-id"]
     headers.append(("X-Request-ID", g.request_id))
@@ -178,13 +382,6 @@ def _forwarded_headers() -> list[tuple[str, str]]:
     headers.append(("X-Forwarded-Proto", request.scheme))
     headers.append(("X-Forwarded-Host", request.host))
     return headers
-
-
-def _request_body() -> Iterator[bytes] | bytes:
-    if request.content_length is None and "chunked" not in request.headers.get("Transfer-Encoding", ""):
-        return b""
-    stream = request.stream
-    return iter(lambda: stream.read(_CHUNK_BYTES), b"")
 
 
 def _stream(upstream: httpx.Response) -> Iterator[bytes]:
