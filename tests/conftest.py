@@ -440,8 +440,13 @@ def spawn_microservices(
     Each process joins `processes` as soon as it starts, so the caller stops every one that
     started even when a later one fails.
     """
+    # user-service and web-ui sit behind one proxy, as `snappy up` runs them: the edge (and,
+    # for user-service's log-ins from pages, web-ui), so they believe one X-Forwarded-For hop.
+    behind_one_proxy = {"SNAPPY_TRUSTED_PROXY_HOPS": "1"}
     user_process, user_url = spawn_gunicorn(
-        "snappy_user_service", {**common, "SNAPPY_DATABASE_URL": user_database_url}, log_path
+        "snappy_user_service",
+        {**common, **behind_one_proxy, "SNAPPY_DATABASE_URL": user_database_url},
+        log_path,
     )
     processes.append(user_process)
     photo_process, photo_url = spawn_gunicorn(
@@ -461,7 +466,9 @@ def spawn_microservices(
     processes.append(photo_process)
     peers = {"SNAPPY_USER_SERVICE_URL": user_url, "SNAPPY_PHOTO_SERVICE_URL": photo_url}
     web_process, web_url = spawn_gunicorn(
-        "snappy_web_ui", {**common, **peers, "SNAPPY_SECRET_KEY": SESSION_SECRET}, log_path
+        "snappy_web_ui",
+        {**common, **peers, **behind_one_proxy, "SNAPPY_SECRET_KEY": SESSION_SECRET},
+        log_path,
     )
     processes.append(web_process)
     edge_environment = {**common, **peers, "SNAPPY_EDGE_PHASE": "3", "SNAPPY_WEB_UI_URL": web_url}

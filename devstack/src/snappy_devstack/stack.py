@@ -188,7 +188,12 @@ def microservices_stack(
     port: int, user_service_port: int, photo_service_port: int, web_ui_port: int
 ) -> Stack:
     """user-service, photo-service and web-ui behind the edge at `port`."""
-    users = Server(USER_SERVICE, user_service_port, database=USERS_DATABASE, signs_tokens=True)
+    # Behind one proxy: the edge, and for log-ins from pages web-ui, which names the visitor's
+    # address in X-Forwarded-For; the log-in throttle counts by that address.
+    behind_one_proxy = {"SNAPPY_TRUSTED_PROXY_HOPS": "1"}
+    users = Server(
+        USER_SERVICE, user_service_port, behind_one_proxy, database=USERS_DATABASE, signs_tokens=True
+    )
     photos = Server(
         PHOTO_SERVICE,
         photo_service_port,
@@ -200,7 +205,7 @@ def microservices_stack(
     web_ui = Server(
         WEB_UI,
         web_ui_port,
-        {"SNAPPY_USER_SERVICE_URL": users.url, "SNAPPY_PHOTO_SERVICE_URL": photos.url},
+        {"SNAPPY_USER_SERVICE_URL": users.url, "SNAPPY_PHOTO_SERVICE_URL": photos.url, **behind_one_proxy},
         signs_sessions=True,
     )
     edge = Server(

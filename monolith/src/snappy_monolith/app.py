@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
 from snappy_monolith.api import create_api_blueprint
@@ -15,6 +16,7 @@ from snappy_monolith.database import Database, close_request_session
 from snappy_monolith.dependencies import dependency_unavailable
 from snappy_monolith.errors import register_error_handlers
 from snappy_monolith.observability import install_observability
+from snappy_monolith.passwords import PASSWORD_CHECKS
 from snappy_monolith.storage import ObjectStorage
 from snappy_monolith.tokens import TokenAuthority
 from snappy_monolith.web import create_web_blueprint, render_error_page
@@ -60,6 +62,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Build the monolith from `settings` (the environment when omitted)."""
     settings = settings or Settings.from_environ()
     app = Flask(__name__)
+    if settings.trusted_proxy_hops:
+        # The client's address (the log-in throttle counts by it) is the entry that many
+        # proxies back in X-Forwarded-For; entries further left are the client's own claims.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.trusted_proxy_hops, x_proto=0, x_host=0, x_port=0, x_prefix=0
+        )
     app.config.update(
         SECRET_KEY=settings.effective_secret_key(),
         MAX_CONTENT_LENGTH=settings.limits.max_upload_bytes + MULTIPART_OVERHEAD_BYTES,
@@ -84,6 +92,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     register_error_handlers(app, html_page=render_error_page, dependency_unavailable=dependency_unavailable)
     install_observability(app)
+    app.extensions["snappy.metrics"].registry.register(PASSWORD_CHECKS)
 
     api = create_api_blueprint()
     csrf = CSRFProtect(app)

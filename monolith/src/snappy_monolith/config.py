@@ -12,7 +12,15 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["ConfigurationError", "DatabaseTimeouts", "Limits", "S3Settings", "Settings", "TokenSettings"]
+__all__ = [
+    "ConfigurationError",
+    "DatabaseTimeouts",
+    "Limits",
+    "LoginThrottleSettings",
+    "S3Settings",
+    "Settings",
+    "TokenSettings",
+]
 
 
 class ConfigurationError(Exception):
@@ -98,6 +106,37 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class LoginThrottleSettings:
+    """How many failed log-ins an account and a client address get, and how long they then wait."""
+
+    account_max_failures: int = 5
+    account_window_seconds: int = 3600
+    address_max_failures: int = 100
+    address_window_seconds: int = 900
+    # The first block; each further failure doubles it, up to the cap.
+    block_seconds: int = 30
+    max_block_seconds: int = 900
+
+    def __post_init__(self) -> None:
+        if self.max_block_seconds < self.block_seconds:
+            raise ConfigurationError(
+                "SNAPPY_LOGIN_MAX_BLOCK_SECONDS must be at least SNAPPY_LOGIN_BLOCK_SECONDS"
+            )
+
+    @classmethod
+    def from_environ(cls, reader: _EnvironmentReader) -> LoginThrottleSettings:
+        """The throttle's settings from their variables."""
+        return cls(
+            account_max_failures=reader.positive_int("SNAPPY_LOGIN_ACCOUNT_MAX_FAILURES", 5),
+            account_window_seconds=reader.positive_int("SNAPPY_LOGIN_ACCOUNT_WINDOW_SECONDS", 3600),
+            address_max_failures=reader.positive_int("SNAPPY_LOGIN_ADDRESS_MAX_FAILURES", 100),
+            address_window_seconds=reader.positive_int("SNAPPY_LOGIN_ADDRESS_WINDOW_SECONDS", 900),
+            block_seconds=reader.positive_int("SNAPPY_LOGIN_BLOCK_SECONDS", 30),
+            max_block_seconds=reader.positive_int("SNAPPY_LOGIN_MAX_BLOCK_SECONDS", 900),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything the application needs to run."""
 
@@ -112,6 +151,9 @@ class Settings:
     # The longest a request may take when one dependency fails; below the edge's upstream
     # timeout and gunicorn's worker timeout, above every dependency call (checked here).
     request_budget_seconds: float = 15.0
+    login_throttle: LoginThrottleSettings = field(default_factory=LoginThrottleSettings)
+    # Proxies in front whose X-Forwarded-For entries are believed (the edge: 1); 0 believes none.
+    trusted_proxy_hops: int = 0
 
     def __post_init__(self) -> None:
         self.database.check()
@@ -169,6 +211,8 @@ class Settings:
             secret_key=reader.optional("SNAPPY_SECRET_KEY"),
             session_cookie_secure=reader.boolean("SNAPPY_SESSION_COOKIE_SECURE", False),
             log_level=(reader.optional("SNAPPY_LOG_LEVEL") or "INFO").upper(),
+            login_throttle=LoginThrottleSettings.from_environ(reader),
+            trusted_proxy_hops=reader.non_negative_int("SNAPPY_TRUSTED_PROXY_HOPS", 0),
         )
 
     def effective_secret_key(self) -> str:
@@ -244,6 +288,15 @@ class _EnvironmentReader:
         if not value > 0:
             raise ConfigurationError(f"{name} must be above 0, got {value}")
         return value
+
+    def non_negative_int(self, name: str, default: int) -> int:
+        """A whole number of at least 0."""
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        if not (raw.isascii() and raw.isdigit()):
+            raise ConfigurationError(f"{name} must be a whole number of at least 0, got {raw!r}")
+        return int(raw)
 
     def boolean(self, name: str, default: bool) -> bool:
         raw = self.optional(name)

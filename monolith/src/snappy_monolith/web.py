@@ -31,19 +31,25 @@ from snappy_monolith.components import components
 from snappy_monolith.database import request_session
 from snappy_monolith.errors import (
     AuthenticationRequired,
+    InvalidCredentials,
     InvalidParameter,
     SnappyError,
+    TooManyAttempts,
     ValidationFailed,
 )
 from snappy_monolith.pagination import PageRequest, parse_page_request
 from snappy_monolith.photos import PhotoChanges
+from snappy_monolith.throttle import throttled_log_in
 from snappy_monolith.tokens import TokenClaims
 
 __all__ = ["create_web_blueprint", "render_error_page"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-Page = str | Response | WerkzeugResponse | tuple[str, int]
+Page = str | Response | WerkzeugResponse | tuple[str, int] | tuple[str, int, dict[str, str]]
+
+# The API's bounds on a username and a password.
+CREDENTIAL_MAX_LENGTH = 256
 
 web = Blueprint("web", __name__)
 
@@ -131,8 +137,16 @@ def login() -> Page:
     if request.method == "GET":
         return render_template("login.html", username="", next_page=next_page, error=None)
     username = request.form.get("username", "")
+    password = request.form.get("password", "")
     try:
-        user = users.authenticate(request_session(), username, request.form.get("password", ""))
+        if not (1 <= len(username) <= CREDENTIAL_MAX_LENGTH and 1 <= len(password) <= CREDENTIAL_MAX_LENGTH):
+            # What the API refuses as invalid is simply wrong here, as on web-ui's page, and
+            # costs no password check and no count in the throttle.
+            raise InvalidCredentials("The username or password is wrong")
+        user = throttled_log_in(request_session(), username, password)
+    except TooManyAttempts as error:
+        page = render_template("login.html", username=username, next_page=next_page, error=error.detail)
+        return page, 429, {"Retry-After": str(error.retry_after_seconds)}
     except SnappyError as error:
         page = render_template("login.html", username=username, next_page=next_page, error=error.detail)
         return page, 401

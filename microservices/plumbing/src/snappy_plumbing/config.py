@@ -42,6 +42,15 @@ class EnvironmentReader:
             raise ConfigurationError(f"{name} must be at least 1, got {value}")
         return value
 
+    def non_negative_int(self, name: str, default: int) -> int:
+        """A whole number of at least 0."""
+        raw = self.optional(name)
+        if raw is None:
+            return default
+        if not (raw.isascii() and raw.isdigit()):
+            raise ConfigurationError(f"{name} must be a whole number of at least 0, got {raw!r}")
+        return int(raw)
+
     def positive_float(self, name: str, default: float) -> float:
         """A number above 0 (seconds, usually)."""
         raw = self.optional(name)

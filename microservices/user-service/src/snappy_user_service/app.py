@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from snappy_plumbing.database import is_database_unavailable
 from snappy_plumbing.errors import register_error_handlers
@@ -12,6 +13,7 @@ from snappy_user_service.api import create_api_blueprint, create_internal_bluepr
 from snappy_user_service.components import EXTENSION_KEY, Components, components
 from snappy_user_service.config import Settings
 from snappy_user_service.database import Database, close_request_session
+from snappy_user_service.passwords import PASSWORD_CHECKS
 
 __all__ = ["MAX_REQUEST_BYTES", "create_app"]
 
@@ -24,6 +26,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Build user-service from `settings` (the environment when omitted)."""
     settings = settings or Settings.from_environ()
     app = Flask(__name__)
+    if settings.trusted_proxy_hops:
+        # The client's address (the log-in throttle counts by it) is the entry that many
+        # proxies back in X-Forwarded-For; entries further left are the client's own claims.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.trusted_proxy_hops, x_proto=0, x_host=0, x_port=0, x_prefix=0
+        )
     app.config.update(MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES, JSON_SORT_KEYS=False)
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
@@ -41,6 +49,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     register_error_handlers(app, dependency_unavailable=is_database_unavailable)
     install_observability(app, readiness_checks={"database": database.ping})
+    app.extensions["snappy.metrics"].registry.register(PASSWORD_CHECKS)
     app.register_blueprint(create_api_blueprint())
     app.register_blueprint(create_internal_blueprint())
 

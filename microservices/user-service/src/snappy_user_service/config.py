@@ -11,9 +11,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from snappy_plumbing.config import EnvironmentReader, sqlalchemy_url
+from snappy_plumbing.config import ConfigurationError, EnvironmentReader, sqlalchemy_url
 
-__all__ = ["Settings", "TokenSettings"]
+__all__ = ["LoginThrottleSettings", "Settings", "TokenSettings"]
 
 
 @dataclass(frozen=True)
@@ -27,12 +27,47 @@ class TokenSettings:
 
 
 @dataclass(frozen=True)
+class LoginThrottleSettings:
+    """How many failed log-ins an account and a client address get, and how long they then wait."""
+
+    account_max_failures: int = 5
+    account_window_seconds: int = 3600
+    address_max_failures: int = 100
+    address_window_seconds: int = 900
+    # The first block; each further failure doubles it, up to the cap.
+    block_seconds: int = 30
+    max_block_seconds: int = 900
+
+    def __post_init__(self) -> None:
+        if self.max_block_seconds < self.block_seconds:
+            raise ConfigurationError(
+                "SNAPPY_LOGIN_MAX_BLOCK_SECONDS must be at least SNAPPY_LOGIN_BLOCK_SECONDS"
+            )
+
+    @classmethod
+    def from_environ(cls, reader: EnvironmentReader) -> LoginThrottleSettings:
+        """The throttle's settings from their variables."""
+        return cls(
+            account_max_failures=reader.positive_int("SNAPPY_LOGIN_ACCOUNT_MAX_FAILURES", 5),
+            account_window_seconds=reader.positive_int("SNAPPY_LOGIN_ACCOUNT_WINDOW_SECONDS", 3600),
+            address_max_failures=reader.positive_int("SNAPPY_LOGIN_ADDRESS_MAX_FAILURES", 100),
+            address_window_seconds=reader.positive_int("SNAPPY_LOGIN_ADDRESS_WINDOW_SECONDS", 900),
+            block_seconds=reader.positive_int("SNAPPY_LOGIN_BLOCK_SECONDS", 30),
+            max_block_seconds=reader.positive_int("SNAPPY_LOGIN_MAX_BLOCK_SECONDS", 900),
+        )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything user-service needs to run."""
 
     database_url: str
     tokens: TokenSettings = field(default_factory=TokenSettings)
     log_level: str = "INFO"
+    login_throttle: LoginThrottleSettings = field(default_factory=LoginThrottleSettings)
+    # Proxies in front whose X-Forwarded-For entries are believed: 1 behind the edge, which
+    # web-ui's calls count as too; 0 believes none.
+    trusted_proxy_hops: int = 0
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -47,4 +82,6 @@ class Settings:
                 ttl_seconds=reader.positive_int("SNAPPY_ACCESS_TOKEN_TTL_SECONDS", 3600),
             ),
             log_level=(reader.optional("SNAPPY_LOG_LEVEL") or "INFO").upper(),
+            login_throttle=LoginThrottleSettings.from_environ(reader),
+            trusted_proxy_hops=reader.non_negative_int("SNAPPY_TRUSTED_PROXY_HOPS", 0),
         )

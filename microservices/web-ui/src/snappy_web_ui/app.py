@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from flask import Flask
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
 from snappy_plumbing.errors import ServiceUnavailable, register_error_handlers
@@ -80,6 +81,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     """Build web-ui from `settings` (the environment when omitted)."""
     settings = settings or Settings.from_environ()
     app = Flask(__name__)
+    if settings.trusted_proxy_hops:
+        # The client's address is the entry that many proxies back in X-Forwarded-For;
+        # entries further left are the client's own claims.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.trusted_proxy_hops, x_proto=0, x_host=0, x_port=0, x_prefix=0
+        )
     app.config.update(
         SECRET_KEY=settings.secret_key,
         MAX_CONTENT_LENGTH=settings.max_upload_bytes + MULTIPART_OVERHEAD_BYTES,

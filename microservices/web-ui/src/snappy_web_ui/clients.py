@@ -39,6 +39,7 @@ from snappy_plumbing.errors import (
     PayloadTooLarge,
     ServiceUnavailable,
     SnappyError,
+    TooManyAttempts,
     UnsupportedMediaType,
     UsernameTaken,
     UserNotFound,
@@ -209,9 +210,17 @@ class _PeerClient:
             response.close()
         return _checked(self.name, response)
 
-    def _write(self, method: str, path: str, token: str | None, **kwargs: Any) -> Any:
+    def _write(
+        self,
+        method: str,
+        path: str,
+        token: str | None,
+        headers: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> Any:
         """Send a write once; the JSON answer, or None for 204."""
-        request = self._http.build_request(method, path, headers=_headers(token), **kwargs)
+        all_headers = {**_headers(token), **(headers or {})}
+        request = self._http.build_request(method, path, headers=all_headers, **kwargs)
         try:
             response = self._http.send(request)
         except httpx.TransportError as exc:
@@ -284,10 +293,13 @@ class UserServiceClient(_PeerClient):
         self._remember(user)
         return user
 
-    def log_in(self, username: str, password: str) -> str:
-        """An access token for these credentials."""
+    def log_in(self, username: str, password: str, client_address: str | None = None) -> str:
+        """An access token for these credentials; TooManyAttempts while the throttle blocks them."""
+        # web-ui is a proxy here: user-service, trusting one hop, counts the attempt against
+        # the visitor's address rather than against web-ui's.
+        headers = {"X-Forwarded-For": client_address} if client_address else None
         document = self._write(
-            "POST", f"{API}/tokens", None, json={"username": username, "password": password}
+            "POST", f"{API}/tokens", None, headers, json={"username": username, "password": password}
         )
         token = document.get("access_token") if isinstance(document, dict) else None
         if not isinstance(token, str):
@@ -455,10 +467,20 @@ def _checked(peer: str, response: httpx.Response) -> httpx.Response:
         if detail:
             error.detail = detail
         raise error
+    if slug == "too-many-attempts":
+        raise TooManyAttempts(_retry_after_seconds(peer, response))
     error_type = _PROBLEM_TYPES.get(slug)
     if error_type is None:
         raise _unavailable_answer(peer, response)
     raise error_type(detail)
+
+
+def _retry_after_seconds(peer: str, response: httpx.Response) -> int:
+    """The whole seconds of a 429's Retry-After, which the contract requires."""
+    value = response.headers.get("Retry-After", "")
+    if not (value.isascii() and value.isdigit() and int(value) >= 1):
+        raise _off_contract(peer, "a 429 without a Retry-After in whole seconds")
+    return int(value)
 
 
 def _unavailable_answer(peer: str, response: httpx.Response) -> PeerUnavailable:

@@ -55,6 +55,9 @@ class Settings:
     max_upload_bytes: int = 10 * 1024 * 1024
     page_size: int = 20
     log_level: str = "INFO"
+    # Proxies in front whose X-Forwarded-For entries are believed (the edge: 1); 0 believes
+    # none. The address found is the one the log-in page names to user-service's throttle.
+    trusted_proxy_hops: int = 0
 
     @property
     def jwks_url(self) -> str:
@@ -91,6 +94,7 @@ class Settings:
             max_upload_bytes=reader.positive_int("SNAPPY_MAX_UPLOAD_BYTES", 10 * 1024 * 1024),
             page_size=reader.positive_int("SNAPPY_DEFAULT_PAGE_SIZE", 20),
             log_level=(reader.optional("SNAPPY_LOG_LEVEL") or "INFO").upper(),
+            trusted_proxy_hops=reader.non_negative_int("SNAPPY_TRUSTED_PROXY_HOPS", 0),
         )
 
 

@@ -36,6 +36,7 @@ from snappy_plumbing.errors import (
     InvalidParameter,
     NotFound,
     SnappyError,
+    TooManyAttempts,
     ValidationFailed,
 )
 from snappy_plumbing.tokens import TokenClaims
@@ -160,7 +161,7 @@ def signup() -> Page:
         return render_template("signup.html", form=form, errors=_field_messages(error)), 422
     except SnappyError as error:
         return render_template("signup.html", form=form, errors={"username": error.detail}), error.status
-    _sign_in(users.log_in(user.username, password))
+    _sign_in(users.log_in(user.username, password, request.remote_addr))
     flash(f"Welcome to Snappy, {user.display_name}!", "success")
     return redirect(url_for("web.index"))
 
@@ -173,9 +174,12 @@ def login() -> Page:
         return render_template("login.html", username="", next_page=next_page, error=None)
     username = request.form.get("username", "")
     try:
-        token = components().users.log_in(username, request.form.get("password", ""))
+        token = components().users.log_in(username, request.form.get("password", ""), request.remote_addr)
     except PeerUnavailable:
         raise
+    except TooManyAttempts as error:
+        page = render_template("login.html", username=username, next_page=next_page, error=error.detail)
+        return page, 429, {"Retry-After": str(error.retry_after_seconds)}
     except ValidationFailed:
         # The API refuses empty or overlong credentials outright; the monolith's page just
         # finds them wrong, like any other.

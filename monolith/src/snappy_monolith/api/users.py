@@ -10,6 +10,7 @@ from snappy_monolith.api.requests import authenticated_caller, json_object, page
 from snappy_monolith.components import components
 from snappy_monolith.database import request_session
 from snappy_monolith.errors import AuthenticationRequired, FieldError, ValidationFailed
+from snappy_monolith.throttle import throttled_log_in
 
 __all__ = ["register"]
 
@@ -43,7 +44,7 @@ def create_token() -> tuple[Response, int, dict[str, str]]:
     for name in ("username", "password"):
         if not 1 <= len(fields[name]) <= 256:
             raise ValidationFailed([FieldError(name, "must be 1 to 256 characters")])
-    user = users.authenticate(request_session(), fields["username"], fields["password"])
+    user = throttled_log_in(request_session(), fields["username"], fields["password"])
     token = components().tokens.issue(user.id, user.username)
     body = {"access_token": token.value, "token_type": "Bearer", "expires_in": token.expires_in}
     return jsonify(body), 201, {"Cache-Control": "no-store"}

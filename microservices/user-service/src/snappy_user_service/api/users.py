@@ -10,6 +10,7 @@ from snappy_user_service.api.representations import user_json
 from snappy_user_service.api.requests import authenticated_caller, json_object, string_fields
 from snappy_user_service.components import components
 from snappy_user_service.database import request_session
+from snappy_user_service.throttle import throttled_log_in
 
 __all__ = ["register"]
 
@@ -42,7 +43,7 @@ def create_token() -> tuple[Response, int, dict[str, str]]:
     for name in names:
         if not 1 <= len(fields[name]) <= CREDENTIAL_MAX_LENGTH:
             raise ValidationFailed([FieldError(name, f"must be 1 to {CREDENTIAL_MAX_LENGTH} characters")])
-    user = users.authenticate(request_session(), fields["username"], fields["password"])
+    user = throttled_log_in(request_session(), fields["username"], fields["password"])
     token = components().signer.issue(user.id, user.username)
     body = {"access_token": token.value, "token_type": "Bearer", "expires_in": token.expires_in}
     return jsonify(body), 201, {"Cache-Control": "no-store"}
