@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from xml.etree import ElementTree
@@ -21,7 +22,7 @@ from xml.etree import ElementTree
 import httpx
 import pytest
 
-from tests.conftest import REPOSITORY_ROOT, LiveMicroservices, LiveMonolith
+from tests.conftest import REPOSITORY_ROOT, LiveMicroservices, LiveMonolith, execute_sql
 from tests.contract import PUBLIC_CONTRACT_PATH, load_public_contract
 from tests.images import image_bytes
 
@@ -167,13 +168,18 @@ def read_junit(path: Path) -> JunitOutcome:
 
 
 @pytest.fixture(params=["monolith", "microservices"])
-def site_url(request: pytest.FixtureRequest) -> str:
+def site_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """Each version under gunicorn: the monolith, then the microservices behind their edge."""
     if request.param == "monolith":
         monolith: LiveMonolith = request.getfixturevalue("live_monolith")
-        return monolith.base_url
-    microservices: LiveMicroservices = request.getfixturevalue("live_microservices")
-    return microservices.edge_url
+        url, database_url = monolith.base_url, monolith.resources.database_url
+    else:
+        microservices: LiveMicroservices = request.getfixturevalue("live_microservices")
+        url, database_url = microservices.edge_url, microservices.user_database_url
+    yield url
+    # Fuzzed log-ins block accounts and this address by design; later tests of the session
+    # log in on the same stack.
+    execute_sql(database_url, "TRUNCATE login_throttle")
 
 
 @pytest.mark.live

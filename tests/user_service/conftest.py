@@ -71,7 +71,8 @@ def user_service(built_user_service: Flask, user_service_database: str) -> Flask
     """user-service with an empty users table."""
     engine = create_engine(user_service_database)
     with engine.begin() as connection:
-        connection.execute(text("TRUNCATE users RESTART IDENTITY"))
+        # The log-in throttle's counts too: one test's failed log-ins must not block the next's.
+        connection.execute(text("TRUNCATE users, login_throttle RESTART IDENTITY"))
     engine.dispose()
     return built_user_service
 
