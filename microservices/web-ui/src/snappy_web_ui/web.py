@@ -177,9 +177,9 @@ def login() -> Page:
         token = components().users.log_in(username, request.form.get("password", ""), request.remote_addr)
     except PeerUnavailable:
         raise
-    except TooManyAttempts as error:
-        page = render_template("login.html", username=username, next_page=next_page, error=error.detail)
-        return page, 429, {"Retry-After": str(error.retry_after_seconds)}
+    except TooManyAttempts as blocked:
+        page = render_template("login.html", username=username, next_page=next_page, error=blocked.detail)
+        return page, 429, {"Retry-After": str(blocked.retry_after_seconds)}
     except ValidationFailed:
         # The API refuses empty or overlong credentials outright; the monolith's page just
         # finds them wrong, like any other.
