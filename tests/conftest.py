@@ -270,7 +270,7 @@ def monolith_stack(
         backing=backing,
         make_client=app.test_client,
         emptying_statements={
-            monolith_resources.database_url: "TRUNCATE shares, photos, users, login_throttle, revoked_tokens RESTART IDENTITY CASCADE"
+            monolith_resources.database_url: "TRUNCATE shares, photos, users, login_throttle, revoked_tokens, upload_requests RESTART IDENTITY CASCADE"
         },
         photo_database_url=monolith_resources.database_url,
         bucket=monolith_resources.bucket,
@@ -535,7 +535,7 @@ def microservices_stack(backing: BackingServices, live_microservices: LiveMicros
         # Ids are not restarted: photo-service caches id -> username, and ids are never reused.
         emptying_statements={
             live_microservices.user_database_url: "TRUNCATE users, login_throttle, revoked_tokens",
-            live_microservices.photo_database_url: "TRUNCATE shares, photos",
+            live_microservices.photo_database_url: "TRUNCATE shares, photos, upload_requests",
         },
         photo_database_url=live_microservices.photo_database_url,
         bucket=live_microservices.bucket,

@@ -252,7 +252,7 @@ def empty_services(
     """Empty both services' tables and the bucket, and forget recorded lookups."""
     # Identities restart, so the same id names another user in the next test: every test
     # builds its own photo service, whose user cache starts empty.
-    run_sql(photo_resources.database_url, "TRUNCATE shares, photos RESTART IDENTITY CASCADE")
+    run_sql(photo_resources.database_url, "TRUNCATE shares, photos, upload_requests RESTART IDENTITY CASCADE")
     run_sql(user_service.database_url, "TRUNCATE users RESTART IDENTITY CASCADE")
     client = s3_client(backing)
     for key in list_objects(backing, photo_resources.bucket):

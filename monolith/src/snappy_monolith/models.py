@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-__all__ = ["Base", "ChangeLogEntry", "LoginThrottle", "Photo", "RevokedToken", "Share", "User"]
+__all__ = ["Base", "ChangeLogEntry", "LoginThrottle", "Photo", "RevokedToken", "Share", "UploadRequest", "User"]
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -131,3 +131,20 @@ class RevokedToken(Base):
 
     token_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class UploadRequest(Base):
+    """An upload sent with an Idempotency-Key: who sent it, what it asked, the photo it made.
+
+    Kept for 24 hours. `photo_id` has no foreign key on purpose: a photo deleted since
+    leaves its key spent, so a late retry cannot bring the photo back.
+    """
+
+    __tablename__ = "upload_requests"
+    __table_args__ = (Index("ix_upload_requests_created_at", "created_at"),)
+
+    owner_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    photo_id: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request, url_for
 
-from snappy_photo_service import photos
+from snappy_photo_service import idempotency, photos
 from snappy_photo_service.api.representations import (
     photo_json,
     photo_page_json,
@@ -54,9 +54,10 @@ def register(blueprint: Blueprint) -> None:
 
 
 def upload_photo() -> tuple[Response, int, dict[str, str]]:
-    """Upload an image (multipart: file, caption, visibility)."""
+    """Upload an image (multipart: file, caption, visibility), at most once per Idempotency-Key."""
     caller = authenticated_caller()
     settings = components().settings
+    key = idempotency.idempotency_key()
     if request.mimetype != "multipart/form-data":
         raise UnsupportedMediaType("The request body must be multipart/form-data")
     upload = request.files.get("file")
@@ -68,18 +69,30 @@ def upload_photo() -> tuple[Response, int, dict[str, str]]:
     data = upload.stream.read(settings.limits.max_upload_bytes + 1)
     if len(data) > settings.limits.max_upload_bytes:
         raise PayloadTooLarge(f"The file is larger than {settings.limits.max_upload_bytes} bytes")
+    caption = request.form.get("caption", "")
+    visibility = request.form.get("visibility", "private")
     session = request_session()
     storage = components().storage
+    fingerprint = idempotency.upload_fingerprint(data, caption, visibility)
+    if key is not None:
+        earlier_photo_id = idempotency.claim(session, caller.user_id, key, fingerprint)
+        if earlier_photo_id is not None:
+            photo = idempotency.replayed_photo(session, earlier_photo_id)
+            session.commit()  # releases the key's lock
+            location = url_for("api.get_photo", photo_id=photo.id)
+            return jsonify(photo_json(photo, caller.username)), 201, {"Location": location}
     photo = photos.upload_photo(
         session,
         storage,
         settings.limits,
         owner_id=caller.user_id,
         data=data,
-        caption=request.form.get("caption", ""),
-        visibility=request.form.get("visibility", "private"),
+        caption=caption,
+        visibility=visibility,
     )
     try:
+        if key is not None:
+            idempotency.record(session, caller.user_id, key, fingerprint, photo.id)
         session.commit()
     except BaseException:
         photos.discard_objects(storage, photo)
