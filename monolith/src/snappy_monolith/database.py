@@ -11,6 +11,7 @@ waiting for any answer after `answer_timeout_seconds` and drops the connection.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, TypeVar
 
 import psycopg
@@ -22,6 +23,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from snappy_monolith.config import DatabaseTimeouts
 
 __all__ = ["AnswerDeadlineConnection", "Database", "is_database_unavailable", "request_session"]
+
+logger = logging.getLogger(__name__)
 
 _Result = TypeVar("_Result")
 
@@ -114,5 +117,12 @@ def request_session() -> Session:
 def close_request_session(_error: BaseException | None = None) -> None:
     """Close the request's session; anything not committed is rolled back."""
     session: Session | None = g.pop("db_session", None)
-    if session is not None:
+    if session is None:
+        return
+    try:
         session.close()
+    except exc.SQLAlchemyError:
+        # The rollback could not reach the database (it went away during the request). The
+        # server drops an unfinished transaction with its connection, and the answer already
+        # chosen (a 503, for that same outage) must stand rather than turn into a 500 here.
+        logger.warning("could not roll back the request's session", exc_info=True)
