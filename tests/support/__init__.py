@@ -1,0 +1,1 @@
+"""Helpers for the reliability tests: load generators, a TCP switch, stacks and checks."""

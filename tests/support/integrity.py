@@ -1,0 +1,135 @@
+"""After a run: is every acknowledged write there, and do rows and objects match one to one?"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+from sqlalchemy import create_engine, text
+
+from snappy_devstack.backing import BackingServices
+from snappy_monolith.config import sqlalchemy_url
+from tests.conftest import list_objects, s3_client
+from tests.support.load import LoadResult
+
+__all__ = ["ReadBack", "StoreAudit", "audit_stores", "read_back", "unexplained_strays"]
+
+
+@dataclass(frozen=True)
+class ReadBack:
+    """Acknowledged writes read back through the public API."""
+
+    uploads_checked: int
+    shares_checked: int
+    # photo ids whose bytes did not come back as sent (missing, an error, or other bytes)
+    lost_uploads: list[int]
+    # (photo id, recipient) whose recipient cannot read the photo's bytes
+    lost_shares: list[tuple[int, str]]
+
+    @property
+    def lost_writes(self) -> int:
+        """Acknowledged writes that did not survive."""
+        return len(self.lost_uploads) + len(self.lost_shares)
+
+
+def read_back(base_url: str, result: LoadResult) -> ReadBack:
+    """Read every acknowledged upload as its owner, and every share as its recipient, byte for byte."""
+    sent = {upload.photo_id: upload for upload in result.uploads}
+    lost_uploads: list[int] = []
+    lost_shares: list[tuple[int, str]] = []
+    with httpx.Client(base_url=base_url, timeout=30) as http:
+
+        def reads_back(photo_id: int, reader: str) -> bool:
+            response = http.get(
+                f"/api/v1/photos/{photo_id}/content",
+                headers={"Authorization": f"Bearer {result.tokens[reader]}"},
+            )
+            return response.status_code == 200 and response.content == sent[photo_id].data
+
+        for upload in result.uploads:
+            if not reads_back(upload.photo_id, upload.owner):
+                lost_uploads.append(upload.photo_id)
+        for share in result.shares:
+            if not reads_back(share.photo_id, share.recipient):
+                lost_shares.append((share.photo_id, share.recipient))
+    return ReadBack(len(result.uploads), len(result.shares), lost_uploads, lost_shares)
+
+
+@dataclass(frozen=True)
+class StoreAudit:
+    """The photo rows of the database against the bucket's listing."""
+
+    rows: int
+    objects: int
+    rows_without_objects: list[int]
+    objects_without_rows: list[str]
+    # rows no client was told about (their answer was lost): ids, each checked to hold sent bytes
+    unacknowledged_rows: list[int]
+    # unacknowledged rows or unreferenced objects whose bytes no client ever sent
+    foreign_bytes: list[str]
+
+
+def audit_stores(backing: BackingServices, database_url: str, bucket: str, result: LoadResult) -> StoreAudit:
+    """Compare every photo row with the bucket, both ways, and trace every stray to a sent upload."""
+    engine = create_engine(sqlalchemy_url(database_url))
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(text("SELECT id, object_key, thumbnail_key FROM photos")).all()
+    finally:
+        engine.dispose()
+    keys = set(list_objects(backing, bucket))
+    referenced = {key for _, object_key, thumbnail_key in rows for key in (object_key, thumbnail_key)}
+    rows_without_objects = sorted(
+        photo_id
+        for photo_id, object_key, thumbnail_key in rows
+        if object_key not in keys or thumbnail_key not in keys
+    )
+    objects_without_rows = sorted(keys - referenced)
+    acknowledged = {upload.photo_id for upload in result.uploads}
+    unacknowledged_rows = sorted(photo_id for photo_id, _, _ in rows if photo_id not in acknowledged)
+    # A stray must be the remains of an upload some client sent; anything else came from nowhere.
+    sent = set(result.sent_upload_bodies)
+    client = s3_client(backing)
+    originals = [key for key in objects_without_rows if key.startswith("photos/")] + [
+        object_key for photo_id, object_key, _ in rows if photo_id in set(unacknowledged_rows)
+    ]
+    foreign_bytes = [
+        key
+        for key in originals
+        if key in keys and client.get_object(Bucket=bucket, Key=key)["Body"].read() not in sent
+    ]
+    return StoreAudit(
+        rows=len(rows),
+        objects=len(keys),
+        rows_without_objects=rows_without_objects,
+        objects_without_rows=objects_without_rows,
+        unacknowledged_rows=unacknowledged_rows,
+        foreign_bytes=foreign_bytes,
+    )
+
+
+def unexplained_strays(audit: StoreAudit, failed_uploads: int) -> list[str]:
+    """Unreferenced objects that are not the remains of one of `failed_uploads` uploads.
+
+    An upload stores its original, then its thumbnail, then commits its row, and deletes
+    the objects when the row cannot be written. When the process dies in between
+    (SIGKILL), or the object store itself is what failed (so the delete fails too), the
+    objects stay, unreferenced and invisible to every user. Each such upload leaves its
+    original, with or without its thumbnail, and no other object; and it failed, or
+    it could not have left no row.
+    """
+    strays = audit.objects_without_rows
+    originals = {key.removeprefix("photos/") for key in strays if key.startswith("photos/")}
+    thumbnails = {key for key in strays if key.startswith("thumbnails/")}
+    problems = [
+        f"{key}: a thumbnail without its original"
+        for key in thumbnails
+        if key.removeprefix("thumbnails/").removesuffix(".jpg") not in originals
+    ]
+    others = [key for key in strays if not key.startswith(("photos/", "thumbnails/"))]
+    problems += [f"{key}: not an upload's object" for key in others]
+    # A failed upload whose row was committed anyway (its answer was lost) left no strays.
+    budget = failed_uploads - len(audit.unacknowledged_rows)
+    if len(originals) > budget:
+        problems.append(f"{len(originals)} stray originals, only {budget} failed uploads without a row")
+    return problems + [f"{key}: bytes no client sent" for key in audit.foreign_bytes]
