@@ -13,7 +13,7 @@ PROBLEMS = "https://snappy.example/problems/"
 
 
 def keyed_upload(
-    api: ApiClient, token: str, key: str, data: bytes, caption: str = "", visibility: str = "private"
+    api: ApiClient, token: str, key: str, data: bytes, *, caption: str = "", visibility: str = "private"
 ) -> Any:
     """Upload with an Idempotency-Key."""
     form = {"file": (io.BytesIO(data), "photo.jpg"), "caption": caption, "visibility": visibility}

@@ -42,7 +42,7 @@ def monolith(
         settings,
         database_url=through(settings.database_url, faults.database),
         s3=replace(settings.s3, endpoint_url=f"http://{faults.s3.host}:{faults.s3.port}", **FAST_S3),
-        database=DatabaseTimeouts(**FAST_DATABASE),  # type: ignore[arg-type]
+        database=DatabaseTimeouts(**FAST_DATABASE),
         request_budget_seconds=BUDGET_SECONDS,
     )
     app = create_monolith(proxied)

@@ -51,7 +51,7 @@ def photo_api(
         photo_settings,
         database_url=through(photo_resources.database_url, faults.database),
         s3=replace(photo_settings.s3, endpoint_url=f"http://{faults.s3.host}:{faults.s3.port}", **FAST_S3),
-        database=DatabaseTimeouts(**FAST_DATABASE),  # type: ignore[arg-type]
+        database=DatabaseTimeouts(**FAST_DATABASE),
         request_budget_seconds=BUDGET_SECONDS,
     )
     with photo_service(proxied) as app:

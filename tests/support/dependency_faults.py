@@ -34,14 +34,14 @@ __all__ = [
 PROBLEMS = "https://snappy.example/problems/"
 # Short limits, so a stalled dependency costs seconds: the worst PostgreSQL call is
 # 1 + 1.5 + 2 + 1.5 = 6 s, the worst S3 call 2 * (0.5 + 1) + 1 = 4 s.
-FAST_DATABASE = {
+FAST_DATABASE: dict[str, Any] = {
     "pool_timeout_seconds": 1.0,
     "connect_timeout_seconds": 2,
     "lock_timeout_seconds": 0.5,
     "statement_timeout_seconds": 1.0,
     "answer_timeout_seconds": 1.5,
 }
-FAST_S3 = {"connect_timeout_seconds": 0.5, "read_timeout_seconds": 1.0, "max_attempts": 2}
+FAST_S3: dict[str, Any] = {"connect_timeout_seconds": 0.5, "read_timeout_seconds": 1.0, "max_attempts": 2}
 # Above each of those, and above photo-service's default user-service lookup (8.01 s).
 BUDGET_SECONDS = 9.0
 
@@ -83,5 +83,3 @@ def assert_unavailable(response: Any, elapsed: float) -> None:
     assert response.get_json()["type"] == PROBLEMS + "service-unavailable"
     assert int(response.headers["Retry-After"]) > 0
     assert elapsed < BUDGET_SECONDS, f"answered after {elapsed:.1f} s"
-
-

@@ -78,8 +78,9 @@ class DatabaseTimeouts:
             )
         if not self.statement_timeout_seconds < self.answer_timeout_seconds:
             raise ConfigurationError(
-                "SNAPPY_DATABASE_STATEMENT_TIMEOUT_SECONDS must be below SNAPPY_DATABASE_ANSWER_TIMEOUT_SECONDS,"
-                " so the server cancels a slow statement before the client gives up on it"
+                "SNAPPY_DATABASE_STATEMENT_TIMEOUT_SECONDS must be below"
+                " SNAPPY_DATABASE_ANSWER_TIMEOUT_SECONDS, so the server cancels a slow statement"
+                " before the client gives up on it"
             )
 
 

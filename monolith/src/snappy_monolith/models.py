@@ -20,7 +20,16 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-__all__ = ["Base", "ChangeLogEntry", "LoginThrottle", "Photo", "RevokedToken", "Share", "UploadRequest", "User"]
+__all__ = [
+    "Base",
+    "ChangeLogEntry",
+    "LoginThrottle",
+    "Photo",
+    "RevokedToken",
+    "Share",
+    "UploadRequest",
+    "User",
+]
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
