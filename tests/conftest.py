@@ -390,6 +390,10 @@ def live_monolith(
         release_monolith(backing, name, resources)
 
 
+# How often the live photo-service and web-ui fetch the revoked tokens (seconds).
+REVOCATION_TTL_SECONDS = 0.2
+
+
 @dataclass(frozen=True)
 class LiveMicroservices:
     """user-service, photo-service, web-ui and the edge (phase 3) under gunicorn."""
@@ -494,7 +498,13 @@ def live_microservices(
     bucket = f"snappy-photos-{SESSION_TAG}"
     create_bucket(backing.s3, bucket)
     log_path = folder / "services.log"
-    common = {**os.environ, "SNAPPY_THREADS": "4", "SNAPPY_JWT_PRIVATE_KEY_FILE": str(key_file)}
+    common = {
+        **os.environ,
+        "SNAPPY_THREADS": "4",
+        "SNAPPY_JWT_PRIVATE_KEY_FILE": str(key_file),
+        # Revocations reach photo-service and web-ui this soon, so tests need not wait long.
+        "SNAPPY_REVOCATION_TTL_SECONDS": str(REVOCATION_TTL_SECONDS),
+    }
     processes: list[subprocess.Popen[bytes]] = []
     try:
         urls = spawn_microservices(

@@ -240,12 +240,14 @@ def test_invalid_tokens_are_unauthorized(api: ApiClient, kind: str, path: str) -
     assert response.headers["WWW-Authenticate"].startswith("Bearer")
 
 
-def test_a_token_signed_with_the_signing_key_is_accepted(api: ApiClient) -> None:
-    # Tokens are self-contained: their claims are trusted once the signature and the
-    # registered claims check out, without asking whether the user is known.
-    token = _signed_with_the_signing_key(sub="41", username="forged_not")
+def test_a_token_signed_with_the_signing_key_for_nobody_is_refused(api: ApiClient) -> None:
+    # A good signature is not enough: the token must bind an existing account
+    # (tests/api/test_token_binding.py holds the other cases).
+    token = _signed_with_the_signing_key(
+        sub="41", username="forged_not", jti="forged-token-id", user_created_at=0
+    )
 
     response = api.get("/api/v1/photos", token)
 
-    assert response.status_code == 200
-    assert response.get_json()["items"] == []
+    assert response.status_code == 401
+    assert response.get_json()["type"] == PROBLEMS + "authentication-required"

@@ -242,6 +242,7 @@ def photo_service(settings: Settings) -> Iterator[Flask]:
     finally:
         wired: Components = app.extensions[EXTENSION_KEY]
         wired.users.close()
+        wired.revocations.close()
         wired.database.dispose()
 
 

@@ -6,6 +6,7 @@ import json
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import jwt
@@ -59,6 +60,12 @@ def settings_with_jwks(settings: Settings, url: str, min_refresh_seconds: float)
     return replace(settings, tokens=tokens)
 
 
+def new_user(api: PhotoServiceClient, username: str) -> tuple[int, str, datetime]:
+    """Sign up `username` in user-service; returns what a token for them binds."""
+    user = api.sign_up(username)
+    return user["id"], username, datetime.fromisoformat(user["created_at"])
+
+
 def my_photos(api: PhotoServiceClient, token: str) -> int:
     status: int = api.get("/api/v1/photos", token).status_code
     return status
@@ -79,17 +86,18 @@ def test_an_unknown_kid_refreshes_the_keys(
     old_key = document.signers[0]
     with photo_service(settings_with_jwks(photo_settings, url, min_refresh_seconds=0)) as app:
         api = PhotoServiceClient(app.test_client(), user_service.url)
+        user = new_user(api, "rotating")
         assert document.fetches == 1
-        assert my_photos(api, old_key.issue(7, "rotating").value) == 200
+        assert my_photos(api, old_key.issue(*user).value) == 200
         assert document.fetches == 1
 
         # Rotation: the signer publishes its new key, then signs with it.
         new_key = new_signer()
         document.signers = [old_key, new_key]
 
-        assert my_photos(api, new_key.issue(7, "rotating").value) == 200
+        assert my_photos(api, new_key.issue(*user).value) == 200
         assert document.fetches == 2
-        assert my_photos(api, old_key.issue(7, "rotating").value) == 200
+        assert my_photos(api, old_key.issue(*user).value) == 200
         assert document.fetches == 2
 
 
@@ -118,7 +126,7 @@ def test_a_signer_down_at_start_up_is_not_fatal(
     document.available = False
     with photo_service(settings_with_jwks(photo_settings, url, min_refresh_seconds=0)) as app:
         api = PhotoServiceClient(app.test_client(), user_service.url)
-        token = document.signers[0].issue(7, "patient").value
+        token = document.signers[0].issue(*new_user(api, "patient")).value
         assert api.get("/healthz").status_code == 200
         assert my_photos(api, token) == 401
 

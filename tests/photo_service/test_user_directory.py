@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -35,9 +36,39 @@ def share(api: PhotoServiceClient, token: str, photo_id: int, username: str) -> 
     assert response.status_code == 201
 
 
+@contextmanager
+def fresh_service_knowing(
+    photo_settings: Settings, user_service: UserService, *callers: str
+) -> Iterator[PhotoServiceClient]:
+    """Another photo service on the same data, with an empty cache but for these callers' accounts.
+
+    Every caller's account is looked up once, to check their token; after that, what a
+    test counts are the lookups its requests need besides.
+    """
+    with photo_service(photo_settings) as app:
+        fresh = PhotoServiceClient(app.test_client(), user_service.url)
+        for token in callers:
+            assert fresh.get("/api/v1/photos", token).status_code == 200
+        user_service.recorder.clear()
+        yield fresh
+
+
+def test_a_callers_account_is_looked_up_once_to_check_the_token(
+    api: PhotoServiceClient, lookups: LookupRecorder
+) -> None:
+    alice_id = api.sign_up("alice")["id"]
+    alice = api.log_in("alice")
+
+    for _ in range(3):
+        assert api.get("/api/v1/photos", alice).status_code == 200
+
+    assert lookups.lookups == [{"ids": [alice_id], "usernames": []}]
+
+
 def test_the_callers_own_photos_need_no_lookup(api: PhotoServiceClient, lookups: LookupRecorder) -> None:
     alice = api.user_with_token("alice")
     photo_id = upload(api, alice)
+    lookups.clear()  # the token's account, checked once
 
     api.get("/api/v1/photos", alice)
     api.get(f"/api/v1/photos/{photo_id}", alice)
@@ -48,15 +79,15 @@ def test_the_callers_own_photos_need_no_lookup(api: PhotoServiceClient, lookups:
 
 
 def test_a_feed_page_with_several_owners_makes_exactly_one_lookup(
-    api: PhotoServiceClient, lookups: LookupRecorder
+    api: PhotoServiceClient, lookups: LookupRecorder, photo_settings: Settings, user_service: UserService
 ) -> None:
     bob = api.user_with_token("bob")
     owners = {name: api.user_with_token(name) for name in ("alice", "carol", "dave", "erin")}
     for token in owners.values():
         share(api, token, upload(api, token), "bob")
-    lookups.clear()
 
-    page = api.get("/api/v1/feed", bob).get_json()
+    with fresh_service_knowing(photo_settings, user_service, bob) as fresh:
+        page = fresh.get("/api/v1/feed", bob).get_json()
 
     assert [item["owner"] for item in page["items"]] == ["erin", "dave", "carol", "alice"]
     assert len(lookups.lookups) == 1
@@ -93,6 +124,7 @@ def test_a_full_page_of_100_photos_by_20_owners_makes_one_lookup(
         "INSERT INTO shares (photo_id, user_id) SELECT id, :bob FROM photos ORDER BY id",
         bob=bob_id,
     )
+    assert api.get("/api/v1/photos", bob).status_code == 200  # bob's own account, checked once
     lookups.clear()
 
     page = api.get("/api/v1/feed?limit=100", bob).get_json()
@@ -104,68 +136,78 @@ def test_a_full_page_of_100_photos_by_20_owners_makes_one_lookup(
 
 
 def test_users_known_from_an_earlier_page_are_not_asked_for_again(
-    api: PhotoServiceClient, lookups: LookupRecorder
+    api: PhotoServiceClient, lookups: LookupRecorder, photo_settings: Settings, user_service: UserService
 ) -> None:
     bob = api.user_with_token("bob")
     alice = api.user_with_token("alice")
     carol = api.user_with_token("carol")
     for token in (alice, carol, alice, carol):
         share(api, token, upload(api, token), "bob")
-    lookups.clear()
 
-    first = api.get("/api/v1/feed?limit=2", bob).get_json()
-    second = api.get(f"/api/v1/feed?limit=2&cursor={first['next_cursor']}", bob).get_json()
+    with fresh_service_knowing(photo_settings, user_service, bob) as fresh:
+        first = fresh.get("/api/v1/feed?limit=2", bob).get_json()
+        second = fresh.get(f"/api/v1/feed?limit=2&cursor={first['next_cursor']}", bob).get_json()
 
     assert [item["owner"] for item in first["items"] + second["items"]] == ["carol", "alice"] * 2
     assert len(lookups.lookups) == 1
 
 
-def test_a_shared_photo_looks_up_its_owner_once(api: PhotoServiceClient, lookups: LookupRecorder) -> None:
+def test_a_shared_photo_looks_up_its_owner_once(
+    api: PhotoServiceClient, lookups: LookupRecorder, photo_settings: Settings, user_service: UserService
+) -> None:
     alice_id = api.sign_up("alice")["id"]
     alice = api.log_in("alice")
     bob = api.user_with_token("bob")
     photo_id = upload(api, alice)
     share(api, alice, photo_id, "bob")
-    lookups.clear()
 
-    for _ in range(3):
-        assert api.get(f"/api/v1/photos/{photo_id}", bob).get_json()["owner"] == "alice"
+    with fresh_service_knowing(photo_settings, user_service, bob) as fresh:
+        for _ in range(3):
+            assert fresh.get(f"/api/v1/photos/{photo_id}", bob).get_json()["owner"] == "alice"
 
     assert lookups.lookups == [{"ids": [alice_id], "usernames": []}]
 
 
-def test_lookups_carry_the_request_id(api: PhotoServiceClient, lookups: LookupRecorder) -> None:
-    alice = api.user_with_token("alice")
-    bob = api.user_with_token("bob")
-    photo_id = upload(api, alice, visibility="public")
-
-    api.get(f"/api/v1/photos/{photo_id}", bob, headers={"X-Request-ID": "trace-me-42"})
-
-    assert lookups.request_ids == ["trace-me-42"]
-
-
-def test_a_failed_lookup_is_retried(api: PhotoServiceClient, lookups: LookupRecorder) -> None:
-    alice = api.user_with_token("alice")
-    bob = api.user_with_token("bob")
-    photo_id = upload(api, alice, visibility="public")
-    lookups.fail_next(2)
-
-    response = api.get(f"/api/v1/photos/{photo_id}", bob)
-
-    assert response.status_code == 200
-    assert response.get_json()["owner"] == "alice"
-    assert len(lookups.lookups) == 3
-
-
-def test_retries_are_bounded_then_the_answer_is_503(
-    api: PhotoServiceClient, lookups: LookupRecorder, photo_settings: Settings
+def test_lookups_carry_the_request_id(
+    api: PhotoServiceClient, lookups: LookupRecorder, photo_settings: Settings, user_service: UserService
 ) -> None:
     alice = api.user_with_token("alice")
     bob = api.user_with_token("bob")
     photo_id = upload(api, alice, visibility="public")
-    lookups.fail_next(100)
 
-    response = api.client.get(f"/api/v1/photos/{photo_id}", headers={"Authorization": f"Bearer {bob}"})
+    with fresh_service_knowing(photo_settings, user_service, bob) as fresh:
+        fresh.get(f"/api/v1/photos/{photo_id}", bob, headers={"X-Request-ID": "trace-me-42"})
+
+    assert lookups.request_ids == ["trace-me-42"]
+
+
+def test_a_failed_lookup_is_retried(
+    api: PhotoServiceClient, lookups: LookupRecorder, photo_settings: Settings, user_service: UserService
+) -> None:
+    alice = api.user_with_token("alice")
+    bob = api.user_with_token("bob")
+    photo_id = upload(api, alice, visibility="public")
+
+    with fresh_service_knowing(photo_settings, user_service, bob) as fresh:
+        # Every attempt but the last fails.
+        lookups.fail_next(photo_settings.user_service.attempts - 1)
+        response = fresh.get(f"/api/v1/photos/{photo_id}", bob)
+
+    assert response.status_code == 200
+    assert response.get_json()["owner"] == "alice"
+    assert len(lookups.lookups) == photo_settings.user_service.attempts
+
+
+def test_retries_are_bounded_then_the_answer_is_503(
+    api: PhotoServiceClient, lookups: LookupRecorder, photo_settings: Settings, user_service: UserService
+) -> None:
+    alice = api.user_with_token("alice")
+    bob = api.user_with_token("bob")
+    photo_id = upload(api, alice, visibility="public")
+
+    with fresh_service_knowing(photo_settings, user_service, bob) as fresh:
+        lookups.fail_next(100)
+        response = fresh.client.get(f"/api/v1/photos/{photo_id}", headers={"Authorization": f"Bearer {bob}"})
 
     assert response.status_code == 503
     assert response.mimetype == "application/problem+json"
@@ -185,16 +227,22 @@ def test_without_user_service_cached_and_own_users_still_work(
     empty_services: None, photo_settings: Settings, own_user_service: RunningServer, user_service: UserService
 ) -> None:
     settings = with_user_service(photo_settings, own_user_service.url, attempts=2)
-    with photo_service(settings) as app:
-        check_without_user_service(PhotoServiceClient(app.test_client(), user_service.url), own_user_service)
+    with photo_service(photo_settings) as other, photo_service(settings) as app:
+        # carol uploads through another instance: this one never hears of her account.
+        carol = PhotoServiceClient(other.test_client(), user_service.url)
+        check_without_user_service(
+            PhotoServiceClient(app.test_client(), user_service.url), carol, own_user_service
+        )
 
 
-def check_without_user_service(api: PhotoServiceClient, own_user_service: RunningServer) -> None:
+def check_without_user_service(
+    api: PhotoServiceClient, elsewhere: PhotoServiceClient, own_user_service: RunningServer
+) -> None:
     """Warm the cache, stop user-service, then see what still works."""
     alice, bob, carol = (api.user_with_token(name) for name in ("alice", "bob", "carol"))
     shared = upload(api, alice)
     share(api, alice, shared, "bob")
-    carols = upload(api, carol, visibility="public")
+    carols = upload(elsewhere, carol, visibility="public")
     assert api.get(f"/api/v1/photos/{shared}", bob).status_code == 200
 
     own_user_service.stop()
@@ -225,7 +273,7 @@ def check_without_user_service(api: PhotoServiceClient, own_user_service: Runnin
 
 
 def test_a_photo_whose_owner_user_service_no_longer_knows_is_gone(
-    api: PhotoServiceClient, user_service: UserService
+    api: PhotoServiceClient, user_service: UserService, photo_settings: Settings
 ) -> None:
     alice = api.user_with_token("alice")
     bob = api.user_with_token("bob")
@@ -233,8 +281,11 @@ def test_a_photo_whose_owner_user_service_no_longer_knows_is_gone(
     share(api, alice, photo_id, "bob")
     run_sql(user_service.database_url, "DELETE FROM users WHERE username = 'alice'")
 
-    assert api.get(f"/api/v1/photos/{photo_id}", bob).status_code == 404
-    assert api.get("/api/v1/feed", bob).get_json()["items"] == []
+    with fresh_service_knowing(photo_settings, user_service, bob) as fresh:
+        assert fresh.get(f"/api/v1/photos/{photo_id}", bob).status_code == 404
+        assert fresh.get("/api/v1/feed", bob).get_json()["items"] == []
+        # Nor does her token open anything on a service that has not met her yet.
+        assert fresh.get("/api/v1/photos", alice).status_code == 401
 
 
 def directory_on(url: str, clock: list[float]) -> UserDirectory:

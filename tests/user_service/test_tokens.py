@@ -7,12 +7,15 @@ both versions in tests/api/test_authorization.py.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import jwt
 import pytest
 from flask.testing import FlaskClient
 
 from snappy_monolith.config import TokenSettings as MonolithTokenSettings
 from snappy_monolith.tokens import TokenAuthority
+from snappy_plumbing.tokens import microseconds_since_epoch
 from snappy_user_service.config import Settings
 from tests.conftest import ApiClient
 from tests.contract import assert_conforms
@@ -27,7 +30,10 @@ def test_a_token_lives_as_long_as_configured(api: ApiClient, user_service_settin
     assert claims["iss"] == "snappy"
     assert claims["aud"] == "snappy-api"
     assert claims["username"] == "alice"
-    assert claims["sub"] == str(api.get("/api/v1/users/me", token).get_json()["id"])
+    me = api.get("/api/v1/users/me", token).get_json()
+    assert claims["sub"] == str(me["id"])
+    assert claims["user_created_at"] == microseconds_since_epoch(datetime.fromisoformat(me["created_at"]))
+    assert isinstance(claims["jti"], str)
 
 
 def test_jwks_publishes_the_key_that_verifies_issued_tokens(
@@ -75,7 +81,7 @@ def test_the_same_key_material_publishes_the_monoliths_jwks(
 
 def test_a_token_from_the_monolith_is_accepted(api: ApiClient, monolith_authority: TokenAuthority) -> None:
     alice = api.sign_up("alice")
-    token = monolith_authority.issue(alice["id"], "alice").value
+    token = monolith_authority.issue(alice["id"], "alice", datetime.fromisoformat(alice["created_at"])).value
 
     response = api.get("/api/v1/users/me", token)
 

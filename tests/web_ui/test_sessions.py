@@ -1,4 +1,9 @@
-"""One session for both versions: the monolith's cookie signs the user in on web-ui, and back."""
+"""One session for both versions: the monolith's cookie signs the user in on web-ui, and back.
+
+A token binds its account (id, username, creation time), so a session passes between the
+versions for a user both hold identically, as after the data migration: here the user
+signs up on the microservices and their row is copied into the monolith, as it is.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +12,11 @@ import re
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
 
-from tests.conftest import ApiClient
+from snappy_monolith.config import Settings as MonolithSettings
+from snappy_monolith.config import sqlalchemy_url
+from tests.conftest import ApiClient, LiveMicroservices
 from tests.web_ui.conftest import csrf_token, log_in_in_browser, sign_up_in_browser
 
 COOKIE = "snappy_session"
@@ -21,10 +29,40 @@ def session_cookie(client: FlaskClient) -> str:
     return cookie.value
 
 
+def copy_user_to_the_monolith(live: LiveMicroservices, monolith: MonolithSettings, username: str) -> None:
+    """Copy a user's row from user-service into the monolith, id, password hash and timestamp included."""
+    columns = "id, username, display_name, password_hash, created_at"
+    source = create_engine(sqlalchemy_url(live.user_database_url))
+    target = create_engine(monolith.database_url)
+    try:
+        with source.connect() as connection:
+            row = connection.execute(
+                text(f"SELECT {columns} FROM users WHERE username = :name"),  # noqa: S608
+                {"name": username},
+            ).one()
+        with target.begin() as connection:
+            connection.execute(
+                text(
+                    f"INSERT INTO users ({columns}) "  # noqa: S608
+                    "VALUES (:id, :username, :display_name, :password_hash, :created_at)"
+                ),
+                dict(row._mapping),
+            )
+    finally:
+        source.dispose()
+        target.dispose()
+
+
 def test_a_session_made_by_the_monolith_is_accepted_by_web_ui(
-    client: FlaskClient, web_ui: Flask, services_api: ApiClient
+    client: FlaskClient,
+    web_ui: Flask,
+    services_api: ApiClient,
+    live_microservices: LiveMicroservices,
+    settings: MonolithSettings,
 ) -> None:
-    sign_up_in_browser(client, "alice")
+    services_api.sign_up("alice")
+    copy_user_to_the_monolith(live_microservices, settings, "alice")
+    log_in_in_browser(client, "alice")
     browser = web_ui.test_client()
     browser.set_cookie(COOKIE, session_cookie(client))
 
@@ -37,9 +75,14 @@ def test_a_session_made_by_the_monolith_is_accepted_by_web_ui(
 
 
 def test_a_session_made_by_web_ui_is_accepted_by_the_monolith(
-    client: FlaskClient, web_ui: Flask, services_api: ApiClient
+    client: FlaskClient,
+    web_ui: Flask,
+    services_api: ApiClient,
+    live_microservices: LiveMicroservices,
+    settings: MonolithSettings,
 ) -> None:
     services_api.sign_up("bob")
+    copy_user_to_the_monolith(live_microservices, settings, "bob")
     browser = web_ui.test_client()
     log_in_in_browser(browser, "bob")
     client.set_cookie(COOKIE, session_cookie(browser))
@@ -61,6 +104,21 @@ def test_a_form_rendered_by_one_version_is_accepted_by_the_other(
 
     assert response.status_code == 302
     assert 'data-testid="nav-login"' in browser.get("/").get_data(as_text=True)
+
+
+def test_a_session_for_a_user_the_other_version_does_not_hold_is_not_accepted(
+    client: FlaskClient, web_ui: Flask, services_api: ApiClient
+) -> None:
+    # Same key, same cookie secret, but another stack's user: web-ui signs the visitor out.
+    sign_up_in_browser(client, "alice")
+    services_api.sign_up("alice")
+    browser = web_ui.test_client()
+    browser.set_cookie(COOKIE, session_cookie(client))
+
+    page = browser.get("/").get_data(as_text=True)
+
+    assert 'data-testid="current-user"' not in page
+    assert 'data-testid="nav-login"' in page
 
 
 def test_the_cookie_has_the_monoliths_flags(web_ui: Flask, services_api: ApiClient) -> None:

@@ -74,7 +74,7 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
         RouteGroupName.USERS,
         (
             re.compile(r"^/api/v1/users(/|$)"),
-            re.compile(r"^/api/v1/tokens/?$"),
+            re.compile(r"^/api/v1/tokens(/|$)"),
             re.compile(r"^/\.well-known/jwks\.json$"),
         ),
     ),

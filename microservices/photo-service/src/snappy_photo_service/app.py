@@ -17,7 +17,7 @@ from snappy_photo_service.user_directory import UserDirectory
 from snappy_plumbing.errors import register_error_handlers
 from snappy_plumbing.jwks import JwksKeySet
 from snappy_plumbing.observability import install_observability
-from snappy_plumbing.security_headers import install_security_headers
+from snappy_plumbing.revocation import RevocationList
 from snappy_plumbing.tokens import TokenVerifier
 
 __all__ = ["create_app"]
@@ -58,6 +58,20 @@ class PhotoIdConverter(BaseConverter):
         return str(value)
 
 
+def revocation_list(settings: Settings) -> RevocationList:
+    """The revoked tokens, from user-service, with the directory's timeouts and retries."""
+    peer = settings.user_service
+    return RevocationList(
+        peer.url,
+        ttl_seconds=settings.tokens.revocation_ttl_seconds,
+        max_staleness_seconds=settings.tokens.revocation_max_staleness_seconds,
+        connect_timeout_seconds=peer.connect_timeout_seconds,
+        read_timeout_seconds=peer.read_timeout_seconds,
+        attempts=peer.attempts,
+        backoff_seconds=peer.backoff_seconds,
+    )
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     """Build the photo service from `settings` (the environment when omitted)."""
     settings = settings or Settings.from_environ()
@@ -86,12 +100,12 @@ def create_app(settings: Settings | None = None) -> Flask:
         storage=storage,
         tokens=TokenVerifier(keys, settings.tokens.issuer, settings.tokens.audience),
         users=UserDirectory(settings.user_service),
+        revocations=revocation_list(settings),
     )
     app.teardown_appcontext(close_request_session)
 
     register_error_handlers(app, dependency_unavailable=dependency_unavailable)
     # user-service is not a readiness dependency: without it most requests still work.
     install_observability(app, readiness_checks={"database": database.ping, "object store": storage.ping})
-    install_security_headers(app, strict_transport=False)  # no pages: `nosniff` on the API
     app.register_blueprint(create_api_blueprint())
     return app

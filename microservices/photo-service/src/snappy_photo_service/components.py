@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from snappy_photo_service.database import Database
     from snappy_photo_service.storage import ObjectStorage
     from snappy_photo_service.user_directory import UserDirectory
+    from snappy_plumbing.revocation import RevocationList
     from snappy_plumbing.tokens import TokenVerifier
 
 __all__ = ["EXTENSION_KEY", "Components", "components"]
@@ -28,6 +29,7 @@ class Components:
     storage: ObjectStorage
     tokens: TokenVerifier
     users: UserDirectory
+    revocations: RevocationList
 
 
 def components() -> Components:

@@ -4,12 +4,14 @@ The photo service stores user ids only. To show usernames, and to turn a usernam
 in a request into an id, it calls `POST /internal/v1/users/lookup` on user-service: once
 for all the users a response needs, never once per item.
 
-Usernames by id are kept in memory for `cache_ttl_seconds`: an id is never reused and a
-username never changes, so the time limit only bounds memory and how long a user that
-no longer exists is remembered. Ids by username are asked for every time (at most one
-per request): a username freed by a deleted account could name someone else, and a
-share must never go to the wrong account. Users user-service does not know are not
-remembered, so someone who signs up is found at once.
+Users by id (username and creation time) are kept in memory for `cache_ttl_seconds`: an
+id is never reused and a username never changes, so the time limit only bounds memory and
+how long a user that no longer exists is remembered. The same cache checks that a token
+binds an existing account (`user`), so that check costs no call once a caller is known.
+Ids by username are asked for every time (at most one per request): a username freed by
+a deleted account could name someone else, and a share must never go to the wrong account.
+Users user-service does not know are not remembered, so someone who signs up is found at
+once.
 
 The lookup is a read, so a call that fails (no connection, a timeout, a 5xx or 429
 answer) is retried, a bounded number of times with exponential backoff. Each attempt has
@@ -24,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 import httpx
 from flask import g, has_request_context
@@ -45,10 +48,11 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class KnownUser:
-    """A user as user-service knows them: the two names of one account."""
+    """A user as user-service knows them: the two names of one account, and when it was created."""
 
     user_id: int
     username: str
+    created_at: datetime
 
 
 class UserDirectory:
@@ -73,8 +77,8 @@ class UserDirectory:
             headers={"Accept": "application/json"},
         )
         self._lock = threading.Lock()
-        # Username by id, with the moment the entry expires.
-        self._usernames: dict[int, tuple[str, float]] = {}
+        # User by id, with the moment the entry expires.
+        self._users: dict[int, tuple[KnownUser, float]] = {}
         self._next_sweep = clock() + settings.cache_ttl_seconds
 
     def usernames(self, user_ids: Iterable[int]) -> dict[int, str]:
@@ -87,9 +91,9 @@ class UserDirectory:
         now = self._clock()
         with self._lock:
             for user_id in wanted:
-                cached = self._usernames.get(user_id)
+                cached = self._users.get(user_id)
                 if cached is not None and cached[1] > now:
-                    found[user_id] = cached[0]
+                    found[user_id] = cached[0].username
         missing = sorted(wanted - found.keys())
         for start in range(0, len(missing), MAX_LOOKUP_ENTRIES):
             batch = missing[start : start + MAX_LOOKUP_ENTRIES]
@@ -97,6 +101,15 @@ class UserDirectory:
                 if user.user_id in wanted:
                     found[user.user_id] = user.username
         return found
+
+    def user(self, user_id: int) -> KnownUser | None:
+        """The user with this id (from the cache when known); None when user-service knows no such user."""
+        with self._lock:
+            cached = self._users.get(user_id)
+        if cached is not None and cached[1] > self._clock():
+            return cached[0]
+        users = self._lookup({"ids": [user_id], "usernames": []})
+        return next((user for user in users if user.user_id == user_id), None)
 
     def user_id(self, username: str) -> int | None:
         """The id of the user with this username; None when there is no such user."""
@@ -150,10 +163,10 @@ class UserDirectory:
             if now >= self._next_sweep:
                 self._forget_expired(now)
             for user in users:
-                self._usernames[user.user_id] = (user.username, expires_at)
+                self._users[user.user_id] = (user, expires_at)
 
     def _forget_expired(self, now: float) -> None:
-        self._usernames = {key: entry for key, entry in self._usernames.items() if entry[1] > now}
+        self._users = {key: entry for key, entry in self._users.items() if entry[1] > now}
         self._next_sweep = now + self._settings.cache_ttl_seconds
 
 
@@ -177,7 +190,9 @@ def _parse_users(response: httpx.Response) -> list[KnownUser]:
 def _known_user(item: object) -> KnownUser:
     if not isinstance(item, dict):
         raise TypeError("a user must be an object")
-    user_id, username = item["id"], item["username"]
+    user_id, username, created_at = item["id"], item["username"], item["created_at"]
     if not isinstance(user_id, int) or isinstance(user_id, bool) or not isinstance(username, str):
         raise TypeError("a user needs an integer id and a string username")
-    return KnownUser(user_id=user_id, username=username)
+    if not isinstance(created_at, str):
+        raise TypeError("a user needs a created_at timestamp")
+    return KnownUser(user_id=user_id, username=username, created_at=datetime.fromisoformat(created_at))

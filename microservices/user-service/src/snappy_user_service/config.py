@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from snappy_plumbing.config import ConfigurationError, EnvironmentReader, sqlalchemy_url
+from snappy_plumbing.tokens import check_ttl_seconds
 
 __all__ = ["LoginThrottleSettings", "Settings", "TokenSettings"]
 
@@ -79,7 +80,7 @@ class Settings:
                 private_key_pem=reader.text_or_file("SNAPPY_JWT_PRIVATE_KEY"),
                 issuer=reader.optional("SNAPPY_JWT_ISSUER") or "snappy",
                 audience=reader.optional("SNAPPY_JWT_AUDIENCE") or "snappy-api",
-                ttl_seconds=reader.positive_int("SNAPPY_ACCESS_TOKEN_TTL_SECONDS", 3600),
+                ttl_seconds=check_ttl_seconds(reader.positive_int("SNAPPY_ACCESS_TOKEN_TTL_SECONDS", 3600)),
             ),
             log_level=(reader.optional("SNAPPY_LOG_LEVEL") or "INFO").upper(),
             login_throttle=LoginThrottleSettings.from_environ(reader),

@@ -13,7 +13,7 @@ from werkzeug.routing import BaseConverter
 from snappy_plumbing.errors import ServiceUnavailable, register_error_handlers
 from snappy_plumbing.jwks import JwksKeySet
 from snappy_plumbing.observability import install_observability
-from snappy_plumbing.security_headers import install_security_headers
+from snappy_plumbing.revocation import RevocationList
 from snappy_plumbing.tokens import TokenVerifier
 from snappy_web_ui.clients import PhotoServiceClient, UserServiceClient
 from snappy_web_ui.components import EXTENSION_KEY, Components
@@ -116,12 +116,19 @@ def create_app(settings: Settings | None = None) -> Flask:
         verifier=TokenVerifier(keys, settings.tokens.issuer, settings.tokens.audience),
         users=UserServiceClient(settings.peers),
         photos=PhotoServiceClient(settings.peers),
+        revocations=RevocationList(
+            settings.peers.user_service_url,
+            ttl_seconds=settings.tokens.revocation_ttl_seconds,
+            max_staleness_seconds=settings.tokens.revocation_max_staleness_seconds,
+            connect_timeout_seconds=settings.peers.connect_timeout_seconds,
+            read_timeout_seconds=settings.peers.read_timeout_seconds,
+            attempts=settings.peers.read_attempts,
+            backoff_seconds=settings.peers.backoff_seconds,
+        ),
     )
 
     register_error_handlers(app, html_page=render_error_page)
     install_observability(app, readiness_checks={"signing keys": SigningKeysKnown(keys)})
-    # HSTS only where the session cookie is Secure, that is where the site is HTTPS-only.
-    install_security_headers(app, strict_transport=settings.session_cookie_secure)
     CSRFProtect(app)
     app.register_blueprint(create_web_blueprint())
     return app

@@ -306,6 +306,10 @@ class UserServiceClient(_PeerClient):
             raise _off_contract(self.name, "a token without access_token")
         return token
 
+    def log_out(self, token: str) -> None:
+        """Revoke this access token (`DELETE /api/v1/tokens/current`): it opens nothing afterwards."""
+        self._write("DELETE", f"{API}/tokens/current", token)
+
     def user(self, username: str, token: str) -> User:
         """The profile of `username`; NotFound when there is no such user."""
         cached = self._cached(username)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from flask import current_app
 
+from snappy_plumbing.revocation import RevocationList
 from snappy_plumbing.tokens import TokenVerifier
 from snappy_web_ui.clients import PhotoServiceClient, UserServiceClient
 from snappy_web_ui.config import Settings
@@ -23,6 +24,7 @@ class Components:
     verifier: TokenVerifier
     users: UserServiceClient
     photos: PhotoServiceClient
+    revocations: RevocationList
 
 
 def components() -> Components:

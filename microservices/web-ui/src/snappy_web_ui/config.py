@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from snappy_plumbing.config import ConfigurationError, EnvironmentReader
+from snappy_plumbing.tokens import check_ttl_seconds
 
 __all__ = ["ConfigurationError", "PeerSettings", "Settings", "TokenSettings"]
 
@@ -42,6 +43,10 @@ class TokenSettings:
     ttl_seconds: int = 3600
     jwks_ttl_seconds: float = 300.0
     jwks_min_refresh_seconds: float = 10.0
+    # How often the list of revoked tokens is fetched from user-service, and how old it may
+    # grow while user-service does not answer before signed-in pages degrade (503).
+    revocation_ttl_seconds: float = 5.0
+    revocation_max_staleness_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -88,7 +93,11 @@ class Settings:
                 jwks_url=_optional_http_url("SNAPPY_JWKS_URL", reader.optional("SNAPPY_JWKS_URL")),
                 issuer=reader.optional("SNAPPY_JWT_ISSUER") or "snappy",
                 audience=reader.optional("SNAPPY_JWT_AUDIENCE") or "snappy-api",
-                ttl_seconds=reader.positive_int("SNAPPY_ACCESS_TOKEN_TTL_SECONDS", 3600),
+                ttl_seconds=check_ttl_seconds(reader.positive_int("SNAPPY_ACCESS_TOKEN_TTL_SECONDS", 3600)),
+                revocation_ttl_seconds=reader.positive_float("SNAPPY_REVOCATION_TTL_SECONDS", 5.0),
+                revocation_max_staleness_seconds=reader.positive_float(
+                    "SNAPPY_REVOCATION_MAX_STALENESS_SECONDS", 60.0
+                ),
             ),
             session_cookie_secure=reader.boolean("SNAPPY_SESSION_COOKIE_SECURE", False),
             max_upload_bytes=reader.positive_int("SNAPPY_MAX_UPLOAD_BYTES", 10 * 1024 * 1024),

@@ -10,11 +10,11 @@ answer, a page says so (503) instead of failing.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import suppress
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import wraps
 from typing import ParamSpec, TypeVar
-from urllib.parse import unquote, urlsplit
 
 from flask import (
     Blueprint,
@@ -36,6 +36,7 @@ from snappy_plumbing.errors import (
     InvalidCredentials,
     InvalidParameter,
     NotFound,
+    ServiceUnavailable,
     SnappyError,
     TooManyAttempts,
     ValidationFailed,
@@ -57,11 +58,6 @@ SESSION_EXPIRED = "Your session has expired. Please log in again."
 SHARES_SHOWN = 100
 # Seconds a browser is told to wait before trying a degraded page again.
 RETRY_AFTER_SECONDS = 5
-
-# A `next` target longer than this is no page of Snappy's: the login page ignores it.
-MAX_NEXT_LENGTH = 2048
-# Percent-decodings of a `next` target that are checked; one still encoded after them is ignored.
-NEXT_DECODING_ROUNDS = 3
 
 web = Blueprint("web", __name__)
 
@@ -94,20 +90,45 @@ def create_web_blueprint() -> Blueprint:
 
 
 def current_viewer() -> TokenClaims | None:
-    """The signed-in user, or None; an expired or invalid token signs the user out."""
+    """The signed-in user, or None; an expired, invalid or revoked token signs the user out."""
     if "viewer" in g:
         viewer: TokenClaims | None = g.viewer
         return viewer
+    # Set before any peer is asked: a degraded page rendered from here must not ask again.
+    g.viewer = None
     viewer = None
     token = session.get("access_token")
     if isinstance(token, str):
         try:
-            viewer = components().verifier.verify(token)
+            viewer = _bound_viewer(token)
         except AuthenticationRequired:
             session.clear()
             flash(SESSION_EXPIRED, "info")
     g.viewer = viewer
     return viewer
+
+
+def _bound_viewer(token: str) -> TokenClaims:
+    """The claims of a valid token that is not revoked and binds an existing account; 401 otherwise.
+
+    The account is the viewer's profile from user-service (cached once known): it must
+    have the token's id, username and creation time, as the services require.
+    """
+    wired = components()
+    claims = wired.verifier.verify(token)
+    try:
+        revoked = wired.revocations.is_revoked(claims.token_id)
+    except ServiceUnavailable:
+        raise PeerUnavailable("user-service does not answer") from None
+    if revoked:
+        raise AuthenticationRequired(SESSION_EXPIRED)
+    try:
+        user = wired.users.user(claims.username, token)
+    except NotFound:
+        raise AuthenticationRequired(SESSION_EXPIRED) from None
+    if not claims.binds(user.id, user.username, user.created_at):
+        raise AuthenticationRequired(SESSION_EXPIRED)
+    return replace(claims, username=user.username)
 
 
 def login_required(view: Callable[P, R]) -> Callable[P, R | WerkzeugResponse]:
@@ -199,7 +220,16 @@ def login() -> Page:
 
 @web.post("/logout")
 def logout() -> WerkzeugResponse:
-    """Forget the session."""
+    """Revoke the session's token at user-service, then forget the session: a replayed cookie opens nothing.
+
+    When user-service does not answer, the page degrades (503) and the session stays, so
+    the log-out can be tried again; it is never reported done while the token still works.
+    """
+    token = session.get("access_token")
+    if isinstance(token, str):
+        # A token that opens nothing already needs no revoking.
+        with suppress(AuthenticationRequired):
+            components().users.log_out(token)
     session.clear()
     flash("You are logged out.", "info")
     return redirect(url_for("web.index"))
@@ -361,9 +391,7 @@ def csrf_error_page(_error: CSRFError) -> tuple[str, int]:
 def render_error_page(error: SnappyError) -> tuple[str, int] | tuple[str, int, dict[str, str]]:
     """An error as an HTML page with its status; a service that does not answer, as a degraded page."""
     if isinstance(error, PeerUnavailable):
-        # The page asked for, to try again: only a path on this site, as for `next`.
-        retry_path = _safe_next(request.full_path.rstrip("?")) if request.method == "GET" else None
-        page = render_template("degraded.html", status=503, retry_path=retry_path)
+        page = render_template("degraded.html", status=503)
         return page, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return render_template(
         "error.html", status=error.status, title=error.title, detail=error.detail
@@ -421,35 +449,10 @@ def _field_messages(error: ValidationFailed) -> dict[str, str]:
 
 
 def _safe_next(target: str | None) -> str | None:
-    """`target` when it is a path on this site, else None (the caller's default page).
-
-    Only a path that starts with one `/`, in printable ASCII: no scheme, no authority, no
-    backslash, no whitespace or control character, in the target as sent or in any of its
-    percent-decodings. Browsers drop tabs and newlines and read `\\` as `/`, so `/<TAB>/evil`
-    or `/\\evil` would leave the site; `/%2F%2Fevil` could after one more decoding.
-    """
-    if not target or len(target) > MAX_NEXT_LENGTH or not target.isascii() or not target.isprintable():
-        return None
-    decoded = target
-    for _ in range(NEXT_DECODING_ROUNDS):
-        if not _is_site_path(decoded):
-            return None
-        once_more = unquote(decoded)
-        if once_more == decoded:
-            return target
-        decoded = once_more
-    # Still percent-encoded after that many decodings: no page of Snappy's looks like that.
+    # Only same-site paths: an absolute URL here would make an open redirect.
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
     return None
-
-
-def _is_site_path(path: str) -> bool:
-    """True for a path with no scheme or authority that no browser reads as another host."""
-    if not path.startswith("/") or path.startswith("//") or "\\" in path:
-        return False
-    if any(character.isspace() or not character.isprintable() for character in path):
-        return False
-    parts = urlsplit(path)
-    return not parts.scheme and not parts.netloc
 
 
 def _image(stream: ImageStream) -> Response:

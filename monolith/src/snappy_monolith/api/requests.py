@@ -7,7 +7,9 @@ from typing import Any
 from flask import g, request
 from werkzeug.exceptions import BadRequest
 
+from snappy_monolith import revocations
 from snappy_monolith.components import components
+from snappy_monolith.database import request_session
 from snappy_monolith.errors import (
     AuthenticationRequired,
     FieldError,
@@ -22,14 +24,16 @@ __all__ = ["authenticated_caller", "json_object", "page_request", "string_field"
 
 
 def authenticated_caller() -> TokenClaims:
-    """The caller named by a valid bearer token; 401 otherwise."""
+    """The caller named by a valid, unrevoked bearer token bound to an existing account; 401 otherwise."""
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthenticationRequired("A bearer access token is required")
     claims = components().tokens.verify(token.strip())
-    g.caller = claims
-    return claims
+    # The signature is not enough: the token must bind an existing account and be unrevoked.
+    caller = revocations.bound_caller(request_session(), claims)
+    g.caller = caller
+    return caller
 
 
 def json_object(allowed: set[str], required: set[str]) -> dict[str, Any]:

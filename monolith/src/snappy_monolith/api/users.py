@@ -45,7 +45,7 @@ def create_token() -> tuple[Response, int, dict[str, str]]:
         if not 1 <= len(fields[name]) <= 256:
             raise ValidationFailed([FieldError(name, "must be 1 to 256 characters")])
     user = throttled_log_in(request_session(), fields["username"], fields["password"])
-    token = components().tokens.issue(user.id, user.username)
+    token = components().tokens.issue(user.id, user.username, user.created_at)
     body = {"access_token": token.value, "token_type": "Bearer", "expires_in": token.expires_in}
     return jsonify(body), 201, {"Cache-Control": "no-store"}
 

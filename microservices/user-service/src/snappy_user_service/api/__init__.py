@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from snappy_user_service.api import users
+from snappy_user_service.api import current_token, users
 from snappy_user_service.api.internal import create_internal_blueprint
 
 __all__ = ["create_api_blueprint", "create_internal_blueprint"]
@@ -14,4 +14,5 @@ def create_api_blueprint() -> Blueprint:
     """One blueprint for /api/v1, with the user and token resources registered on it."""
     blueprint = Blueprint("api", __name__, url_prefix="/api/v1")
     users.register(blueprint)
+    current_token.register(blueprint)
     return blueprint

@@ -2,7 +2,8 @@
 
 It takes no bearer token: the public edge refuses every /internal/ path, and a
 NetworkPolicy admits only Snappy's own services to this port inside the cluster. What it
-tells is what any signed-in user may read already (public profiles), never passwords.
+tells is what any signed-in user may read already (public profiles) and the ids of
+revoked tokens (useless without the tokens themselves), never passwords.
 """
 
 from __future__ import annotations
@@ -12,8 +13,8 @@ from typing import Any
 from flask import Blueprint, Response, jsonify
 
 from snappy_plumbing.errors import FieldError, ValidationFailed
-from snappy_user_service import users
-from snappy_user_service.api.representations import user_json
+from snappy_user_service import revocations, users
+from snappy_user_service.api.representations import timestamp, user_json
 from snappy_user_service.api.requests import json_object
 from snappy_user_service.database import request_session
 
@@ -27,7 +28,15 @@ def create_internal_blueprint() -> Blueprint:
     """One blueprint for /internal/v1."""
     blueprint = Blueprint("internal", __name__, url_prefix="/internal/v1")
     blueprint.add_url_rule("/users/lookup", view_func=look_up_users, methods=["POST"])
+    blueprint.add_url_rule("/revoked-tokens", view_func=list_revoked_tokens, methods=["GET"])
     return blueprint
+
+
+def list_revoked_tokens() -> Response:
+    """The id and expiry of every revoked token that has not expired yet."""
+    revoked = revocations.active_revocations(request_session())
+    items = [{"token_id": row.token_id, "expires_at": timestamp(row.expires_at)} for row in revoked]
+    return jsonify({"revoked": items})
 
 
 def look_up_users() -> Response:

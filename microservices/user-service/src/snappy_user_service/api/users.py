@@ -44,7 +44,7 @@ def create_token() -> tuple[Response, int, dict[str, str]]:
         if not 1 <= len(fields[name]) <= CREDENTIAL_MAX_LENGTH:
             raise ValidationFailed([FieldError(name, f"must be 1 to {CREDENTIAL_MAX_LENGTH} characters")])
     user = throttled_log_in(request_session(), fields["username"], fields["password"])
-    token = components().signer.issue(user.id, user.username)
+    token = components().signer.issue(user.id, user.username, user.created_at)
     body = {"access_token": token.value, "token_type": "Bearer", "expires_in": token.expires_in}
     return jsonify(body), 201, {"Cache-Control": "no-store"}
 
