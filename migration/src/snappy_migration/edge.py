@@ -60,6 +60,7 @@ from snappy_plumbing.errors import (
     register_error_handlers,
 )
 from snappy_plumbing.observability import ReadinessCheck, install_observability
+from snappy_plumbing.security_headers import install_security_headers
 
 __all__ = ["AmbiguousPath", "EdgeSettings", "create_app", "decision_path"]
 
@@ -219,12 +220,16 @@ def create_app(settings: EdgeSettings | None = None, transport: httpx.BaseTransp
         limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
         follow_redirects=False,
     )
-    app = Flask(__name__)
+    # No static folder: Flask's default `/static/<filename>` route would shadow the pages' own
+    # stylesheet and script, which the component serving pages answers.
+    app = Flask(__name__, static_folder=None)
     # Werkzeug enforces this on the body stream too, chunked bodies included (413).
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
     app.url_map.converters["proxied"] = ProxiedPathConverter
     register_error_handlers(app)
     install_observability(app, _readiness_checks(settings, client))
+    # The edge's own answers (problem documents) get `nosniff`; what a component sent is kept.
+    install_security_headers(app, strict_transport=False)
 
     @app.before_request
     def refuse_ambiguous_paths() -> None:

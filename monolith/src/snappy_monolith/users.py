@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from snappy_monolith.errors import InvalidCredentials, NotFound, UsernameTaken, ValidationFailed
 from snappy_monolith.models import User
 from snappy_monolith.passwords import hash_password, verify_password
-from snappy_monolith.validation import is_valid_username, new_user_errors
+from snappy_monolith.validation import enforced_display_name, is_valid_username, new_user_errors
 
 __all__ = ["authenticate", "find_user", "get_user", "get_user_by_id", "sign_up"]
 
@@ -21,7 +21,11 @@ def sign_up(session: Session, username: str, password: str, display_name: str) -
         raise ValidationFailed(errors)
     if find_user(session, username) is not None:
         raise UsernameTaken(f"The username {username!r} is taken")
-    user = User(username=username, display_name=display_name, password_hash=hash_password(password))
+    user = User(
+        username=username,
+        display_name=enforced_display_name(display_name),
+        password_hash=hash_password(password),
+    )
     try:
         # A savepoint, so a concurrent sign-up with the same name fails alone.
         with session.begin_nested():

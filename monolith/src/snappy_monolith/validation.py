@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import re
 
+from precis_i18n import get_profile
+
 from snappy_monolith.errors import FieldError
 
 __all__ = [
     "VISIBILITIES",
     "caption_errors",
     "display_name_errors",
+    "enforced_display_name",
     "is_valid_username",
     "new_user_errors",
     "visibility_errors",
@@ -21,6 +24,10 @@ PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 256
 DISPLAY_NAME_MAX_LENGTH = 64
 _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
+# Display names follow the PRECIS Nickname profile (RFC 8266), as enforced (case kept): no
+# control, format, bidirectional, zero-width or other invisible characters, spaces mapped to
+# U+0020, trimmed and collapsed, NFKC. What is stored and shown is the enforced form.
+_NICKNAME = get_profile("NicknameCasePreserved")
 # Captions may span lines, so tab, line feed and carriage return are allowed.
 _CAPTION_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -51,7 +58,27 @@ def display_name_errors(display_name: str) -> list[FieldError]:
         return [FieldError("display_name", f"must be 1 to {DISPLAY_NAME_MAX_LENGTH} characters")]
     if _CONTROL_CHARACTERS.search(display_name) or not _is_encodable(display_name):
         return [FieldError("display_name", "must not contain control characters")]
+    try:
+        enforced = _NICKNAME.enforce(display_name)
+    except UnicodeEncodeError as refusal:
+        if refusal.reason.endswith("/empty"):
+            return [FieldError("display_name", "must not be blank")]
+        character = refusal.object[refusal.start]
+        return [
+            FieldError(
+                "display_name",
+                f"must not contain U+{ord(character):04X}: no invisible, formatting, bidirectional"
+                " or unassigned characters (PRECIS Nickname, RFC 8266)",
+            )
+        ]
+    if len(enforced) > DISPLAY_NAME_MAX_LENGTH:
+        return [FieldError("display_name", f"must be 1 to {DISPLAY_NAME_MAX_LENGTH} characters")]
     return []
+
+
+def enforced_display_name(display_name: str) -> str:
+    """The display name as stored and shown: PRECIS Nickname enforcement of a valid one."""
+    return _NICKNAME.enforce(display_name)
 
 
 def caption_errors(caption: str, max_length: int) -> list[FieldError]:

@@ -18,6 +18,7 @@ from snappy_plumbing.errors import register_error_handlers
 from snappy_plumbing.jwks import JwksKeySet
 from snappy_plumbing.observability import install_observability
 from snappy_plumbing.revocation import RevocationList
+from snappy_plumbing.security_headers import install_security_headers
 from snappy_plumbing.tokens import TokenVerifier
 
 __all__ = ["create_app"]
@@ -107,5 +108,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_error_handlers(app, dependency_unavailable=dependency_unavailable)
     # user-service is not a readiness dependency: without it most requests still work.
     install_observability(app, readiness_checks={"database": database.ping, "object store": storage.ping})
+    install_security_headers(app, strict_transport=False)  # no pages: `nosniff` on the API
     app.register_blueprint(create_api_blueprint())
     return app

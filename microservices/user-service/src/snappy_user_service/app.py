@@ -8,6 +8,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from snappy_plumbing.database import is_database_unavailable
 from snappy_plumbing.errors import register_error_handlers
 from snappy_plumbing.observability import install_observability
+from snappy_plumbing.security_headers import install_security_headers
 from snappy_plumbing.tokens import TokenSigner, TokenVerifier
 from snappy_user_service.api import create_api_blueprint, create_internal_blueprint
 from snappy_user_service.components import EXTENSION_KEY, Components, components
@@ -50,6 +51,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_error_handlers(app, dependency_unavailable=is_database_unavailable)
     install_observability(app, readiness_checks={"database": database.ping})
     app.extensions["snappy.metrics"].registry.register(PASSWORD_CHECKS)
+    install_security_headers(app, strict_transport=False)  # no pages: `nosniff` on the API
     app.register_blueprint(create_api_blueprint())
     app.register_blueprint(create_internal_blueprint())
 

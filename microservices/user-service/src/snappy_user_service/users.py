@@ -17,7 +17,7 @@ from snappy_plumbing.errors import (
 )
 from snappy_user_service.models import User
 from snappy_user_service.passwords import hash_password, verify_password
-from snappy_user_service.validation import is_valid_username, new_user_errors
+from snappy_user_service.validation import enforced_display_name, is_valid_username, new_user_errors
 
 __all__ = [
     "MAX_LOOKUP_ENTRIES",
@@ -41,7 +41,11 @@ def sign_up(session: Session, username: str, password: str, display_name: str) -
         raise ValidationFailed(errors)
     if find_user(session, username) is not None:
         raise UsernameTaken(f"The username {username!r} is taken")
-    user = User(username=username, display_name=display_name, password_hash=hash_password(password))
+    user = User(
+        username=username,
+        display_name=enforced_display_name(display_name),
+        password_hash=hash_password(password),
+    )
     try:
         # A savepoint, so a concurrent sign-up with the same name fails alone.
         with session.begin_nested():

@@ -14,6 +14,7 @@ from snappy_plumbing.errors import ServiceUnavailable, register_error_handlers
 from snappy_plumbing.jwks import JwksKeySet
 from snappy_plumbing.observability import install_observability
 from snappy_plumbing.revocation import RevocationList
+from snappy_plumbing.security_headers import install_security_headers
 from snappy_plumbing.tokens import TokenVerifier
 from snappy_web_ui.clients import PhotoServiceClient, UserServiceClient
 from snappy_web_ui.components import EXTENSION_KEY, Components
@@ -129,6 +130,8 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     register_error_handlers(app, html_page=render_error_page)
     install_observability(app, readiness_checks={"signing keys": SigningKeysKnown(keys)})
+    # HSTS only where the session cookie is Secure, that is where the site is HTTPS-only.
+    install_security_headers(app, strict_transport=settings.session_cookie_secure)
     CSRFProtect(app)
     app.register_blueprint(create_web_blueprint())
     return app

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import wraps
 from typing import ParamSpec, TypeVar
+from urllib.parse import unquote, urlsplit
 
 from flask import (
     Blueprint,
@@ -58,6 +59,11 @@ SESSION_EXPIRED = "Your session has expired. Please log in again."
 SHARES_SHOWN = 100
 # Seconds a browser is told to wait before trying a degraded page again.
 RETRY_AFTER_SECONDS = 5
+
+# A `next` target longer than this is no page of Snappy's: the login page ignores it.
+MAX_NEXT_LENGTH = 2048
+# Percent-decodings of a `next` target that are checked; one still encoded after them is ignored.
+NEXT_DECODING_ROUNDS = 3
 
 web = Blueprint("web", __name__)
 
@@ -391,7 +397,9 @@ def csrf_error_page(_error: CSRFError) -> tuple[str, int]:
 def render_error_page(error: SnappyError) -> tuple[str, int] | tuple[str, int, dict[str, str]]:
     """An error as an HTML page with its status; a service that does not answer, as a degraded page."""
     if isinstance(error, PeerUnavailable):
-        page = render_template("degraded.html", status=503)
+        # The page asked for, to try again: only a path on this site, as for `next`.
+        retry_path = _safe_next(request.full_path.rstrip("?")) if request.method == "GET" else None
+        page = render_template("degraded.html", status=503, retry_path=retry_path)
         return page, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return render_template(
         "error.html", status=error.status, title=error.title, detail=error.detail
@@ -449,10 +457,35 @@ def _field_messages(error: ValidationFailed) -> dict[str, str]:
 
 
 def _safe_next(target: str | None) -> str | None:
-    # Only same-site paths: an absolute URL here would make an open redirect.
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
+    """`target` when it is a path on this site, else None (the caller's default page).
+
+    Only a path that starts with one `/`, in printable ASCII: no scheme, no authority, no
+    backslash, no whitespace or control character, in the target as sent or in any of its
+    percent-decodings. Browsers drop tabs and newlines and read `\\` as `/`, so `/<TAB>/evil`
+    or `/\\evil` would leave the site; `/%2F%2Fevil` could after one more decoding.
+    """
+    if not target or len(target) > MAX_NEXT_LENGTH or not target.isascii() or not target.isprintable():
+        return None
+    decoded = target
+    for _ in range(NEXT_DECODING_ROUNDS):
+        if not _is_site_path(decoded):
+            return None
+        once_more = unquote(decoded)
+        if once_more == decoded:
+            return target
+        decoded = once_more
+    # Still percent-encoded after that many decodings: no page of Snappy's looks like that.
     return None
+
+
+def _is_site_path(path: str) -> bool:
+    """True for a path with no scheme or authority that no browser reads as another host."""
+    if not path.startswith("/") or path.startswith("//") or "\\" in path:
+        return False
+    if any(character.isspace() or not character.isprintable() for character in path):
+        return False
+    parts = urlsplit(path)
+    return not parts.scheme and not parts.netloc
 
 
 def _image(stream: ImageStream) -> Response:
