@@ -91,6 +91,9 @@ def upload_photo() -> tuple[Response, int, dict[str, str]]:
 def _upload_field_errors() -> list[FieldError]:
     """Parts the upload form must not have: unknown, repeated, or text fields sent as files."""
     names = request.form.keys() | request.files.keys()
+    if None in names:
+        # Content-Disposition without a name: no field to match the part to, or to report.
+        raise MalformedRequest("A part of the multipart body has no name")
     errors = [FieldError(name, "is not a known field") for name in sorted(names - UPLOAD_FIELDS)]
     # A repeated part is ambiguous: refuse it rather than pick one of the values.
     errors += [
