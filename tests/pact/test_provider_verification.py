@@ -109,7 +109,10 @@ def providers(backing: BackingServices, tmp_path_factory: pytest.TempPathFactory
             )
             answer = _post(f"{user_url}{API}/tokens", json={"username": username, "password": PASSWORD})
             tokens[username] = answer.json()["access_token"]
-        user_rows = _rows(user_database_url, "SELECT id, username, display_name, password_hash FROM users")
+        # With their creation times: the session's tokens bind them.
+        user_rows = _rows(
+            user_database_url, "SELECT id, username, display_name, password_hash, created_at FROM users"
+        )
         yield Providers(
             user_service_url=user_url,
             photo_service_url=photo_url,
@@ -145,14 +148,15 @@ class ProviderStates:
     def no_users(self) -> None:
         """No users, no photos."""
         _execute(self.providers.photo_database_url, "TRUNCATE shares, photos RESTART IDENTITY")
-        _execute(self.providers.user_database_url, "TRUNCATE users")
+        # Revocations too: a log-out interaction revokes the token every interaction uses.
+        _execute(self.providers.user_database_url, "TRUNCATE users, revoked_tokens")
 
     def alice_exists(self) -> None:
         """alice and bob exist, with their ids and passwords of the session; no photos."""
         self.no_users()
         statement = text(
-            "INSERT INTO users (id, username, display_name, password_hash)"
-            " VALUES (:id, :username, :display_name, :password_hash)"
+            "INSERT INTO users (id, username, display_name, password_hash, created_at)"
+            " VALUES (:id, :username, :display_name, :password_hash, :created_at)"
         )
         engine = create_engine(sqlalchemy_url(self.providers.user_database_url))
         try:

@@ -228,6 +228,19 @@ def test_log_in(user_service: MockUserService) -> None:
         assert client.log_in("alice", PASSWORD) == TOKEN
 
 
+def test_log_out(user_service: MockUserService) -> None:
+    """Logging out revokes the session's access token."""
+    (
+        user_service.pact.upon_receiving("a log-out")
+        .given(ALICE_EXISTS)
+        .with_request("DELETE", f"{API}/tokens/current")
+        .with_header("Authorization", BEARER)
+        .will_respond_with(204)
+    )
+    with user_service.exercise() as client:
+        client.log_out(TOKEN)
+
+
 def test_profile(user_service: MockUserService) -> None:
     """A user's profile, by username."""
     (
