@@ -31,7 +31,7 @@ WARM_UP_SECONDS = 1.0
 # Longer than any one call's deadline with the short limits below (PostgreSQL 6 s at worst
 # for a request's first query, S3 4 s), so requests in the outage meet it in full.
 OUTAGE_SECONDS = 7.0
-AFTER_RESTORE_SECONDS = 1.5
+AFTER_RESTORE_SECONDS = 1.0
 # Not a performance bound: a request must end well before a client would give up (30 s).
 ANSWER_LIMIT_SECONDS = 15.0
 SERVICE_UNAVAILABLE = "https://snappy.example/problems/service-unavailable"

@@ -25,7 +25,7 @@ from tests.support.stacks import VERSIONS, start_stack
 from tests.support.waiting import seconds_until_ready
 
 CLIENTS = 4
-LOAD_SECONDS = 6
+LOAD_SECONDS = 5
 KILL_AFTER_SECONDS = 2
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import httpx
@@ -32,11 +33,9 @@ class ReadBack:
         return len(self.lost_uploads) + len(self.lost_shares)
 
 
-def read_back(base_url: str, result: LoadResult) -> ReadBack:
+def read_back(base_url: str, result: LoadResult, *, readers: int = 4) -> ReadBack:
     """Read every acknowledged upload as its owner, and every share as its recipient, byte for byte."""
     sent = {upload.photo_id: upload for upload in result.uploads}
-    lost_uploads: list[int] = []
-    lost_shares: list[tuple[int, str]] = []
     with httpx.Client(base_url=base_url, timeout=30) as http:
 
         def reads_back(photo_id: int, reader: str) -> bool:
@@ -46,12 +45,18 @@ def read_back(base_url: str, result: LoadResult) -> ReadBack:
             )
             return response.status_code == 200 and response.content == sent[photo_id].data
 
-        for upload in result.uploads:
-            if not reads_back(upload.photo_id, upload.owner):
-                lost_uploads.append(upload.photo_id)
-        for share in result.shares:
-            if not reads_back(share.photo_id, share.recipient):
-                lost_shares.append((share.photo_id, share.recipient))
+        # A few readers at once: a few hundred sequential reads would dominate the test's time.
+        with ThreadPoolExecutor(readers) as pool:
+            uploads_back = list(pool.map(lambda u: reads_back(u.photo_id, u.owner), result.uploads))
+            shares_back = list(pool.map(lambda s: reads_back(s.photo_id, s.recipient), result.shares))
+    lost_uploads = [
+        upload.photo_id for upload, back in zip(result.uploads, uploads_back, strict=True) if not back
+    ]
+    lost_shares = [
+        (share.photo_id, share.recipient)
+        for share, back in zip(result.shares, shares_back, strict=True)
+        if not back
+    ]
     return ReadBack(len(result.uploads), len(result.shares), lost_uploads, lost_shares)
 
 

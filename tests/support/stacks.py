@@ -12,7 +12,9 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,11 +31,13 @@ from tests.conftest import (
     SESSION_SECRET,
     SESSION_TAG,
     SIGNING_KEY_PEM,
+    free_port,
     migrate,
     provision_monolith,
     release_monolith,
     spawn_gunicorn,
     stop_process,
+    wait_until_ready,
 )
 from tests.support.tcp_switch import TcpSwitch
 
@@ -131,6 +135,12 @@ def start_stack(
         processes.append(process)
         return Instance(process, url)
 
+    def launch(package: str, environment: dict[str, str], port: int) -> Instance:
+        """Start without waiting: several processes boot at once, then are waited for together."""
+        process = _launch_gunicorn(package, environment, port, log_path)
+        processes.append(process)
+        return Instance(process, f"http://127.0.0.1:{port}")
+
     try:
         if version == "monolith":
             resources = provision_monolith(backing, name)
@@ -154,12 +164,23 @@ def start_stack(
             bucket = name.replace("_", "-")
             create_bucket(backing.s3, bucket)
             releases.append(lambda: delete_bucket(backing.s3, bucket))
-            migrate("snappy_user_service", user_database_url)
-            migrate("snappy_photo_service", photo_database_url)
-            users = spawn(
+            with ThreadPoolExecutor(2) as pool:
+                list(
+                    pool.map(
+                        migrate,
+                        ["snappy_user_service", "snappy_photo_service"],
+                        [user_database_url, photo_database_url],
+                    )
+                )
+            user_port, photo_port, edge_port = free_port(), free_port(), free_port()
+            users = launch(
                 "snappy_user_service",
                 {**common, "SNAPPY_DATABASE_URL": _rerouted_database_url(user_database_url, routes.postgres)},
+                user_port,
             )
+            # photo-service reads the token keys from user-service's JWKS at start-up: started
+            # before user-service answers, it would refuse every token until its next refresh.
+            wait_until_ready(users.url, users.process, log_path)
             upload_package = "snappy_photo_service"
             upload_environment = {
                 **common,
@@ -167,7 +188,7 @@ def start_stack(
                 "SNAPPY_USER_SERVICE_URL": users.url,
                 **_s3_environment(backing, bucket, routes),
             }
-            first = spawn(upload_package, upload_environment)
+            first = launch(upload_package, upload_environment, photo_port)
             # The edge reads photo-service's address once, at start: the switch is the address
             # it gets, so instances can come and go behind it.
             switch = TcpSwitch(first.address)
@@ -175,7 +196,11 @@ def start_stack(
             peers = {"SNAPPY_USER_SERVICE_URL": users.url, "SNAPPY_PHOTO_SERVICE_URL": switch.url}
             # No web-ui: the load speaks only the public API, which the edge sends to the
             # two services; starting a fourth process would only lengthen the test.
-            public_url = spawn("snappy_migration", {**common, **peers, "SNAPPY_EDGE_PHASE": "3"}).url
+            edge = launch("snappy_migration", {**common, **peers, "SNAPPY_EDGE_PHASE": "3"}, edge_port)
+            # The edge is ready once both services are: its /readyz asks theirs.
+            for instance in (first, edge):
+                wait_until_ready(instance.url, instance.process, log_path)
+            public_url = edge.url
         yield StackUnderLoad(
             version=version,
             public_url=public_url,
@@ -195,3 +220,21 @@ def start_stack(
             stop_process(process, timeout=15)
         for release in reversed(releases):
             release()
+
+
+def _launch_gunicorn(
+    package: str, environment: dict[str, str], port: int, log_path: Path
+) -> subprocess.Popen[bytes]:
+    """Start `package` under gunicorn on `port`, as `spawn_gunicorn` does, without waiting for it."""
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            [
+                str(Path(sys.executable).parent / "gunicorn"),
+                "-c",
+                f"python:{package}.gunicorn_conf",
+                f"{package}.wsgi:app",
+            ],
+            env={**environment, "SNAPPY_BIND": f"127.0.0.1:{port}", "PYTHONUNBUFFERED": "1"},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
