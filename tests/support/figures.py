@@ -7,6 +7,7 @@ last run's, so `docs/reliability.md` can quote a real run.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -43,4 +44,7 @@ def write_figures(test_id: str, figures: dict[str, Any]) -> None:
     except (FileNotFoundError, json.JSONDecodeError):
         report = {}
     report[test_id] = {"recorded_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **figures}
-    REPORT_PATH.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    # Written aside, then renamed: a session running at the same time never reads half a file.
+    partial = REPORT_PATH.with_name(f"{REPORT_PATH.name}.{os.getpid()}")
+    partial.write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
+    partial.replace(REPORT_PATH)
