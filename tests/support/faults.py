@@ -105,6 +105,9 @@ class FaultProxy:
         """Stop listening and close every connection."""
         self._stopped.set()
         with contextlib.suppress(OSError):
+            # close() alone does not wake the acceptor blocked in accept(); shutdown() does.
+            self._listener.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):
             self._listener.close()
         with self._lock:
             connections = list(self._connections)
