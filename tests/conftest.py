@@ -270,7 +270,10 @@ def monolith_stack(
         backing=backing,
         make_client=app.test_client,
         emptying_statements={
-            monolith_resources.database_url: "TRUNCATE shares, photos, users, login_throttle, revoked_tokens, upload_requests RESTART IDENTITY CASCADE"
+            monolith_resources.database_url: (
+                "TRUNCATE shares, photos, users, login_throttle, revoked_tokens, upload_requests"
+                " RESTART IDENTITY CASCADE"
+            )
         },
         photo_database_url=monolith_resources.database_url,
         bucket=monolith_resources.bucket,

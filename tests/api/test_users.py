@@ -183,7 +183,7 @@ def test_a_users_public_profile_is_visible_to_others(api: ApiClient) -> None:
     assert response.get_json() == created
 
 
-@pytest.mark.parametrize("username", ["nobody", "x", "%00", "ALICE", "NOT_VALID"])
+@pytest.mark.parametrize("username", ["nobody", "x", "%C3%A9", "ALICE", "NOT_VALID"])
 def test_an_unknown_user_is_not_found(api: ApiClient, username: str) -> None:
     token = api.user_with_token("bob")
 

@@ -260,7 +260,9 @@ def create_app(settings: EdgeSettings | None = None, transport: httpx.BaseTransp
             upstream_request = client.build_request(
                 request.method,
                 upstream_url,
-                headers=headers,
+                # WSGI hands header values over as Latin-1 text: encoding them back gives the
+                # client's bytes, whatever they are (httpx would refuse non-ASCII text).
+                headers=[(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers],
                 content=_spooled(body.file) if body is not None else b"",
             )
             try:

@@ -17,6 +17,7 @@ from snappy_monolith.dependencies import dependency_unavailable
 from snappy_monolith.errors import register_error_handlers
 from snappy_monolith.observability import install_observability
 from snappy_monolith.passwords import PASSWORD_CHECKS
+from snappy_monolith.paths import refuse_ambiguous_paths
 from snappy_monolith.security_headers import install_security_headers
 from snappy_monolith.storage import ObjectStorage
 from snappy_monolith.tokens import TokenAuthority
@@ -93,6 +94,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     register_error_handlers(app, html_page=render_error_page, dependency_unavailable=dependency_unavailable)
     install_observability(app)
+    # After the request id is set, before routing acts: a spelling Werkzeug would route or
+    # redirect on is refused first.
+    app.before_request(refuse_ambiguous_paths)
     app.extensions["snappy.metrics"].registry.register(PASSWORD_CHECKS)
     # HSTS only where the session cookie is Secure, that is where the site is HTTPS-only.
     install_security_headers(app, strict_transport=settings.session_cookie_secure)

@@ -4,6 +4,7 @@ Hierarchy::
 
     SnappyError                 base; carries status, problem slug, title, detail
     ├── MalformedRequest        400 malformed-request
+    ├── AmbiguousPath           400 ambiguous-path (a request path with more than one reading)
     ├── InvalidParameter        400 invalid-parameter
     ├── AuthenticationRequired  401 authentication-required
     ├── InvalidCredentials      401 invalid-credentials
@@ -42,6 +43,7 @@ __all__ = [
     "PROBLEM_TYPE_BASE",
     "RETRY_AFTER_SECONDS",
     "AlreadyShared",
+    "AmbiguousPath",
     "AuthenticationRequired",
     "FieldError",
     "IdempotencyKeyInUse",
@@ -96,6 +98,10 @@ class SnappyError(Exception):
 
 class MalformedRequest(SnappyError):
     status, slug, title = 400, "malformed-request", "Malformed request"
+
+
+class AmbiguousPath(SnappyError):
+    status, slug, title = 400, "ambiguous-path", "Ambiguous request path"
 
 
 class InvalidParameter(SnappyError):

@@ -39,8 +39,8 @@ __all__ = [
 
 KEY_HEADER = "Idempotency-Key"
 KEY_LIFETIME = timedelta(hours=24)
-# At most 255 printable ASCII characters, space included (RFC 9110 strips the outer ones).
-_KEY_PATTERN = re.compile(r"[\x20-\x7e]{1,255}")
+# At most 255 printable ASCII characters; spaces inside only, as HTTP (RFC 9110) strips outer ones.
+_KEY_PATTERN = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?")
 
 
 def idempotency_key(value: str | None = None) -> str | None:
