@@ -19,6 +19,12 @@ ALICE_EXISTS = "user alice exists"
 ALICE_OWNS_PHOTO = "alice owns photo 1 and user bob exists"
 ALICE_SHARES_PHOTO = "alice owns photo 1 shared with bob"
 BOB_SHARES_PHOTO = "bob owns public photo 1 shared with alice"
+ALICE_UPLOADED_WITH_KEY = "alice uploaded photo 1 with an Idempotency-Key"
+
+# The Idempotency-Key of that state's upload, and the request it made (PNG 32x24, as below).
+UPLOAD_KEY = "pact-upload-key-0001"
+KEYED_UPLOAD_CAPTION = "A red square"
+KEYED_UPLOAD_VISIBILITY = "private"
 
 
 def pact_file(provider: str) -> Path:

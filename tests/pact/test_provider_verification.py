@@ -33,10 +33,14 @@ from tests.pact.contract import (
     ALICE_EXISTS,
     ALICE_OWNS_PHOTO,
     ALICE_SHARES_PHOTO,
+    ALICE_UPLOADED_WITH_KEY,
     BOB_SHARES_PHOTO,
+    KEYED_UPLOAD_CAPTION,
+    KEYED_UPLOAD_VISIBILITY,
     NO_USERS,
     PASSWORD,
     PHOTO_SERVICE,
+    UPLOAD_KEY,
     USER_SERVICE,
     pact_file,
 )
@@ -143,11 +147,15 @@ class ProviderStates:
             ALICE_OWNS_PHOTO: self.alice_owns_photo,
             ALICE_SHARES_PHOTO: self.alice_shares_photo,
             BOB_SHARES_PHOTO: self.bob_shares_photo,
+            ALICE_UPLOADED_WITH_KEY: self.alice_uploaded_with_key,
         }
 
     def no_users(self) -> None:
         """No users, no photos."""
-        _execute(self.providers.photo_database_url, "TRUNCATE shares, photos RESTART IDENTITY")
+        # The spent Idempotency-Keys go with the photos they made.
+        _execute(
+            self.providers.photo_database_url, "TRUNCATE shares, photos, upload_requests RESTART IDENTITY"
+        )
         # Revocations too: a log-out interaction revokes the token every interaction uses.
         _execute(self.providers.user_database_url, "TRUNCATE users, revoked_tokens")
 
@@ -181,11 +189,22 @@ class ProviderStates:
         self._upload("bob", "public")
         self._share("bob", 1, "alice")
 
-    def _upload(self, username: str, visibility: str) -> None:
+    def alice_uploaded_with_key(self) -> None:
+        """alice has uploaded photo 1 with the pacts' Idempotency-Key."""
+        self.alice_exists()
+        self._upload("alice", KEYED_UPLOAD_VISIBILITY, KEYED_UPLOAD_CAPTION, {"Idempotency-Key": UPLOAD_KEY})
+
+    def _upload(
+        self,
+        username: str,
+        visibility: str,
+        caption: str = "A red square",
+        headers: dict[str, str] | None = None,
+    ) -> None:
         _post(
             f"{self.providers.photo_service_url}{API}/photos",
-            headers=self._authorization(username),
-            data={"caption": "A red square", "visibility": visibility},
+            headers={**self._authorization(username), **(headers or {})},
+            data={"caption": caption, "visibility": visibility},
             files={"file": ("square.png", image_bytes("PNG", (32, 24)), "image/png")},
         )
 

@@ -18,7 +18,7 @@ import pytest
 from pact import Pact, match
 from pact.match.matcher import AbstractMatcher
 
-from snappy_plumbing.errors import NotFound, UsernameTaken
+from snappy_plumbing.errors import IdempotencyKeyReused, NotFound, UsernameTaken
 from snappy_web_ui.clients import PhotoServiceClient, UserServiceClient
 from snappy_web_ui.config import PeerSettings
 from tests.images import image_bytes
@@ -26,11 +26,15 @@ from tests.pact.contract import (
     ALICE_EXISTS,
     ALICE_OWNS_PHOTO,
     ALICE_SHARES_PHOTO,
+    ALICE_UPLOADED_WITH_KEY,
     BOB_SHARES_PHOTO,
     CONSUMER,
+    KEYED_UPLOAD_CAPTION,
+    KEYED_UPLOAD_VISIBILITY,
     NO_USERS,
     PASSWORD,
     PHOTO_SERVICE,
+    UPLOAD_KEY,
     USER_SERVICE,
     normalised_pact,
     pact_file,
@@ -46,6 +50,13 @@ TIMESTAMP = match.regex("2026-01-02T03:04:05Z", regex=r"^\d{4}-\d{2}-\d{2}T\d{2}
 ANY_CAPTION = match.str("A red square")
 ANY_VISIBILITY = match.regex("private", regex=r"^(private|public)$")
 BEARER = match.regex(f"Bearer {TOKEN}", regex=r"^Bearer [A-Za-z0-9_.-]+$")
+# What web-ui's upload form sends: any key the API accepts (the verifier sends this example).
+IDEMPOTENCY_KEY = match.regex(UPLOAD_KEY, regex=r"^[\x20-\x7e]{1,255}$")
+MULTIPART = match.regex(
+    f"multipart/form-data; boundary={BOUNDARY}", regex=r"^multipart/form-data;\s*boundary=.+$"
+)
+# The file part is any file: its bytes are matched by type.
+ANY_FILE_RULE = {"body": {"$.file": {"combine": "AND", "matchers": [{"match": "type"}]}}}
 
 
 @dataclass
@@ -352,31 +363,14 @@ def test_missing_photo(photo_service: MockPhotoService) -> None:
 def test_upload(photo_service: MockPhotoService) -> None:
     """Uploading an image as multipart: the file, its caption and its visibility."""
     # The part names and the field values are the contract; the image is any file.
-    body = (
-        _form_field("caption", "Sunset")
-        + _form_field("visibility", "public")
-        + (
-            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="sunset.png"\r\n'
-            "Content-Type: application/octet-stream\r\n\r\n"
-        ).encode()
-        + PNG
-        + f"\r\n--{BOUNDARY}--\r\n".encode()
-    )
     (
         photo_service.pact.upon_receiving("an upload of a photo")
         .given(ALICE_EXISTS)
         .with_request("POST", f"{API}/photos")
         .with_header("Authorization", BEARER)
-        .with_header(
-            "Content-Type",
-            match.regex(
-                f"multipart/form-data; boundary={BOUNDARY}", regex=r"^multipart/form-data;\s*boundary=.+$"
-            ),
-        )
-        .with_binary_body(body, f"multipart/form-data; boundary={BOUNDARY}")
-        .with_matching_rules(
-            {"body": {"$.file": {"combine": "AND", "matchers": [{"match": "type"}]}}}, part="Request"
-        )
+        .with_header("Content-Type", MULTIPART)
+        .with_binary_body(_upload_body("Sunset", "public"), f"multipart/form-data; boundary={BOUNDARY}")
+        .with_matching_rules(ANY_FILE_RULE, part="Request")
         .will_respond_with(201)
         .with_body(
             photo_body(caption="Sunset", visibility="public") | {"content_type": "image/png"},
@@ -392,6 +386,67 @@ def test_upload(photo_service: MockPhotoService) -> None:
             visibility="public",
         )
         assert (photo.caption, photo.visibility) == ("Sunset", "public")
+
+
+def test_keyed_upload_replays_the_photo_the_key_made(photo_service: MockPhotoService) -> None:
+    """The upload form's key as Idempotency-Key: the same form sent again gets the same photo."""
+    (
+        photo_service.pact.upon_receiving("an upload repeated with its Idempotency-Key")
+        .given(ALICE_UPLOADED_WITH_KEY)
+        .with_request("POST", f"{API}/photos")
+        .with_header("Authorization", BEARER)
+        .with_header("Idempotency-Key", IDEMPOTENCY_KEY)
+        .with_header("Content-Type", MULTIPART)
+        .with_binary_body(
+            _upload_body(KEYED_UPLOAD_CAPTION, KEYED_UPLOAD_VISIBILITY),
+            f"multipart/form-data; boundary={BOUNDARY}",
+        )
+        .with_matching_rules(ANY_FILE_RULE, part="Request")
+        .will_respond_with(201)
+        .with_body(
+            photo_body(caption=KEYED_UPLOAD_CAPTION, visibility=KEYED_UPLOAD_VISIBILITY)
+            | {"id": 1, "content_type": "image/png"},
+            content_type="application/json",
+        )
+    )
+    with photo_service.exercise() as client:
+        photo = client.upload(
+            TOKEN,
+            data=image_bytes("PNG", (16, 16)),
+            filename="form.png",
+            caption=KEYED_UPLOAD_CAPTION,
+            visibility=KEYED_UPLOAD_VISIBILITY,
+            idempotency_key="Kx3-form-key_from-the-upload-page",
+        )
+        assert photo.id == 1
+
+
+def test_keyed_upload_with_a_key_spent_on_another_upload(photo_service: MockPhotoService) -> None:
+    """A key already spent on another upload is refused: idempotency-key-reused."""
+    (
+        photo_service.pact.upon_receiving("an upload whose Idempotency-Key made another photo")
+        .given(ALICE_UPLOADED_WITH_KEY)
+        .with_request("POST", f"{API}/photos")
+        .with_header("Authorization", BEARER)
+        .with_header("Idempotency-Key", IDEMPOTENCY_KEY)
+        .with_header("Content-Type", MULTIPART)
+        .with_binary_body(_upload_body("Sunset", "public"), f"multipart/form-data; boundary={BOUNDARY}")
+        .with_matching_rules(ANY_FILE_RULE, part="Request")
+        .will_respond_with(422)
+        .with_body(
+            problem("idempotency-key-reused", 422, "Idempotency-Key already used for another request"),
+            content_type="application/problem+json",
+        )
+    )
+    with photo_service.exercise() as client, pytest.raises(IdempotencyKeyReused):
+        client.upload(
+            TOKEN,
+            data=image_bytes("PNG", (16, 16)),
+            filename="other.png",
+            caption="Sunset",
+            visibility="public",
+            idempotency_key=UPLOAD_KEY,
+        )
 
 
 def test_update(photo_service: MockPhotoService) -> None:
@@ -503,6 +558,20 @@ def test_thumbnail(photo_service: MockPhotoService) -> None:
         stream = client.thumbnail(TOKEN, 1)
         assert stream.content_type == "image/jpeg"
         assert b"".join(stream.chunks()) == JPEG
+
+
+def _upload_body(caption: str, visibility: str) -> bytes:
+    """The multipart body of an upload of PNG (32x24) with this caption and visibility."""
+    return (
+        _form_field("caption", caption)
+        + _form_field("visibility", visibility)
+        + (
+            f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="file"; filename="sunset.png"\r\n'
+            "Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + PNG
+        + f"\r\n--{BOUNDARY}--\r\n".encode()
+    )
 
 
 def _form_field(name: str, value: str) -> bytes:

@@ -24,8 +24,11 @@ from flask import request
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from snappy_monolith import photos
+from snappy_monolith.config import Limits
 from snappy_monolith.errors import IdempotencyKeyInUse, IdempotencyKeyReused, MalformedRequest, NotFound
 from snappy_monolith.models import Photo, UploadRequest
+from snappy_monolith.storage import ObjectStorage
 
 __all__ = [
     "KEY_HEADER",
@@ -34,13 +37,14 @@ __all__ = [
     "idempotency_key",
     "record",
     "replayed_photo",
+    "upload_at_most_once",
     "upload_fingerprint",
 ]
 
 KEY_HEADER = "Idempotency-Key"
 KEY_LIFETIME = timedelta(hours=24)
-# At most 255 printable ASCII characters, space included (RFC 9110 strips the outer ones).
-_KEY_PATTERN = re.compile(r"[\x20-\x7e]{1,255}")
+# At most 255 printable ASCII characters; spaces inside only, as HTTP (RFC 9110) strips outer ones.
+_KEY_PATTERN = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?")
 
 
 def idempotency_key(value: str | None = None) -> str | None:
@@ -51,6 +55,48 @@ def idempotency_key(value: str | None = None) -> str | None:
     if not _KEY_PATTERN.fullmatch(raw):
         raise MalformedRequest(f"{KEY_HEADER} must be 1 to 255 printable ASCII characters")
     return raw
+
+
+def upload_at_most_once(
+    session: Session,
+    storage: ObjectStorage,
+    limits: Limits,
+    *,
+    owner_id: int,
+    key: str | None,
+    data: bytes,
+    caption: str,
+    visibility: str,
+) -> Photo:
+    """Upload and commit, or replay the photo `key` already made: the API's and the upload page's use case.
+
+    Without a key every call uploads anew. The objects stored are deleted again when the
+    row cannot be committed.
+    """
+    fingerprint = upload_fingerprint(data, caption, visibility)
+    if key is not None:
+        earlier_photo_id = claim(session, owner_id, key, fingerprint)
+        if earlier_photo_id is not None:
+            photo = replayed_photo(session, earlier_photo_id)
+            session.commit()  # releases the key's lock
+            return photo
+    photo = photos.upload_photo(
+        session,
+        storage,
+        limits,
+        owner_id=owner_id,
+        data=data,
+        caption=caption,
+        visibility=visibility,
+    )
+    try:
+        if key is not None:
+            record(session, owner_id, key, fingerprint, photo.id)
+        session.commit()
+    except BaseException:
+        photos.discard_objects(storage, photo)
+        raise
+    return photo
 
 
 def upload_fingerprint(data: bytes, caption: str, visibility: str) -> str:

@@ -7,6 +7,7 @@ Every form carries a CSRF token (Flask-WTF).
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from functools import wraps
 from typing import ParamSpec, TypeVar
@@ -27,11 +28,12 @@ from flask import (
 from flask_wtf.csrf import CSRFError
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
-from snappy_monolith import photos, revocations, users
+from snappy_monolith import idempotency, photos, revocations, users
 from snappy_monolith.components import components
 from snappy_monolith.database import request_session
 from snappy_monolith.errors import (
     AuthenticationRequired,
+    IdempotencyKeyInUse,
     InvalidCredentials,
     InvalidParameter,
     SnappyError,
@@ -51,6 +53,9 @@ Page = str | Response | WerkzeugResponse | tuple[str, int] | tuple[str, int, dic
 
 # The API's bounds on a username and a password.
 CREDENTIAL_MAX_LENGTH = 256
+# Random bytes in the upload form's idempotency key (32 URL-safe characters).
+UPLOAD_KEY_BYTES = 24
+UPLOAD_KEY_FIELD = "idempotency_key"
 # A `next` target longer than this is no page of Snappy's: the login page ignores it.
 MAX_NEXT_LENGTH = 2048
 # Percent-decodings of a `next` target that are checked; one still encoded after them is ignored.
@@ -184,37 +189,36 @@ def my_photos() -> Page:
 @web.route("/upload", methods=["GET", "POST"])
 @login_required
 def upload() -> Page:
-    """Upload a photo."""
+    """Upload a photo, at most once per rendering of the form (its hidden idempotency key)."""
     if request.method == "GET":
-        return render_template("upload.html", form={}, error=None)
+        return _upload_page({}, None, _new_upload_key())
     form = {name: request.form.get(name, "") for name in ("caption", "visibility")}
     upload_file = request.files.get("file")
     settings = components().settings
+    try:
+        key = _submitted_upload_key()
+    except SnappyError as error:
+        return _upload_page(form, error.detail, _new_upload_key()), error.status
     if upload_file is None or not upload_file.filename:
-        return render_template("upload.html", form=form, error="Choose an image to upload."), 400
+        return _upload_page(form, "Choose an image to upload.", _new_upload_key()), 400
     data = upload_file.stream.read(settings.limits.max_upload_bytes + 1)
     if len(data) > settings.limits.max_upload_bytes:
         message = f"The file is larger than {settings.limits.max_upload_bytes // (1024 * 1024)} MiB."
-        return render_template("upload.html", form=form, error=message), 413
-    db = request_session()
-    storage = components().storage
+        return _upload_page(form, message, _new_upload_key()), 413
     try:
-        photo = photos.upload_photo(
-            db,
-            storage,
+        # The API's use case: the form's key replays a photo it already made.
+        photo = idempotency.upload_at_most_once(
+            request_session(),
+            components().storage,
             settings.limits,
             owner_id=_viewer().user_id,
+            key=key,
             data=data,
             caption=form["caption"],
             visibility=form["visibility"] or "private",
         )
     except SnappyError as error:
-        return render_template("upload.html", form=form, error=error.detail), error.status
-    try:
-        db.commit()
-    except BaseException:
-        photos.discard_objects(storage, photo)
-        raise
+        return _upload_page(form, error.detail, _upload_key_after(error, key)), error.status
     flash("Photo uploaded.", "success")
     return redirect(url_for("web.photo_detail", photo_id=photo.id))
 
@@ -347,6 +351,33 @@ def _sign_in(user_id: int, username: str) -> None:
     session.clear()
     session["access_token"] = token.value
     session.permanent = True
+
+
+def _upload_page(form: dict[str, str], error: str | None, upload_key: str) -> str:
+    return render_template("upload.html", form=form, error=error, upload_key=upload_key)
+
+
+def _new_upload_key() -> str:
+    """A fresh key for one rendering of the upload form: a resubmission of it is one upload."""
+    return secrets.token_urlsafe(UPLOAD_KEY_BYTES)
+
+
+def _submitted_upload_key() -> str | None:
+    """The upload form's key, checked as the API checks Idempotency-Key; None when the form has none."""
+    value = request.form.get(UPLOAD_KEY_FIELD, "").strip()
+    return idempotency.idempotency_key(value) if value else None
+
+
+def _upload_key_after(error: SnappyError, key: str | None) -> str:
+    """The key of the form shown again after `error`.
+
+    The same key while its first request is still in flight, so sending the form again
+    replays that upload; a fresh one otherwise, as nothing was stored under it (or it is
+    spent on another upload, or on a photo deleted since).
+    """
+    if isinstance(error, IdempotencyKeyInUse) and key is not None:
+        return key
+    return _new_upload_key()
 
 
 def _page_request() -> PageRequest:

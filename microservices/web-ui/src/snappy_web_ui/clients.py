@@ -1,10 +1,14 @@
 """Clients of user-service and photo-service, through their public API, with the user's token.
 
-Every call has explicit connect and read timeouts. Reads (GET) that fail fast (no
-connection, a broken pooled connection, a 5xx or 429 answer) are retried a bounded
-number of times with exponential backoff; a timeout is not retried, since it has already
-cost the visitor the whole wait. Writes (POST, PATCH, DELETE) are sent once: sending
-one twice could upload or share twice.
+Every call has explicit connect and read timeouts: reads wait `read_timeout_seconds`,
+writes `write_timeout_seconds`, longer than the services' request budget, so a write a
+service completes within its budget is never reported failed here (docs/security.md,
+"Deadlines and idempotency"). Reads (GET) that fail fast (no connection, a broken pooled
+connection, a 5xx or 429 answer) are retried a bounded number of times with exponential
+backoff; a timeout is not retried, since it has already cost the visitor the whole wait.
+Writes (POST, PATCH, DELETE) are sent once, keyed uploads included: sending one twice
+could upload or share twice, and a keyed upload is retried by the visitor's browser
+instead (the same form, the same key), within the edge's timeout.
 
 A problem document from a peer becomes the matching `snappy_plumbing.errors` exception,
 so the pages handle errors as the monolith's pages do. A peer that does not answer, or
@@ -30,6 +34,8 @@ from snappy_plumbing.errors import (
     AlreadyShared,
     AuthenticationRequired,
     FieldError,
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
     ImageTooLarge,
     InvalidCredentials,
     InvalidImage,
@@ -79,6 +85,8 @@ _PROBLEM_TYPES: dict[str, type[SnappyError]] = {
         UnsupportedMediaType,
         InvalidImage,
         ImageTooLarge,
+        IdempotencyKeyInUse,
+        IdempotencyKeyReused,
     )
 }
 _RETRIED_STATUSES = {429, 500, 502, 503, 504}
@@ -178,6 +186,12 @@ class _PeerClient:
         self.name = name
         self._settings = settings
         self._sleep = sleep
+        self._write_timeout = httpx.Timeout(
+            connect=settings.connect_timeout_seconds,
+            read=settings.write_timeout_seconds,
+            write=settings.write_timeout_seconds,
+            pool=settings.connect_timeout_seconds,
+        )
         self._http = httpx.Client(
             base_url=base_url,
             timeout=httpx.Timeout(
@@ -218,9 +232,11 @@ class _PeerClient:
         headers: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> Any:
-        """Send a write once; the JSON answer, or None for 204."""
+        """Send a write once, waiting up to the write timeout; the JSON answer, or None for 204."""
         all_headers = {**_headers(token), **(headers or {})}
-        request = self._http.build_request(method, path, headers=all_headers, **kwargs)
+        request = self._http.build_request(
+            method, path, headers=all_headers, timeout=self._write_timeout, **kwargs
+        )
         try:
             response = self._http.send(request)
         except httpx.TransportError as exc:
@@ -391,11 +407,14 @@ class PhotoServiceClient(_PeerClient):
         filename: str,
         caption: str,
         visibility: str,
+        idempotency_key: str | None = None,
     ) -> Photo:
-        """Upload an image."""
+        """Upload an image; with a key, photo-service stores it at most once (Idempotency-Key)."""
         form = {"caption": caption, "visibility": visibility}
         files = {"file": (filename, data, "application/octet-stream")}
-        return _photo(self.name, self._write("POST", f"{API}/photos", token, data=form, files=files))
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else None
+        document = self._write("POST", f"{API}/photos", token, headers, data=form, files=files)
+        return _photo(self.name, document)
 
     def update(self, token: str, photo_id: int, changes: dict[str, str]) -> Photo:
         """Change caption and/or visibility."""

@@ -27,10 +27,26 @@ class PeerSettings:
     photo_service_url: str
     connect_timeout_seconds: float = 1.0
     read_timeout_seconds: float = 5.0
+    # Writes (an upload above all) wait longer than the services' request budget (15 s):
+    # a write a service completes within its budget is never reported failed here.
+    write_timeout_seconds: float = 20.0
     # Attempts of a read (the first one and the retries); writes are sent once.
     read_attempts: int = 3
     backoff_seconds: float = 0.1
     user_cache_ttl_seconds: float = 600.0
+
+    def read_worst_case_seconds(self) -> float:
+        """The longest one read can take: every attempt waiting out its timeouts, plus the backoff."""
+        backoff = sum(self.backoff_seconds * 2.0**attempt for attempt in range(self.read_attempts - 1))
+        return self.read_attempts * (self.connect_timeout_seconds * 2 + self.read_timeout_seconds) + backoff
+
+    def write_worst_case_seconds(self) -> float:
+        """The longest one write can take: a pooled connection, a new one, then the answer."""
+        return self.connect_timeout_seconds * 2 + self.write_timeout_seconds
+
+    def longest_call_seconds(self) -> float:
+        """The longest any one call to a peer can take (below the edge's read timeout)."""
+        return max(self.read_worst_case_seconds(), self.write_worst_case_seconds())
 
 
 @dataclass(frozen=True)
@@ -83,6 +99,7 @@ class Settings:
                 ),
                 connect_timeout_seconds=reader.positive_float("SNAPPY_PEER_CONNECT_TIMEOUT_SECONDS", 1.0),
                 read_timeout_seconds=reader.positive_float("SNAPPY_PEER_READ_TIMEOUT_SECONDS", 5.0),
+                write_timeout_seconds=reader.positive_float("SNAPPY_PEER_WRITE_TIMEOUT_SECONDS", 20.0),
                 read_attempts=reader.positive_int("SNAPPY_PEER_READ_ATTEMPTS", 3),
                 user_cache_ttl_seconds=reader.positive_float("SNAPPY_USER_CACHE_TTL_SECONDS", 600.0),
             ),

@@ -9,6 +9,8 @@ answer, a page says so (503) instead of failing.
 
 from __future__ import annotations
 
+import re
+import secrets
 from collections.abc import Callable
 from contextlib import suppress
 from dataclasses import dataclass, replace
@@ -34,8 +36,10 @@ from werkzeug.wrappers.response import Response as WerkzeugResponse
 
 from snappy_plumbing.errors import (
     AuthenticationRequired,
+    IdempotencyKeyInUse,
     InvalidCredentials,
     InvalidParameter,
+    MalformedRequest,
     NotFound,
     ServiceUnavailable,
     SnappyError,
@@ -60,6 +64,11 @@ SHARES_SHOWN = 100
 # Seconds a browser is told to wait before trying a degraded page again.
 RETRY_AFTER_SECONDS = 5
 
+# Random bytes in the upload form's idempotency key (32 URL-safe characters).
+UPLOAD_KEY_BYTES = 24
+UPLOAD_KEY_FIELD = "idempotency_key"
+# What photo-service (and the monolith) accept as an Idempotency-Key: 1 to 255 printable ASCII.
+UPLOAD_KEY_PATTERN = re.compile(r"[\x20-\x7e]{1,255}")
 # A `next` target longer than this is no page of Snappy's: the login page ignores it.
 MAX_NEXT_LENGTH = 2048
 # Percent-decodings of a `next` target that are checked; one still encoded after them is ignored.
@@ -252,30 +261,36 @@ def my_photos() -> Page:
 @web.route("/upload", methods=["GET", "POST"])
 @login_required
 def upload() -> Page:
-    """Upload a photo."""
+    """Upload a photo, at most once per rendering of the form (its hidden idempotency key)."""
     if request.method == "GET":
-        return render_template("upload.html", form={}, error=None)
+        return _upload_page({}, None, _new_upload_key())
     form = {name: request.form.get(name, "") for name in ("caption", "visibility")}
     upload_file = request.files.get("file")
     max_bytes = components().settings.max_upload_bytes
+    try:
+        key = _submitted_upload_key()
+    except SnappyError as error:
+        return _upload_page(form, error.detail, _new_upload_key()), error.status
     if upload_file is None or not upload_file.filename:
-        return render_template("upload.html", form=form, error="Choose an image to upload."), 400
+        return _upload_page(form, "Choose an image to upload.", _new_upload_key()), 400
     data = upload_file.stream.read(max_bytes + 1)
     if len(data) > max_bytes:
         message = f"The file is larger than {max_bytes // (1024 * 1024)} MiB."
-        return render_template("upload.html", form=form, error=message), 413
+        return _upload_page(form, message, _new_upload_key()), 413
     try:
+        # Sent as Idempotency-Key: photo-service replays a photo the form already made.
         photo = components().photos.upload(
             _token(),
             data=data,
             filename=upload_file.filename,
             caption=form["caption"],
             visibility=form["visibility"] or "private",
+            idempotency_key=key,
         )
     except PeerUnavailable:
         raise
     except SnappyError as error:
-        return render_template("upload.html", form=form, error=error.detail), error.status
+        return _upload_page(form, error.detail, _upload_key_after(error, key)), error.status
     flash("Photo uploaded.", "success")
     return redirect(url_for("web.photo_detail", photo_id=photo.id))
 
@@ -415,6 +430,41 @@ def _sign_in(token: str) -> None:
 def _login_failed(username: str, next_page: str | None, error: SnappyError) -> tuple[str, int]:
     page = render_template("login.html", username=username, next_page=next_page, error=error.detail)
     return page, 401
+
+
+def _upload_page(form: dict[str, str], error: str | None, upload_key: str) -> str:
+    return render_template("upload.html", form=form, error=error, upload_key=upload_key)
+
+
+def _new_upload_key() -> str:
+    """A fresh key for one rendering of the upload form: a resubmission of it is one upload."""
+    return secrets.token_urlsafe(UPLOAD_KEY_BYTES)
+
+
+def _submitted_upload_key() -> str | None:
+    """The upload form's key, checked as photo-service checks Idempotency-Key; None when the form has none.
+
+    Checked here, before it becomes a header: a value that is no valid header must get
+    the monolith's 400, not fail on the way out.
+    """
+    value = request.form.get(UPLOAD_KEY_FIELD, "").strip()
+    if not value:
+        return None
+    if not UPLOAD_KEY_PATTERN.fullmatch(value):
+        raise MalformedRequest("Idempotency-Key must be 1 to 255 printable ASCII characters")
+    return value
+
+
+def _upload_key_after(error: SnappyError, key: str | None) -> str:
+    """The key of the form shown again after `error`.
+
+    The same key while its first request is still in flight, so sending the form again
+    replays that upload; a fresh one otherwise, as nothing was stored under it (or it is
+    spent on another upload, or on a photo deleted since).
+    """
+    if isinstance(error, IdempotencyKeyInUse) and key is not None:
+        return key
+    return _new_upload_key()
 
 
 def _page_size() -> int:

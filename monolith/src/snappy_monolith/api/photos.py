@@ -58,32 +58,16 @@ def upload_photo() -> tuple[Response, int, dict[str, str]]:
         raise PayloadTooLarge(f"The file is larger than {settings.limits.max_upload_bytes} bytes")
     caption = request.form.get("caption", "")
     visibility = request.form.get("visibility", "private")
-    session = request_session()
-    storage = components().storage
-    fingerprint = idempotency.upload_fingerprint(data, caption, visibility)
-    if key is not None:
-        earlier_photo_id = idempotency.claim(session, caller.user_id, key, fingerprint)
-        if earlier_photo_id is not None:
-            photo = idempotency.replayed_photo(session, earlier_photo_id)
-            session.commit()  # releases the key's lock
-            location = url_for("api.get_photo", photo_id=photo.id)
-            return jsonify(photo_json(photo)), 201, {"Location": location}
-    photo = photos.upload_photo(
-        session,
-        storage,
+    photo = idempotency.upload_at_most_once(
+        request_session(),
+        components().storage,
         settings.limits,
         owner_id=caller.user_id,
+        key=key,
         data=data,
         caption=caption,
         visibility=visibility,
     )
-    try:
-        if key is not None:
-            idempotency.record(session, caller.user_id, key, fingerprint, photo.id)
-        session.commit()
-    except BaseException:
-        photos.discard_objects(storage, photo)
-        raise
     location = url_for("api.get_photo", photo_id=photo.id)
     return jsonify(photo_json(photo)), 201, {"Location": location}
 
