@@ -39,12 +39,17 @@ def test_readyz_answers_when_database_and_bucket_answer(api: PhotoServiceClient)
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize("broken", ["database", "object store"])
+@pytest.mark.parametrize("broken", ["database", "object store", "token keys"])
 def test_readyz_is_503_when_a_dependency_does_not_answer(photo_settings: Settings, broken: str) -> None:
     if broken == "database":
         settings = replace(photo_settings, database_url="postgresql+psycopg://nobody@127.0.0.1:1/none")
-    else:
+    elif broken == "object store":
         settings = replace(photo_settings, s3=replace(photo_settings.s3, bucket="no-such-bucket-here"))
+    else:
+        # Started before its token signer answers: it must not take traffic it cannot authenticate.
+        settings = replace(
+            photo_settings, tokens=replace(photo_settings.tokens, jwks_url="http://127.0.0.1:1/jwks")
+        )
 
     with photo_service(settings) as app:
         response = app.test_client().get("/readyz")

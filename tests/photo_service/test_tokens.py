@@ -128,8 +128,11 @@ def test_a_signer_down_at_start_up_is_not_fatal(
         api = PhotoServiceClient(app.test_client(), user_service.url)
         token = document.signers[0].issue(*new_user(api, "patient")).value
         assert api.get("/healthz").status_code == 200
-        assert my_photos(api, token) == 401
+        # Not ready, and a valid token is "try again" (503), never "invalid" (401).
+        assert api.get("/readyz").status_code == 503
+        assert my_photos(api, token) == 503
 
         document.available = True
 
+        assert api.get("/readyz").status_code == 200
         assert my_photos(api, token) == 200

@@ -376,12 +376,11 @@ def test_more_ids_than_one_lookup_takes_are_split(user_service: UserService, loo
     directory.close()
 
 
-def test_readiness_does_not_depend_on_user_service(
+def test_readiness_does_not_depend_on_user_service_once_the_token_keys_are_known(
     empty_services: None, photo_settings: Settings, own_user_service: RunningServer
 ) -> None:
-    own_user_service.stop()
-
     with photo_service(with_user_service(photo_settings, own_user_service.url)) as app:
+        own_user_service.stop()
         response = app.test_client().get("/readyz")
 
     assert_conforms(response)

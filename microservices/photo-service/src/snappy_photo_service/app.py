@@ -92,7 +92,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         min_refresh_seconds=settings.tokens.jwks_min_refresh_seconds,
         timeout_seconds=settings.tokens.jwks_timeout_seconds,
     )
-    # Best effort: without the keys now, the first request with a token fetches them.
+    # Best effort: without the keys now, readiness and the first request with a token retry.
     if not keys.prefetch():
         logger.warning("token keys not available at start-up", extra={"jwks_url": settings.jwks_url})
     app.extensions[EXTENSION_KEY] = Components(
@@ -106,8 +106,16 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.teardown_appcontext(close_request_session)
 
     register_error_handlers(app, dependency_unavailable=dependency_unavailable)
-    # user-service is not a readiness dependency: without it most requests still work.
-    install_observability(app, readiness_checks={"database": database.ping, "object store": storage.ping})
+    # user-service is a readiness dependency only until its token keys are known once: after
+    # that, tokens verify from the cached keys and most requests work without it.
+    install_observability(
+        app,
+        readiness_checks={
+            "database": database.ping,
+            "object store": storage.ping,
+            "token keys": keys.require_keys,
+        },
+    )
     install_security_headers(app, strict_transport=False)  # no pages: `nosniff` on the API
     app.register_blueprint(create_api_blueprint())
     return app

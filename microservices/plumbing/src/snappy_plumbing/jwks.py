@@ -5,6 +5,12 @@ id triggers a refresh (key rotation), but at most once per `min_refresh_seconds`
 flood of forged key ids cannot turn into a flood of requests to the signer. When the
 signer does not answer, the keys already known keep working: tokens issued before an
 outage stay valid through it.
+
+Before any key is known (a service that started before its signer), nothing can be said
+about a token: `key_for` raises `ServiceUnavailable` (503 with Retry-After) rather than
+calling a valid token invalid, retries the signer at most once per
+`min_refresh_without_keys_seconds`, and `require_keys` fails the service's readiness so
+that no traffic is routed to it meanwhile.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from collections.abc import Callable
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
+from snappy_plumbing.errors import ServiceUnavailable
 from snappy_plumbing.tokens import key_id
 
 __all__ = ["JwksKeySet"]
@@ -34,13 +41,17 @@ class JwksKeySet:
         *,
         ttl_seconds: float = 300.0,
         min_refresh_seconds: float = 10.0,
+        min_refresh_without_keys_seconds: float = 1.0,
         timeout_seconds: float = 3.0,
         clock: Callable[[], float] = time.monotonic,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._url = url
         self._ttl_seconds = ttl_seconds
         self._min_refresh_seconds = min_refresh_seconds
-        self._timeout = httpx.Timeout(timeout_seconds)
+        # Never slower than the usual throttle: lacking keys is the more urgent case.
+        self._min_refresh_without_keys_seconds = min(min_refresh_without_keys_seconds, min_refresh_seconds)
+        self._client = httpx.Client(timeout=httpx.Timeout(timeout_seconds), transport=transport)
         self._clock = clock
         self._keys: dict[str, Ed25519PublicKey] = {}
         self._fetched_at: float | None = None
@@ -52,6 +63,8 @@ class JwksKeySet:
         with self._lock:
             if self._is_stale() or (kid is not None and kid not in self._keys):
                 self._refresh_if_allowed()
+            if not self._keys:
+                raise ServiceUnavailable("The token signer's keys are not known yet; try again shortly")
             if kid is None:
                 return next(iter(self._keys.values())) if len(self._keys) == 1 else None
             return self._keys.get(kid)
@@ -62,16 +75,22 @@ class JwksKeySet:
             self._refresh_if_allowed()
             return bool(self._keys)
 
+    def require_keys(self) -> None:
+        """A readiness check: raise while no key is known (fetching one if allowed)."""
+        if not self.prefetch():
+            raise RuntimeError(f"no token keys from {self._url} yet")
+
     def _is_stale(self) -> bool:
         return self._fetched_at is None or self._clock() - self._fetched_at > self._ttl_seconds
 
     def _refresh_if_allowed(self) -> None:
         now = self._clock()
-        if self._attempted_at is not None and now - self._attempted_at < self._min_refresh_seconds:
+        interval = self._min_refresh_seconds if self._keys else self._min_refresh_without_keys_seconds
+        if self._attempted_at is not None and now - self._attempted_at < interval:
             return
         self._attempted_at = now
         try:
-            response = httpx.get(self._url, timeout=self._timeout)
+            response = self._client.get(self._url)
             response.raise_for_status()
             keys = _parse_jwks(response.json())
         except (httpx.HTTPError, ValueError, TypeError, KeyError) as exc:
