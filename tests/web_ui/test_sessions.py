@@ -138,8 +138,8 @@ def test_the_cookie_has_the_monoliths_flags(web_ui: Flask, services_api: ApiClie
 
 
 def without_csrf_tokens(page: str) -> str:
-    """The page with its per-session CSRF tokens blanked out."""
-    return re.sub(r'name="csrf_token" value="[^"]+"', 'name="csrf_token" value=""', page)
+    """The page with its per-session CSRF tokens and per-rendering upload keys blanked out."""
+    return re.sub(r'name="(csrf_token|idempotency_key)" value="[^"]+"', r'name="\1" value=""', page)
 
 
 @pytest.mark.parametrize("path", ["/", "/signup", "/login", "/login?next=/photos"])
