@@ -176,6 +176,8 @@ class EdgeSettings:
     phase: int
     upstreams: Mapping[Component, str] = field(default_factory=dict)
     connect_timeout_seconds: float = 2.0
+    # Above web-ui's longest call (a write: 22 s) and the request budgets under it, below
+    # gunicorn's worker timeout (tests/security/test_deadline_budget.py checks the chain).
     read_timeout_seconds: float = 30.0
     max_body_bytes: int = 32 * 1024 * 1024
 

@@ -1,4 +1,5 @@
-"""Gunicorn settings, from the environment (SNAPPY_BIND, SNAPPY_WORKERS, SNAPPY_THREADS).
+"""Gunicorn settings, from the environment (SNAPPY_BIND, SNAPPY_WORKERS, SNAPPY_THREADS,
+SNAPPY_GRACEFUL_TIMEOUT, SNAPPY_WORKER_TIMEOUT_SECONDS, SNAPPY_LOG_LEVEL).
 
 On SIGTERM gunicorn stops accepting connections, lets in-flight requests finish for up
 to `graceful_timeout` seconds, then exits: what Kubernetes expects of a pod.
@@ -14,7 +15,10 @@ threads = int(os.environ.get("SNAPPY_THREADS", "8"))
 # "Slow clients and framing").
 worker_class = "snappy_monolith.gunicorn_worker.BufferingThreadWorker"
 graceful_timeout = int(os.environ.get("SNAPPY_GRACEFUL_TIMEOUT", "25"))
-timeout = 60
+# Above every request budget below it (the edge's 30 s upstream timeout included), so the
+# arbiter never kills a worker over a request that is still within its budget
+# (docs/security.md, "Deadlines and idempotency"; checked by tests/security/test_deadline_budget.py).
+timeout = int(os.environ.get("SNAPPY_WORKER_TIMEOUT_SECONDS", "60"))
 keepalive = 5
 # The application writes its own JSON access log with the request id; gunicorn's own
 # access logger is silenced in logconfig_dict below.

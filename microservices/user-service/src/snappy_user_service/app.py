@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     tokens = settings.tokens
     signer = TokenSigner(tokens.private_key_pem, tokens.issuer, tokens.audience, tokens.ttl_seconds)
-    database = Database(settings.database_url)
+    database = Database(settings.database_url, settings.database)
     app.extensions[EXTENSION_KEY] = Components(
         settings=settings,
         database=database,

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from snappy_plumbing.config import ConfigurationError, EnvironmentReader, sqlalchemy_url
+from snappy_plumbing.database import DatabaseTimeouts
 from snappy_plumbing.tokens import check_ttl_seconds
 
 __all__ = ["LoginThrottleSettings", "Settings", "TokenSettings"]
@@ -69,6 +70,20 @@ class Settings:
     # Proxies in front whose X-Forwarded-For entries are believed: 1 behind the edge, which
     # web-ui's calls count as too; 0 believes none.
     trusted_proxy_hops: int = 0
+    database: DatabaseTimeouts = field(default_factory=DatabaseTimeouts)
+    # The longest a request may take when PostgreSQL fails, as in photo-service: below
+    # web-ui's write timeout, the edge's upstream timeout and gunicorn's worker timeout,
+    # above the longest database call (checked here).
+    request_budget_seconds: float = 15.0
+
+    def __post_init__(self) -> None:
+        self.database.check()
+        worst_case = self.database.worst_case_seconds()
+        if not worst_case < self.request_budget_seconds:
+            raise ConfigurationError(
+                f"SNAPPY_REQUEST_BUDGET_SECONDS ({self.request_budget_seconds} s) must exceed"
+                f" the longest a PostgreSQL call can take ({worst_case} s)"
+            )
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -85,4 +100,6 @@ class Settings:
             log_level=(reader.optional("SNAPPY_LOG_LEVEL") or "INFO").upper(),
             login_throttle=LoginThrottleSettings.from_environ(reader),
             trusted_proxy_hops=reader.non_negative_int("SNAPPY_TRUSTED_PROXY_HOPS", 0),
+            database=DatabaseTimeouts.from_reader(reader),
+            request_budget_seconds=reader.positive_float("SNAPPY_REQUEST_BUDGET_SECONDS", 15.0),
         )
