@@ -7,7 +7,14 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from snappy_plumbing.errors import AlreadyShared, NotFound, UserNotFound, ValidationFailed
+from snappy_plumbing.errors import (
+    AlreadyShared,
+    IdempotencyKeyInUse,
+    IdempotencyKeyReused,
+    NotFound,
+    UserNotFound,
+    ValidationFailed,
+)
 from snappy_web_ui.clients import PeerUnavailable, PhotoServiceClient, UserServiceClient
 from snappy_web_ui.config import PeerSettings
 
@@ -86,6 +93,65 @@ def test_a_write_is_sent_once(call: Callable[[PhotoServiceClient], object]) -> N
     with pytest.raises(PeerUnavailable):
         call(photo_client(script))
     assert len(script.requests) == 1
+
+
+def upload(client: PhotoServiceClient, idempotency_key: str | None = None) -> object:
+    return client.upload(
+        "token",
+        data=b"image",
+        filename="a.png",
+        caption="",
+        visibility="private",
+        idempotency_key=idempotency_key,
+    )
+
+
+@pytest.mark.parametrize("failure", [httpx.ReadTimeout("slow"), httpx.ConnectError("refused")])
+def test_a_keyed_upload_is_sent_once_too(failure: Exception) -> None:
+    # The key would make a retry safe; the visitor's browser makes it, with the same form.
+    script = Script(failure, httpx.Response(201, json={}))
+
+    with pytest.raises(PeerUnavailable):
+        upload(photo_client(script), "form-key")
+    assert len(script.requests) == 1
+    assert script.requests[0].headers["Idempotency-Key"] == "form-key"
+
+
+def test_an_upload_without_a_key_sends_no_idempotency_key() -> None:
+    script = Script(httpx.Response(503))
+
+    with pytest.raises(PeerUnavailable):
+        upload(photo_client(script))
+    assert "Idempotency-Key" not in script.requests[0].headers
+
+
+def test_writes_wait_longer_than_the_services_budget_and_reads_their_own_shorter_time() -> None:
+    script = Script(httpx.Response(503), httpx.Response(503), httpx.Response(200, json=PHOTO_PAGE))
+    client = photo_client(script)
+
+    with pytest.raises(PeerUnavailable):
+        upload(client, "form-key")
+    with pytest.raises(PeerUnavailable):
+        client.delete("token", 1)
+    client.feed("token", 20, None)
+
+    upload_timeout, delete_timeout, read_timeout = (sent.extensions["timeout"] for sent in script.requests)
+    assert upload_timeout["read"] == delete_timeout["read"] == SETTINGS.write_timeout_seconds == 20.0
+    assert upload_timeout["connect"] == SETTINGS.connect_timeout_seconds
+    assert read_timeout["read"] == SETTINGS.read_timeout_seconds == 5.0
+
+
+def test_idempotency_problems_become_the_plumbing_errors() -> None:
+    script = Script(
+        problem("idempotency-key-in-use", 409, "An upload with this Idempotency-Key is still in progress"),
+        problem("idempotency-key-reused", 422, "This Idempotency-Key was used for another upload"),
+    )
+    client = photo_client(script)
+
+    with pytest.raises(IdempotencyKeyInUse, match="still in progress"):
+        upload(client, "form-key")
+    with pytest.raises(IdempotencyKeyReused, match="another upload"):
+        upload(client, "form-key")
 
 
 def test_problem_documents_become_the_plumbing_errors() -> None:
