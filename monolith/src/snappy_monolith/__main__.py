@@ -1,4 +1,4 @@
-"""`python -m snappy_monolith migrate`: apply the database migrations."""
+"""`python -m snappy_monolith migrate`: apply the database migrations; `sweep-objects`: see sweep.py."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from alembic import command
 from alembic.config import Config
 
 from snappy_monolith.config import sqlalchemy_url
+from snappy_monolith.sweep import add_sweep_arguments, sweep_objects
 
 __all__ = ["alembic_config", "main"]
 
@@ -32,7 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("migrate", help="apply every pending database migration")
     revision = commands.add_parser("revision", help="create a new migration from model changes")
     revision.add_argument("-m", "--message", required=True)
+    sweep = commands.add_parser(
+        "sweep-objects", help="delete objects no photo references that are older than a grace period"
+    )
+    add_sweep_arguments(sweep)
     args = parser.parse_args(argv)
+    if args.command == "sweep-objects":
+        return sweep_objects(args.grace_seconds, dry_run=args.dry_run)
     database_url = os.environ.get("SNAPPY_DATABASE_URL", "").strip()
     if not database_url:
         print("snappy-monolith: SNAPPY_DATABASE_URL is required", file=sys.stderr)

@@ -8,7 +8,9 @@ connect and read timeouts and a bounded number of retries.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import boto3
@@ -21,9 +23,12 @@ from snappy_photo_service.config import S3Settings
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-__all__ = ["ObjectStorage", "StorageError", "StorageUnavailable"]
+__all__ = ["BATCH_KEYS", "ObjectStorage", "StorageError", "StorageUnavailable", "StoredObject"]
 
 logger = logging.getLogger(__name__)
+
+# The most keys one ListObjectsV2 page returns and one DeleteObjects call takes (S3's limit).
+BATCH_KEYS = 1000
 
 
 class StorageError(Exception):
@@ -44,6 +49,14 @@ def _storage_error(message: str, cause: Exception) -> StorageError:
         if status >= 500:
             return StorageUnavailable(message)
     return StorageError(message)
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """One entry of a bucket listing: the key and when the object was last written."""
+
+    key: str
+    last_modified: datetime
 
 
 class ObjectStorage:
@@ -94,6 +107,40 @@ class ObjectStorage:
                 self._client.delete_object(Bucket=self.bucket, Key=item["Key"])
         except (BotoCoreError, ClientError) as exc:
             raise _storage_error(f"deleting {objects} failed: {exc}", exc) from exc
+
+    def list_pages(self, prefix: str) -> Iterator[list[StoredObject]]:
+        """The objects under `prefix`, one ListObjectsV2 page (at most BATCH_KEYS) at a time."""
+        paginator = self._client.get_paginator("list_objects_v2")
+        pages = paginator.paginate(
+            Bucket=self.bucket, Prefix=prefix, PaginationConfig={"PageSize": BATCH_KEYS}
+        )
+        try:
+            for page in pages:
+                yield [StoredObject(item["Key"], item["LastModified"]) for item in page.get("Contents", [])]
+        except (BotoCoreError, ClientError) as exc:
+            raise _storage_error(f"listing {self.bucket}/{prefix} failed: {exc}", exc) from exc
+
+    def delete_batch(self, keys: Sequence[str]) -> None:
+        """Delete up to BATCH_KEYS keys in one DeleteObjects call; a key already gone is not an error."""
+        if len(keys) > BATCH_KEYS:
+            raise ValueError(f"{len(keys)} keys in one DeleteObjects call; at most {BATCH_KEYS}")
+        if not keys:
+            return
+        try:
+            response = self._client.delete_objects(
+                Bucket=self.bucket,
+                # Quiet: the answer lists only the keys that could not be deleted.
+                Delete={"Objects": [{"Key": key} for key in keys], "Quiet": True},
+            )
+        except (BotoCoreError, ClientError) as exc:
+            raise _storage_error(f"deleting {len(keys)} objects failed: {exc}", exc) from exc
+        failed = response.get("Errors", [])
+        if failed:
+            first = failed[0]
+            raise StorageError(
+                f"the store kept {len(failed)} of {len(keys)} objects it was asked to delete"
+                f" (first: {first.get('Key')}: {first.get('Code')} {first.get('Message')})"
+            )
 
     def ping(self) -> None:
         """Raise StorageError unless the bucket answers."""
