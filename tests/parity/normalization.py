@@ -5,8 +5,11 @@ generate themselves. Everything else (statuses, content types, problem types, fi
 names and values, ordering, pagination) must be identical. The normalization:
 
 - **ids**: each stack numbers rows itself, so an id is replaced by the order in which
-  it first appeared in the scenario (`<id 1>`, `<id 2>`, ...), in bodies, in `Location`
-  headers and in cursors; the same row must get the same placeholder on both sides;
+  it first appeared in the scenario, counted per kind of row (`<user 1>`, `<photo 1>`,
+  ...), in bodies, in `Location` headers and in cursors; the same row must get the same
+  placeholder on both sides. Users and photos are numbered apart: one counter for both
+  would give a photo whose id happens to equal an earlier user's id that user's
+  placeholder on one side only, a difference that depends on the stacks' history;
 - **timestamps**: `created_at` values become `<timestamp>`, after checking their format;
 - **tokens**: `access_token` values become `<token>`, after checking they are JWTs;
 - **cursors**: `next_cursor` values become `<cursor>` (they encode ids);
@@ -34,15 +37,17 @@ _ID_IN_TEXT = re.compile(r"\b([Pp]hoto) (\d+)\b")
 
 @dataclass
 class IdNumbering:
-    """Maps one stack's generated ids to placeholders, in order of first appearance."""
+    """Maps one stack's generated ids to placeholders, per kind of row, in order of first appearance."""
 
-    placeholders: dict[int, str] = field(default_factory=dict)
+    placeholders: dict[tuple[str, int], str] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
 
-    def placeholder(self, value: int) -> str:
-        """The placeholder of `value`, numbering it if it is new."""
-        if value not in self.placeholders:
-            self.placeholders[value] = f"<id {len(self.placeholders) + 1}>"
-        return self.placeholders[value]
+    def placeholder(self, value: int, kind: str = "photo") -> str:
+        """The placeholder of the `kind` row with id `value`, numbering it if it is new."""
+        if (kind, value) not in self.placeholders:
+            self.counts[kind] = self.counts.get(kind, 0) + 1
+            self.placeholders[(kind, value)] = f"<{kind} {self.counts[kind]}>"
+        return self.placeholders[(kind, value)]
 
     def in_path(self, path: str) -> str:
         """A path with its photo ids replaced."""
@@ -64,7 +69,8 @@ def normalize_body(body: Any, ids: IdNumbering) -> Any:
     normalized: dict[str, Any] = {}
     for key, value in body.items():
         if key == "id" and isinstance(value, int):
-            normalized[key] = ids.placeholder(value)
+            # A user document is the one that carries its own `username`; a photo names its `owner`.
+            normalized[key] = ids.placeholder(value, "user" if "username" in body else "photo")
         elif key == "created_at" and isinstance(value, str):
             normalized[key] = "<timestamp>" if _TIMESTAMP.fullmatch(value) else value
         elif key == "access_token" and isinstance(value, str):

@@ -117,15 +117,28 @@ def test_normalization_replaces_generated_values_only() -> None:
     normalized = normalize_body(body, ids)
 
     assert normalized == {
-        "items": [{"id": "<id 1>", "owner": "alice", "created_at": "<timestamp>"}],
+        "items": [{"id": "<photo 1>", "owner": "alice", "created_at": "<timestamp>"}],
         "next_cursor": "<cursor>",
         "access_token": "<token>",
     }
     assert normalize_headers({"Location": "/api/v1/photos/41", "Date": "now"}, ids) == {
-        "location": "/api/v1/photos/<id 1>"
+        "location": "/api/v1/photos/<photo 1>"
     }
     assert normalize_body({"detail": "No photo 41; limit 100"}, ids) == {
-        "detail": "No photo <id 1>; limit 100"
+        "detail": "No photo <photo 1>; limit 100"
     }
     # A malformed timestamp is not hidden by the normalization.
     assert normalize_body({"created_at": "yesterday"}, ids) == {"created_at": "yesterday"}
+
+
+def test_users_and_photos_are_numbered_apart() -> None:
+    """A photo whose id equals a user's id on one side only must not read as a difference."""
+    monolith, microservices = IdNumbering(), IdNumbering()
+    monolith_user = normalize_body({"id": 5, "username": "alice"}, monolith)
+    microservices_user = normalize_body({"id": 12, "username": "alice"}, microservices)
+
+    monolith_photo = normalize_body({"id": 5, "owner": "alice"}, monolith)
+    microservices_photo = normalize_body({"id": 40, "owner": "alice"}, microservices)
+
+    assert monolith_user == microservices_user == {"id": "<user 1>", "username": "alice"}
+    assert monolith_photo == microservices_photo == {"id": "<photo 1>", "owner": "alice"}
