@@ -99,7 +99,7 @@ def test_postgres_then_s3_outages_give_timely_503s_and_lose_nothing(
             load.join()
             [result] = results
             read = read_back(stack.public_url, result)
-            audit = audit_stores(backing, stack.photo_database_url, stack.bucket, result)
+            audit = audit_stores(backing, version, stack.photo_database_url, stack.bucket, result)
 
     failures = result.failures()
     unavailable = [o for o in failures if o.status == 503]
@@ -150,3 +150,6 @@ def test_postgres_then_s3_outages_give_timely_503s_and_lose_nothing(
     # reaches S3).
     failed_in_s3_outage = [o for o in failed_uploads if o.finished >= s3_down and o.started <= s3_back]
     assert unexplained_strays(audit, len(failed_in_s3_outage)) == []
+    # The sweep (grace 0: the load has stopped) deletes exactly those, and no row loses an object.
+    assert audit.swept == len(audit.objects_without_rows)
+    assert audit.objects_without_rows_after_sweep == []

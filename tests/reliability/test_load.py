@@ -27,7 +27,7 @@ def test_a_load_of_concurrent_users_loses_nothing(
         result = run_load(stack.public_url, clients=CLIENTS, seconds=LOAD_SECONDS)
         elapsed = time.monotonic() - began
         read = read_back(stack.public_url, result)
-        audit = audit_stores(backing, stack.photo_database_url, stack.bucket, result)
+        audit = audit_stores(backing, version, stack.photo_database_url, stack.bucket, result)
 
     figures.update(load_figures(result, read, audit))
     figures["clients"] = CLIENTS
@@ -41,4 +41,5 @@ def test_a_load_of_concurrent_users_loses_nothing(
     assert audit.rows == read.uploads_checked
     assert audit.rows_without_objects == []
     assert audit.objects_without_rows == []
+    assert audit.swept == 0
     assert audit.objects == 2 * audit.rows

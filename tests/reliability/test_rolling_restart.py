@@ -66,7 +66,7 @@ def test_a_rolling_restart_under_load_fails_no_request(
         load.join()
         [result] = results
         read = read_back(stack.public_url, result)
-        audit = audit_stores(backing, stack.photo_database_url, stack.bucket, result)
+        audit = audit_stores(backing, version, stack.photo_database_url, stack.bucket, result)
 
     figures.update(load_figures(result, read, audit))
     figures["new_instance_ready_seconds"] = round(ready_after, 2)
@@ -84,3 +84,4 @@ def test_a_rolling_restart_under_load_fails_no_request(
     assert audit.rows == read.uploads_checked
     assert audit.rows_without_objects == []
     assert audit.objects_without_rows == []
+    assert audit.swept == 0

@@ -55,7 +55,7 @@ def test_a_worker_killed_under_load_loses_no_acknowledged_write(
         load.join()
         [result] = results
         read = read_back(stack.public_url, result)
-        audit = audit_stores(backing, stack.photo_database_url, stack.bucket, result)
+        audit = audit_stores(backing, version, stack.photo_database_url, stack.bucket, result)
 
     failures = result.failures()
     # On the dead worker: in flight when it died, or sent on a connection still open to it
@@ -90,3 +90,6 @@ def test_a_worker_killed_under_load_loses_no_acknowledged_write(
     # unreferenced: no compensation runs in a killed process. They are counted in the
     # figures, must be the remains of uploads that died with the worker, and no user sees them.
     assert unexplained_strays(audit, len(failed_uploads)) == []
+    # The sweep (grace 0: the load has stopped) deletes exactly those, and no row loses an object.
+    assert audit.swept == len(audit.objects_without_rows)
+    assert audit.objects_without_rows_after_sweep == []

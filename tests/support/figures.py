@@ -32,6 +32,8 @@ def load_figures(result: LoadResult, read: ReadBack, audit: StoreAudit) -> dict[
         "objects": audit.objects,
         "rows_without_objects": len(audit.rows_without_objects),
         "objects_without_rows": len(audit.objects_without_rows),
+        "objects_swept": audit.swept,
+        "objects_without_rows_after_sweep": len(audit.objects_without_rows_after_sweep),
         "unacknowledged_rows": len(audit.unacknowledged_rows),
     }
 

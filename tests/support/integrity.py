@@ -1,4 +1,11 @@
-"""After a run: is every acknowledged write there, and do rows and objects match one to one?"""
+"""After a run: is every acknowledged write there, and do rows and objects match one to one?
+
+The bucket is compared with the rows twice: as the run left it, where an upload that
+died between storing its objects and committing its row may have left unreferenced
+objects (each must be traceable to a failed upload), and after the sweep of
+unreferenced objects, run with a grace of 0 since the load has stopped, which must leave
+no object without its row and every row with its objects.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ from snappy_devstack.backing import BackingServices
 from snappy_monolith.config import sqlalchemy_url
 from tests.conftest import list_objects, s3_client
 from tests.support.load import LoadResult
+from tests.support.sweeps import run_sweep
 
 __all__ = ["ReadBack", "StoreAudit", "audit_stores", "read_back", "unexplained_strays"]
 
@@ -65,17 +73,29 @@ class StoreAudit:
     """The photo rows of the database against the bucket's listing."""
 
     rows: int
+    # in the bucket as the run left it
     objects: int
+    # photo ids missing an object, before or after the sweep
     rows_without_objects: list[int]
+    # as the run left them: the remains of failed uploads, for the sweep to delete
     objects_without_rows: list[str]
     # rows no client was told about (their answer was lost): ids, each checked to hold sent bytes
     unacknowledged_rows: list[int]
     # unacknowledged rows or unreferenced objects whose bytes no client ever sent
     foreign_bytes: list[str]
+    # objects the sweep deleted, and those without a row it left (there must be none)
+    swept: int
+    objects_without_rows_after_sweep: list[str]
 
 
-def audit_stores(backing: BackingServices, database_url: str, bucket: str, result: LoadResult) -> StoreAudit:
-    """Compare every photo row with the bucket, both ways, and trace every stray to a sent upload."""
+def audit_stores(
+    backing: BackingServices, version: str, database_url: str, bucket: str, result: LoadResult
+) -> StoreAudit:
+    """Compare the photo rows with the bucket both ways, trace strays to sent uploads, sweep, compare again.
+
+    Call it once the load has stopped: the sweep runs with a grace of 0, which is safe
+    only while no upload is in flight.
+    """
     engine = create_engine(sqlalchemy_url(database_url))
     try:
         with engine.connect() as connection:
@@ -103,13 +123,22 @@ def audit_stores(backing: BackingServices, database_url: str, bucket: str, resul
         for key in originals
         if key in keys and client.get_object(Bucket=bucket, Key=key)["Body"].read() not in sent
     ]
+    swept = run_sweep(backing, version, database_url, bucket, grace_seconds=0).deleted
+    keys_after_sweep = set(list_objects(backing, bucket))
+    rows_without_objects_after_sweep = [
+        photo_id
+        for photo_id, object_key, thumbnail_key in rows
+        if object_key not in keys_after_sweep or thumbnail_key not in keys_after_sweep
+    ]
     return StoreAudit(
         rows=len(rows),
         objects=len(keys),
-        rows_without_objects=rows_without_objects,
+        rows_without_objects=sorted(set(rows_without_objects) | set(rows_without_objects_after_sweep)),
         objects_without_rows=objects_without_rows,
         unacknowledged_rows=unacknowledged_rows,
         foreign_bytes=foreign_bytes,
+        swept=swept,
+        objects_without_rows_after_sweep=sorted(keys_after_sweep - referenced),
     )
 
 
@@ -119,7 +148,8 @@ def unexplained_strays(audit: StoreAudit, failed_uploads: int) -> list[str]:
     An upload stores its original, then its thumbnail, then commits its row, and deletes
     the objects when the row cannot be written. When the process dies in between
     (SIGKILL), or the object store itself is what failed (so the delete fails too), the
-    objects stay, unreferenced and invisible to every user. Each such upload leaves its
+    objects stay, unreferenced and invisible to every user, until the sweep deletes them.
+    Each such upload leaves its
     original, with or without its thumbnail, and no other object; and it failed, or
     it could not have left no row.
     """
