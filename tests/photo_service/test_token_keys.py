@@ -102,3 +102,16 @@ def test_with_keys_unknown_key_ids_ask_the_signer_at_most_once_per_ten_seconds(
         assert keys.key_for("forged-key-id") is None
 
     assert signer.requests == 1
+
+
+def test_readiness_probes_ask_the_signer_nothing_once_keys_are_known(
+    signer: Signer, keys: JwksKeySet, clock: Clock
+) -> None:
+    signer.start()
+    keys.require_keys()
+    signer.answering = False
+    for _ in range(30):
+        clock.now += 5.0
+        keys.require_keys()
+
+    assert signer.requests == 1

@@ -76,9 +76,17 @@ class JwksKeySet:
             return bool(self._keys)
 
     def require_keys(self) -> None:
-        """A readiness check: raise while no key is known (fetching one if allowed)."""
-        if not self.prefetch():
-            raise RuntimeError(f"no token keys from {self._url} yet")
+        """A readiness check: raise while no key is known (fetching one if allowed).
+
+        Once keys are known it asks nothing of the signer: a readiness probe every few
+        seconds must not become a JWKS request every few seconds, and a signer outage must
+        not make a service that can verify tokens unready.
+        """
+        with self._lock:
+            if not self._keys:
+                self._refresh_if_allowed()
+            if not self._keys:
+                raise RuntimeError(f"no token keys from {self._url} yet")
 
     def _is_stale(self) -> bool:
         return self._fetched_at is None or self._clock() - self._fetched_at > self._ttl_seconds

@@ -10,7 +10,7 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import BaseConverter
 
-from snappy_plumbing.errors import ServiceUnavailable, register_error_handlers
+from snappy_plumbing.errors import register_error_handlers
 from snappy_plumbing.jwks import JwksKeySet
 from snappy_plumbing.observability import install_observability
 from snappy_plumbing.revocation import RevocationList
@@ -59,24 +59,6 @@ class PhotoIdConverter(BaseConverter):
 
     def to_url(self, value: int) -> str:
         return str(value)
-
-
-class SigningKeysKnown:
-    """Readiness: the token signer's keys have been fetched once (they are kept after that).
-
-    Peers being down does not make web-ui unready: a degraded page beats no page.
-    """
-
-    def __init__(self, keys: JwksKeySet) -> None:
-        self._keys = keys
-        self._known = False
-
-    def __call__(self) -> None:
-        if self._known:
-            return
-        if not self._keys.prefetch():
-            raise ServiceUnavailable("The token signing keys are not known yet")
-        self._known = True
 
 
 def create_app(settings: Settings | None = None) -> Flask:
@@ -129,7 +111,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
 
     register_error_handlers(app, html_page=render_error_page)
-    install_observability(app, readiness_checks={"signing keys": SigningKeysKnown(keys)})
+    # Peers being down does not make web-ui unready (a degraded page beats no page); only
+    # never having had the token signer's keys does, since no signed-in page can work then.
+    install_observability(app, readiness_checks={"signing keys": keys.require_keys})
     # HSTS only where the session cookie is Secure, that is where the site is HTTPS-only.
     install_security_headers(app, strict_transport=settings.session_cookie_secure)
     CSRFProtect(app)
