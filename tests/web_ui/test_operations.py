@@ -7,6 +7,7 @@ import pytest
 
 from snappy_web_ui.config import ConfigurationError, Settings
 from tests.conftest import LiveMicroservices, spawn_gunicorn, stop_process
+from tests.web_ui.conftest import build_web_ui, web_ui_settings
 
 REQUIRED = {
     "SNAPPY_USER_SERVICE_URL": "http://user-service:8000",
@@ -75,3 +76,15 @@ def test_web_ui_runs_under_gunicorn(live_microservices: LiveMicroservices) -> No
     assert landing.headers["X-Request-ID"]
     assert ready.json() == {"status": "ok"}
     assert stylesheet.status_code == 200
+
+
+def test_web_ui_is_not_ready_without_the_token_signers_keys(
+    live_microservices: LiveMicroservices,
+) -> None:
+    """No signed-in page can work without them; once had, peers being down keeps it ready."""
+    app = build_web_ui(web_ui_settings("http://127.0.0.1:1", live_microservices.photo_service_url, "secret"))
+
+    response = app.test_client().get("/readyz")
+
+    assert response.status_code == 503
+    assert "signing keys" in response.get_json()["detail"]
