@@ -348,9 +348,3 @@ def test_the_contract_documents_each_problem_the_worker_answers(
     documented_errors: str, slug: str, status: int
 ) -> None:
     assert f"| {slug} | {status} |" in documented_errors
-
-
-def test_the_monolith_keeps_an_identical_copy_of_the_worker() -> None:
-    monolith_copy = REPOSITORY_ROOT / "monolith/src/snappy_monolith/gunicorn_worker.py"
-    plumbing_copy = REPOSITORY_ROOT / "microservices/plumbing/src/snappy_plumbing/gunicorn_worker.py"
-    assert monolith_copy.read_bytes() == plumbing_copy.read_bytes()

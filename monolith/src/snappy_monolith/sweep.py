@@ -181,7 +181,7 @@ def add_sweep_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def sweep_objects(grace_seconds: int, *, dry_run: bool, environ: Mapping[str, str] | None = None) -> int:
-    """Run the sweep with the monolith's configuration; print one line; the exit status."""
+    """Run the sweep with this deployable's configuration; print one line; the exit status."""
     summary = SweepSummary(dry_run=dry_run)
     database: Database | None = None
     try:

@@ -1,4 +1,4 @@
-"""The monolith's password-guessing throttle: failed log-ins counted per account and per address.
+"""The password-guessing throttle: failed log-ins counted per account and per client address.
 
 The counts live in PostgreSQL (`login_throttle`), so every replica sees the same ones.
 An attempt is counted *before* its password is checked, by one atomic upsert per scope
