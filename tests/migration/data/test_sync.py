@@ -7,11 +7,14 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Any
 
 import pytest
 
+from snappy_migration.data import sync as sync_module
 from snappy_migration.data.backfill import backfill
 from snappy_migration.data.errors import ConflictingRows, NotReady
+from snappy_migration.data.objects import copy_objects
 from snappy_migration.data.stores import open_stores
 from snappy_migration.data.sync import measure_lag, sync
 from snappy_migration.data.verify import verify
@@ -81,6 +84,38 @@ def test_a_deleted_photo_takes_its_shares_and_objects_with_it(backfilled: Migrat
     assert execute(stores.photos_url, "SELECT count(*) FROM shares WHERE photo_id = 4") == [(0,)]
     target_keys = {row[0] for row in target_snapshot(stores)["objects"]}
     assert not target_keys & set(keys)
+
+
+def test_a_photo_deleted_while_its_objects_are_copied_leaves_no_copy_behind(
+    backfilled: MigrationStores, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its original copied, its thumbnail already gone: the copy made for nothing is removed."""
+    stores = backfilled
+    photo_id = add_photo(stores, owner=2, caption="short-lived")
+    keys = execute(
+        stores.source_url, "SELECT object_key, thumbnail_key FROM photos WHERE id = %s", (photo_id,)
+    )[0]
+
+    def delete_between_read_and_copy(*args: Any, **kwargs: Any) -> list[str]:
+        # The monolith deletes the photo after sync read its row: the row first, then the
+        # objects, and the copy sees the original still there and the thumbnail gone.
+        execute(stores.source_url, "DELETE FROM photos WHERE id = %s", (photo_id,))
+        stores.s3().delete_object(Bucket=stores.source_bucket, Key=keys[1])
+        absent: list[str] = copy_objects(*args, **kwargs)
+        stores.s3().delete_object(Bucket=stores.source_bucket, Key=keys[0])
+        return absent
+
+    monkeypatch.setattr(sync_module, "copy_objects", delete_between_read_and_copy)
+    with open_stores(stores.endpoints) as opened:
+        sync(opened)
+    monkeypatch.setattr(sync_module, "copy_objects", copy_objects)
+    with open_stores(stores.endpoints) as opened:
+        sync(opened)
+        report = verify(opened)
+
+    target_keys = {row[0] for row in target_snapshot(stores)["objects"]}
+    assert not target_keys & set(keys)
+    assert report.ok, report
 
 
 def test_a_share_revoked_and_made_again_in_one_batch_does_not_collide(backfilled: MigrationStores) -> None:

@@ -210,7 +210,11 @@ def _apply_to_target(
                 if not rows:
                     continue
                 if table.target_table == OBJECTS_TABLE and stores.buckets_differ:
-                    rows = _copy_objects_of(stores, table, rows)
+                    rows, vanished = _copy_objects_of(stores, table, rows)
+                    # A photo deleted while its objects were copied may have had some copied:
+                    # no row will name them unless the target already holds the photo (its
+                    # delete entry, in a later batch, then removes row and objects together).
+                    freed_keys += _object_keys_of_rows_not_on_target(connection, table, vanished)
                 _upsert_rows(connection, table, rows, backfilled_up_to[table.source_table])
                 advance_sequence(connection, table.target_table)
                 summary.upserted[table.source_table] = summary.upserted.get(table.source_table, 0) + len(rows)
@@ -270,10 +274,10 @@ def _upsert_rows(
 
 def _copy_objects_of(
     stores: Stores, table: TableMapping, rows: list[tuple[Any, ...]]
-) -> list[tuple[Any, ...]]:
-    """Copy the rows' objects; return the rows whose objects are now on the target.
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Copy the rows' objects; return the rows whose objects are now on the target, and the rest.
 
-    A row left out was deleted from the monolith since it was read, its objects with it;
+    A row of the rest was deleted from the monolith since it was read, its objects with it;
     its delete entry comes in a later batch.
     """
     positions = [table.target_columns.index(column) for column in OBJECT_KEY_COLUMNS]
@@ -285,4 +289,25 @@ def _copy_objects_of(
         )
     )
     require_objects_of_deleted_photos(stores.source, sorted(absent), source_bucket)
-    return [row for row in rows if not any(row[position] in absent for position in positions)]
+    kept = [row for row in rows if not any(row[position] in absent for position in positions)]
+    vanished = [row for row in rows if any(row[position] in absent for position in positions)]
+    return kept, vanished
+
+
+def _object_keys_of_rows_not_on_target(
+    connection: Connection, table: TableMapping, rows: list[tuple[Any, ...]]
+) -> list[str]:
+    """The object keys of those `rows` whose id the target table does not hold."""
+    if not rows:
+        return []
+    on_target = {
+        row[0]
+        for row in connection.execute(
+            sql.SQL("SELECT id FROM {table} WHERE id = ANY(%s)").format(
+                table=sql.Identifier(table.target_table)
+            ),
+            ([row[0] for row in rows],),
+        ).fetchall()
+    }
+    positions = [table.target_columns.index(column) for column in OBJECT_KEY_COLUMNS]
+    return [row[position] for row in rows if row[0] not in on_target for position in positions]
