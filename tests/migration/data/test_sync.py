@@ -89,9 +89,11 @@ def test_a_deleted_photo_takes_its_shares_and_objects_with_it(backfilled: Migrat
 def test_a_photo_deleted_while_its_objects_are_copied_leaves_no_copy_behind(
     backfilled: MigrationStores, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Its original copied, its thumbnail already gone: the copy made for nothing is removed."""
+    """Its original copied, its thumbnail already gone: the copy made for nothing is removed,
+    and the share read with it in the same batch (gone too, by cascade) is not written."""
     stores = backfilled
     photo_id = add_photo(stores, owner=2, caption="short-lived")
+    execute(stores.source_url, "INSERT INTO shares (photo_id, user_id) VALUES (%s, 5)", (photo_id,))
     keys = execute(
         stores.source_url, "SELECT object_key, thumbnail_key FROM photos WHERE id = %s", (photo_id,)
     )[0]
@@ -115,6 +117,9 @@ def test_a_photo_deleted_while_its_objects_are_copied_leaves_no_copy_behind(
 
     target_keys = {row[0] for row in target_snapshot(stores)["objects"]}
     assert not target_keys & set(keys)
+    assert execute(stores.photos_url, "SELECT count(*) FROM shares WHERE photo_id = %s", (photo_id,)) == [
+        (0,)
+    ]
     assert report.ok, report
 
 

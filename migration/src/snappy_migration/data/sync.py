@@ -205,8 +205,16 @@ def _apply_to_target(
                     summary.deleted[table.source_table] = summary.deleted.get(table.source_table, 0) + len(
                         gone
                     )
+            # Rows deleted from the monolith after this batch read them, absent from the
+            # target: by table, the ids that rows of child tables must not name either.
+            vanished_ids: dict[str, set[int]] = {}
             for table in tables:
                 rows = current[table.source_table]
+                if table.parent is not None and vanished_ids.get(table.parent.table):
+                    # Their parent went while the batch ran (a photo, its shares with it by
+                    # cascade): their delete entries follow in a later batch.
+                    column = table.target_columns.index(table.parent.column)
+                    rows = [row for row in rows if row[column] not in vanished_ids[table.parent.table]]
                 if not rows:
                     continue
                 if table.target_table == OBJECTS_TABLE and stores.buckets_differ:
@@ -214,7 +222,11 @@ def _apply_to_target(
                     # A photo deleted while its objects were copied may have had some copied:
                     # no row will name them unless the target already holds the photo (its
                     # delete entry, in a later batch, then removes row and objects together).
-                    freed_keys += _object_keys_of_rows_not_on_target(connection, table, vanished)
+                    not_on_target = _rows_not_on_target(connection, table, vanished)
+                    vanished_ids[table.target_table] = {row[0] for row in not_on_target}
+                    freed_keys += _object_keys_of(table, not_on_target)
+                    if not rows:
+                        continue
                 _upsert_rows(connection, table, rows, backfilled_up_to[table.source_table])
                 advance_sequence(connection, table.target_table)
                 summary.upserted[table.source_table] = summary.upserted.get(table.source_table, 0) + len(rows)
@@ -294,20 +306,20 @@ def _copy_objects_of(
     return kept, vanished
 
 
-def _object_keys_of_rows_not_on_target(
+def _rows_not_on_target(
     connection: Connection, table: TableMapping, rows: list[tuple[Any, ...]]
-) -> list[str]:
-    """The object keys of those `rows` whose id the target table does not hold."""
+) -> list[tuple[Any, ...]]:
+    """Those of `rows` whose id the target table does not hold."""
     if not rows:
         return []
-    on_target = {
-        row[0]
-        for row in connection.execute(
-            sql.SQL("SELECT id FROM {table} WHERE id = ANY(%s)").format(
-                table=sql.Identifier(table.target_table)
-            ),
-            ([row[0] for row in rows],),
-        ).fetchall()
-    }
+    statement = sql.SQL("SELECT id FROM {table} WHERE id = ANY(%s)").format(
+        table=sql.Identifier(table.target_table)
+    )
+    on_target = {found[0] for found in connection.execute(statement, ([row[0] for row in rows],)).fetchall()}
+    return [row for row in rows if row[0] not in on_target]
+
+
+def _object_keys_of(table: TableMapping, rows: list[tuple[Any, ...]]) -> list[str]:
+    """The object keys `rows` name."""
     positions = [table.target_columns.index(column) for column in OBJECT_KEY_COLUMNS]
-    return [row[position] for row in rows if row[0] not in on_target for position in positions]
+    return [row[position] for row in rows for position in positions]
