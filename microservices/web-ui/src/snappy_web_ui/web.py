@@ -67,8 +67,9 @@ RETRY_AFTER_SECONDS = 5
 # Random bytes in the upload form's idempotency key (32 URL-safe characters).
 UPLOAD_KEY_BYTES = 24
 UPLOAD_KEY_FIELD = "idempotency_key"
-# What photo-service (and the monolith) accept as an Idempotency-Key: 1 to 255 printable ASCII.
-UPLOAD_KEY_PATTERN = re.compile(r"[\x20-\x7e]{1,255}")
+# What photo-service (and the monolith) accept as an Idempotency-Key: 1 to 255 printable
+# ASCII, spaces inside only.
+UPLOAD_KEY_PATTERN = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?")
 # A `next` target longer than this is no page of Snappy's: the login page ignores it.
 MAX_NEXT_LENGTH = 2048
 # Percent-decodings of a `next` target that are checked; one still encoded after them is ignored.
