@@ -11,23 +11,27 @@ import this module.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import psycopg
 from psycopg.abc import PQGen
 from sqlalchemy import Engine, create_engine, event, exc
+from sqlalchemy.orm import Session
 
 from snappy_plumbing.config import ConfigurationError, EnvironmentReader
 
 __all__ = [
     "AnswerDeadlineConnection",
     "DatabaseTimeouts",
+    "close_request_session_quietly",
     "create_deadline_engine",
     "is_database_unavailable",
 ]
 
 _Result = TypeVar("_Result")
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,17 @@ def is_database_unavailable(error: BaseException) -> bool:
     if isinstance(error, (exc.OperationalError, exc.TimeoutError)):
         return True
     return isinstance(error, exc.DBAPIError) and error.connection_invalidated
+
+
+def close_request_session_quietly(session: Session) -> None:
+    """Close a request's session; a rollback the database cannot take is logged, not raised."""
+    try:
+        session.close()
+    except exc.SQLAlchemyError:
+        # The rollback could not reach the database (it went away during the request). The
+        # server drops an unfinished transaction with its connection, and the answer already
+        # chosen (a 503, for that same outage) must stand rather than turn into a 500 here.
+        logger.warning("could not roll back the request's session", exc_info=True)
 
 
 def _milliseconds(seconds: float) -> int:

@@ -6,19 +6,14 @@ session as an argument and never commit.
 
 from __future__ import annotations
 
-import logging
-
 from flask import g
 from sqlalchemy import Engine, text
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from snappy_plumbing.database import DatabaseTimeouts, create_deadline_engine
+from snappy_plumbing.database import DatabaseTimeouts, close_request_session_quietly, create_deadline_engine
 from snappy_user_service.components import components
 
 __all__ = ["Database", "close_request_session", "request_session"]
-
-logger = logging.getLogger(__name__)
 
 
 class Database:
@@ -51,12 +46,5 @@ def request_session() -> Session:
 def close_request_session(_error: BaseException | None = None) -> None:
     """Close the request's session; anything not committed is rolled back."""
     session: Session | None = g.pop("db_session", None)
-    if session is None:
-        return
-    try:
-        session.close()
-    except SQLAlchemyError:
-        # The rollback could not reach the database (it went away during the request). The
-        # server drops an unfinished transaction with its connection, and the answer already
-        # chosen (a 503, for that same outage) must stand rather than turn into a 500 here.
-        logger.warning("could not roll back the request's session", exc_info=True)
+    if session is not None:
+        close_request_session_quietly(session)
