@@ -323,13 +323,12 @@ class LiveMonolith:
     log_path: Path
 
 
-def spawn_gunicorn(
-    package: str, environment: dict[str, str], log_path: Path
-) -> tuple[subprocess.Popen[bytes], str]:
-    """Start `package` under gunicorn on a free port; returns the process and its base URL."""
-    port = free_port()
+def launch_gunicorn(
+    package: str, environment: dict[str, str], port: int, log_path: Path
+) -> subprocess.Popen[bytes]:
+    """Start `package` under gunicorn on `port`, logging to `log_path`, without waiting for it."""
     with log_path.open("ab") as log:
-        process = subprocess.Popen(
+        return subprocess.Popen(
             [
                 str(Path(sys.executable).parent / "gunicorn"),
                 "-c",
@@ -342,6 +341,14 @@ def spawn_gunicorn(
             stdout=log,
             stderr=subprocess.STDOUT,
         )
+
+
+def spawn_gunicorn(
+    package: str, environment: dict[str, str], log_path: Path
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start `package` under gunicorn on a free port; returns the process and its base URL."""
+    port = free_port()
+    process = launch_gunicorn(package, environment, port, log_path)
     base_url = f"http://127.0.0.1:{port}"
     wait_until_ready(base_url, process, log_path)
     return process, base_url
@@ -587,6 +594,7 @@ __all__ = [
     "MonolithResources",
     "StackUnderTest",
     "free_port",
+    "launch_gunicorn",
     "list_objects",
     "monolith_settings",
     "s3_client",

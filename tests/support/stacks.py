@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -32,6 +31,7 @@ from tests.conftest import (
     SESSION_TAG,
     SIGNING_KEY_PEM,
     free_port,
+    launch_gunicorn,
     migrate,
     provision_monolith,
     release_monolith,
@@ -137,7 +137,7 @@ def start_stack(
 
     def launch(package: str, environment: dict[str, str], port: int) -> Instance:
         """Start without waiting: several processes boot at once, then are waited for together."""
-        process = _launch_gunicorn(package, environment, port, log_path)
+        process = launch_gunicorn(package, environment, port, log_path)
         processes.append(process)
         return Instance(process, f"http://127.0.0.1:{port}")
 
@@ -220,21 +220,3 @@ def start_stack(
             stop_process(process, timeout=15)
         for release in reversed(releases):
             release()
-
-
-def _launch_gunicorn(
-    package: str, environment: dict[str, str], port: int, log_path: Path
-) -> subprocess.Popen[bytes]:
-    """Start `package` under gunicorn on `port`, as `spawn_gunicorn` does, without waiting for it."""
-    with log_path.open("ab") as log:
-        return subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "gunicorn"),
-                "-c",
-                f"python:{package}.gunicorn_conf",
-                f"{package}.wsgi:app",
-            ],
-            env={**environment, "SNAPPY_BIND": f"127.0.0.1:{port}", "PYTHONUNBUFFERED": "1"},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
