@@ -41,6 +41,7 @@ from snappy_monolith.config import S3Settings, Settings, TokenSettings, sqlalche
 from snappy_monolith.tokens import generate_private_key_pem
 from tests.contract import assert_conforms, assert_httpx_conforms
 from tests.http_client import HttpTestClient, HttpTestResponse
+from tests.support.dependency_faults import Faults, fault_proxies
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 SESSION_TAG = secrets.token_hex(4)
@@ -57,6 +58,13 @@ def backing() -> Iterator[BackingServices]:
     state_dir.mkdir(parents=True, exist_ok=True)
     with provide_backing_services(state_dir, persistent=False) as services:
         yield services
+
+
+@pytest.fixture
+def faults(backing: BackingServices) -> Iterator[Faults]:
+    """Fault-injecting proxies in front of the session's PostgreSQL and S3, passing for now."""
+    with fault_proxies(backing) as proxies:
+        yield proxies
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,6 @@ from dataclasses import replace
 import pytest
 from flask import Flask
 
-from snappy_devstack.backing import BackingServices
 from snappy_monolith import create_app as create_monolith
 from snappy_monolith.config import DatabaseTimeouts, Settings
 from tests.conftest import ApiClient, StackUnderTest
@@ -19,17 +18,9 @@ from tests.support.dependency_faults import (
     FAST_S3,
     Faults,
     assert_unavailable,
-    fault_proxies,
     through,
     timed,
 )
-
-
-@pytest.fixture
-def faults(backing: BackingServices) -> Iterator[Faults]:
-    """Proxies in front of PostgreSQL and S3, passing."""
-    with fault_proxies(backing) as proxies:
-        yield proxies
 
 
 @pytest.fixture

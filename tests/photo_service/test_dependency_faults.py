@@ -25,17 +25,9 @@ from tests.support.dependency_faults import (
     FAST_S3,
     Faults,
     assert_unavailable,
-    fault_proxies,
     through,
     timed,
 )
-
-
-@pytest.fixture
-def faults(backing: BackingServices) -> Iterator[Faults]:
-    """Proxies in front of PostgreSQL and S3, passing."""
-    with fault_proxies(backing) as proxies:
-        yield proxies
 
 
 @pytest.fixture
