@@ -17,7 +17,6 @@ second copy of a photo its owner removed.
 from __future__ import annotations
 
 import hashlib
-import re
 from datetime import UTC, datetime, timedelta
 
 from flask import request
@@ -25,7 +24,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from snappy_photo_service.models import Photo, UploadRequest
-from snappy_plumbing.errors import IdempotencyKeyInUse, IdempotencyKeyReused, MalformedRequest, NotFound
+from snappy_plumbing.errors import IdempotencyKeyInUse, IdempotencyKeyReused, NotFound
+from snappy_plumbing.request_parsing import IDEMPOTENCY_KEY_HEADER, checked_idempotency_key
 
 __all__ = [
     "KEY_HEADER",
@@ -37,20 +37,14 @@ __all__ = [
     "upload_fingerprint",
 ]
 
-KEY_HEADER = "Idempotency-Key"
+KEY_HEADER = IDEMPOTENCY_KEY_HEADER
 KEY_LIFETIME = timedelta(hours=24)
-# At most 255 printable ASCII characters; spaces inside only, as HTTP (RFC 9110) strips outer ones.
-_KEY_PATTERN = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?")
 
 
 def idempotency_key(value: str | None = None) -> str | None:
     """The request's Idempotency-Key (or `value`), checked; None when there is none."""
     raw = request.headers.get(KEY_HEADER) if value is None else value
-    if raw is None:
-        return None
-    if not _KEY_PATTERN.fullmatch(raw):
-        raise MalformedRequest(f"{KEY_HEADER} must be 1 to 255 printable ASCII characters")
-    return raw
+    return None if raw is None else checked_idempotency_key(raw)
 
 
 def upload_fingerprint(data: bytes, caption: str, visibility: str) -> str:

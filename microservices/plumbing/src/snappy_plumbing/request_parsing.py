@@ -19,14 +19,19 @@ from snappy_plumbing.errors import (
 )
 
 __all__ = [
+    "IDEMPOTENCY_KEY_HEADER",
     "MAX_JSON_BODY_BYTES",
     "MAX_JSON_DEPTH",
     "bearer_token",
+    "checked_idempotency_key",
     "json_object",
     "parse_json_object",
 ]
 
 JSON_MEDIA_TYPE = "application/json"
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+# At most 255 printable ASCII characters; spaces inside only, as HTTP (RFC 9110) strips outer ones.
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?")
 # Every JSON body the API takes is a handful of short strings: a caption of 2000 characters,
 # each written as a 12-byte surrogate-pair escape, is 24000 bytes.
 MAX_JSON_BODY_BYTES = 64 * 1024
@@ -185,3 +190,10 @@ def _quoted(text: str) -> str:
     # ASCII-escaped and cut short: the key comes from the client and goes into the detail.
     shown = text if len(text) <= 64 else text[:64] + "..."
     return json.dumps(shown, ensure_ascii=True)
+
+
+def checked_idempotency_key(value: str) -> str:
+    """`value` when it is a valid Idempotency-Key (the contract's rule); MalformedRequest otherwise."""
+    if not _IDEMPOTENCY_KEY.fullmatch(value):
+        raise MalformedRequest(f"{IDEMPOTENCY_KEY_HEADER} must be 1 to 255 printable ASCII characters")
+    return value

@@ -9,7 +9,6 @@ answer, a page says so (503) instead of failing.
 
 from __future__ import annotations
 
-import re
 import secrets
 from collections.abc import Callable
 from contextlib import suppress
@@ -39,13 +38,13 @@ from snappy_plumbing.errors import (
     IdempotencyKeyInUse,
     InvalidCredentials,
     InvalidParameter,
-    MalformedRequest,
     NotFound,
     ServiceUnavailable,
     SnappyError,
     TooManyAttempts,
     ValidationFailed,
 )
+from snappy_plumbing.request_parsing import checked_idempotency_key
 from snappy_plumbing.tokens import TokenClaims
 from snappy_web_ui.clients import ImageStream, PeerUnavailable, Photo, PhotoPage, User
 from snappy_web_ui.components import components
@@ -67,9 +66,6 @@ RETRY_AFTER_SECONDS = 5
 # Random bytes in the upload form's idempotency key (32 URL-safe characters).
 UPLOAD_KEY_BYTES = 24
 UPLOAD_KEY_FIELD = "idempotency_key"
-# What photo-service (and the monolith) accept as an Idempotency-Key: 1 to 255 printable
-# ASCII, spaces inside only.
-UPLOAD_KEY_PATTERN = re.compile(r"[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?")
 # A `next` target longer than this is no page of Snappy's: the login page ignores it.
 MAX_NEXT_LENGTH = 2048
 # Percent-decodings of a `next` target that are checked; one still encoded after them is ignored.
@@ -449,11 +445,7 @@ def _submitted_upload_key() -> str | None:
     the monolith's 400, not fail on the way out.
     """
     value = request.form.get(UPLOAD_KEY_FIELD, "").strip()
-    if not value:
-        return None
-    if not UPLOAD_KEY_PATTERN.fullmatch(value):
-        raise MalformedRequest("Idempotency-Key must be 1 to 255 printable ASCII characters")
-    return value
+    return checked_idempotency_key(value) if value else None
 
 
 def _upload_key_after(error: SnappyError, key: str | None) -> str:
