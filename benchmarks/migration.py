@@ -12,8 +12,8 @@ N/20 users and about N/2 shares, then measures, from this one client process:
 - the ceiling: each table copied whole, in one transaction, from the monolith's database
   into the scratch database by binary `COPY ... TO STDOUT` piped into `COPY ... FROM STDIN`
   (`pipe_copy`, the same path the backfill's chunks take);
-- the backfill: `snappy_migration.data.backfill.backfill`, rows only (`with_objects=False`);
-- the verification: `snappy_migration.data.verify.verify`, rows and references only.
+- the backfill: `snappy_migration.backfill.backfill`, rows only (`with_objects=False`);
+- the verification: `snappy_migration.verify.verify`, rows and references only.
 
 It prints the figures, the peak memory of this process, whether the targets were met,
 and as its last line `ratio=X.XX`: the backfill's rows per second over the ceiling's.
@@ -51,12 +51,13 @@ from snappy_devstack.backing import (
     drop_database,
     provide_backing_services,
 )
-from snappy_migration.data.backfill import DEFAULT_CHUNK_ROWS, backfill
-from snappy_migration.data.errors import MigrationError
-from snappy_migration.data.mapping import TABLES, Target
-from snappy_migration.data.progress import Progress
-from snappy_migration.data.stores import Endpoints, ObjectStore, connect, open_stores, pipe_copy
-from snappy_migration.data.verify import render, verify
+from snappy_migration.backfill import DEFAULT_CHUNK_ROWS, backfill
+from snappy_migration.errors import MigrationError
+from snappy_migration.mapping import TABLES
+from snappy_migration.progress import Progress
+from snappy_migration.stores import Endpoints, ObjectStore, connect, open_stores, pipe_copy
+from snappy_migration.verify import render, verify
+from snappy_topology import PartName
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 STATE_DIR = REPOSITORY_ROOT / ".snappy" / "benchmark"
@@ -270,7 +271,10 @@ def _run(arguments: argparse.Namespace, cleanup: ExitStack) -> int:
     _checkpoint(server)
     endpoints = Endpoints(
         source_database_url=databases.monolith,
-        target_database_urls={Target.USER_SERVICE: databases.users, Target.PHOTO_SERVICE: databases.photos},
+        target_database_urls={
+            PartName.USER_SERVICE: databases.users,
+            PartName.PHOTO_SERVICE: databases.photos,
+        },
         object_store=ObjectStore(
             endpoint_url=services.s3.endpoint_url,
             region=services.s3.region,

@@ -14,7 +14,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,9 +39,11 @@ from snappy_monolith import create_app
 from snappy_monolith.__main__ import alembic_config
 from snappy_monolith.config import S3Settings, Settings, TokenSettings, sqlalchemy_url
 from snappy_monolith.tokens import generate_private_key_pem
+from snappy_topology import EDGE_PHASE, PartName, part
 from tests.contract import assert_conforms, assert_httpx_conforms
 from tests.http_client import HttpTestClient, HttpTestResponse
 from tests.support.dependency_faults import Faults, fault_proxies
+from tests.support.parts import part_environment
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 SESSION_TAG = secrets.token_hex(4)
@@ -362,6 +364,36 @@ def spawn_gunicorn(
     return process, base_url
 
 
+def spawn_part(
+    name: PartName,
+    backing: BackingServices,
+    log_path: Path,
+    *,
+    base: Mapping[str, str],
+    peers: Mapping[PartName, str] | None = None,
+    database_url: str | None = None,
+    bucket: str | None = None,
+    key_file: Path | None = None,
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start part `name` under gunicorn on a free port, wired by the topology; wait until it is ready."""
+    port = free_port()
+    environment = part_environment(
+        name,
+        backing,
+        port=port,
+        base=base,
+        peers=peers,
+        database_url=database_url,
+        bucket=bucket,
+        key_file=key_file,
+        session_secret=SESSION_SECRET,
+    )
+    process = launch_gunicorn(part(name).package, environment, port, log_path)
+    base_url = f"http://127.0.0.1:{port}"
+    wait_until_ready(base_url, process, log_path)
+    return process, base_url
+
+
 def spawn_monolith(environment: dict[str, str], log_path: Path) -> tuple[subprocess.Popen[bytes], str]:
     """Start the monolith under gunicorn."""
     return spawn_gunicorn("snappy_monolith", environment, log_path)
@@ -423,8 +455,34 @@ class LiveMicroservices:
     user_database_url: str
     photo_database_url: str
     bucket: str
+    # What every part of the stack runs with beyond its topology settings (e.g. SNAPPY_THREADS).
     environment: dict[str, str]
+    key_file: Path
     log_path: Path
+
+    def environment_of(self, name: PartName, backing: BackingServices, port: int) -> dict[str, str]:
+        """The environment of one more instance of part `name` on port `port`, on this stack's stores."""
+        running = {
+            PartName.USER_SERVICE: self.user_service_url,
+            PartName.PHOTO_SERVICE: self.photo_service_url,
+            PartName.WEB_UI: self.web_ui_url,
+        }
+        databases = {
+            PartName.USER_SERVICE: self.user_database_url,
+            PartName.PHOTO_SERVICE: self.photo_database_url,
+        }
+        described = part(name)
+        return part_environment(
+            name,
+            backing,
+            port=port,
+            base=self.environment,
+            peers={peer.name: running[peer.name] for peer in described.peers if peer.name in running},
+            database_url=databases.get(name),
+            bucket=self.bucket if described.bucket is not None else None,
+            key_file=self.key_file,
+            session_secret=SESSION_SECRET,
+        )
 
 
 def migrate(package: str, database_url: str) -> None:
@@ -454,47 +512,45 @@ def spawn_microservices(
     user_database_url: str,
     photo_database_url: str,
     bucket: str,
+    key_file: Path,
     log_path: Path,
     processes: list[subprocess.Popen[bytes]],
 ) -> MicroservicesUrls:
     """Start user-service, photo-service, web-ui and the edge (phase 3) on these stores, in order.
 
-    Each process joins `processes` as soon as it starts, so the caller stops every one that
-    started even when a later one fails.
+    Each is wired by the topology, as `snappy up` wires it. Each process joins `processes` as
+    soon as it starts, so the caller stops every one that started even when a later one fails.
     """
-    # user-service and web-ui sit behind one proxy, as `snappy up` runs them: the edge (and,
-    # for user-service's log-ins from pages, web-ui), so they believe one X-Forwarded-For hop.
-    behind_one_proxy = {"SNAPPY_TRUSTED_PROXY_HOPS": "1"}
-    user_process, user_url = spawn_gunicorn(
-        "snappy_user_service",
-        {**common, **behind_one_proxy, "SNAPPY_DATABASE_URL": user_database_url},
+    user_process, user_url = spawn_part(
+        PartName.USER_SERVICE,
+        backing,
         log_path,
+        base=common,
+        database_url=user_database_url,
+        key_file=key_file,
     )
     processes.append(user_process)
-    photo_process, photo_url = spawn_gunicorn(
-        "snappy_photo_service",
-        {
-            **common,
-            "SNAPPY_DATABASE_URL": photo_database_url,
-            "SNAPPY_USER_SERVICE_URL": user_url,
-            "SNAPPY_S3_BUCKET": bucket,
-            "SNAPPY_S3_ENDPOINT_URL": backing.s3.endpoint_url,
-            "SNAPPY_S3_REGION": backing.s3.region,
-            "SNAPPY_S3_ACCESS_KEY_ID": backing.s3.access_key_id,
-            "SNAPPY_S3_SECRET_ACCESS_KEY": backing.s3.secret_access_key,
-        },
+    services = {PartName.USER_SERVICE: user_url}
+    photo_process, photo_url = spawn_part(
+        PartName.PHOTO_SERVICE,
+        backing,
         log_path,
+        base=common,
+        peers=services,
+        database_url=photo_database_url,
+        bucket=bucket,
     )
     processes.append(photo_process)
-    peers = {"SNAPPY_USER_SERVICE_URL": user_url, "SNAPPY_PHOTO_SERVICE_URL": photo_url}
-    web_process, web_url = spawn_gunicorn(
-        "snappy_web_ui",
-        {**common, **peers, **behind_one_proxy, "SNAPPY_SECRET_KEY": SESSION_SECRET},
-        log_path,
-    )
+    services[PartName.PHOTO_SERVICE] = photo_url
+    web_process, web_url = spawn_part(PartName.WEB_UI, backing, log_path, base=common, peers=services)
     processes.append(web_process)
-    edge_environment = {**common, **peers, "SNAPPY_EDGE_PHASE": "3", "SNAPPY_WEB_UI_URL": web_url}
-    edge_process, edge_url = spawn_gunicorn("snappy_migration", edge_environment, log_path)
+    edge_process, edge_url = spawn_part(
+        PartName.EDGE,
+        backing,
+        log_path,
+        base={**common, EDGE_PHASE: "3"},
+        peers={**services, PartName.WEB_UI: web_url},
+    )
     processes.append(edge_process)
     return MicroservicesUrls(edge_url, user_url, photo_url, web_url)
 
@@ -519,7 +575,6 @@ def live_microservices(
     common = {
         **os.environ,
         "SNAPPY_THREADS": "4",
-        "SNAPPY_JWT_PRIVATE_KEY_FILE": str(key_file),
         # Revocations reach photo-service and web-ui this soon, so tests need not wait long.
         "SNAPPY_REVOCATION_TTL_SECONDS": str(REVOCATION_TTL_SECONDS),
     }
@@ -531,6 +586,7 @@ def live_microservices(
             user_database_url=user_database_url,
             photo_database_url=photo_database_url,
             bucket=bucket,
+            key_file=key_file,
             log_path=log_path,
             processes=processes,
         )
@@ -543,6 +599,7 @@ def live_microservices(
             photo_database_url=photo_database_url,
             bucket=bucket,
             environment=common,
+            key_file=key_file,
             log_path=log_path,
         )
     finally:

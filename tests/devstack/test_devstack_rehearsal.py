@@ -11,7 +11,7 @@ from snappy_devstack.rehearsal import (
     render_summary,
     run_scenario_parity,
 )
-from snappy_migration.data.verify import ObjectInventory, TableResult, VerifyReport
+from snappy_migration.verify import ObjectInventory, TableResult, VerifyReport
 
 _REPORT = Path("/state/migration-report.json")
 

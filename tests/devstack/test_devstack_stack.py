@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from snappy_devstack.backing import BackingServices, S3Endpoint
+from snappy_devstack.local_stack import read_local_stack
 from snappy_devstack.stack import (
     STACKS,
     Server,
@@ -24,9 +25,8 @@ from snappy_devstack.stack import (
     published_local_stack,
     server_environment,
 )
-from snappy_migration.data.local_stack import read_local_stack
-from snappy_migration.data.mapping import Target
-from snappy_migration.data.stores import ObjectStore
+from snappy_migration.stores import ObjectStore
+from snappy_topology import PartName
 
 SERVICES = BackingServices(
     postgres_url="postgresql://postgres@127.0.0.1:5432/postgres",
@@ -170,8 +170,8 @@ def test_both_stacks_are_described_for_the_data_migration() -> None:
     endpoints = description.endpoints()
     assert endpoints.source_database_url == "postgresql://postgres@127.0.0.1:5432/snappy_monolith"
     assert endpoints.target_database_urls == {
-        Target.USER_SERVICE: "postgresql://postgres@127.0.0.1:5432/snappy_users",
-        Target.PHOTO_SERVICE: "postgresql://postgres@127.0.0.1:5432/snappy_photos",
+        PartName.USER_SERVICE: "postgresql://postgres@127.0.0.1:5432/snappy_users",
+        PartName.PHOTO_SERVICE: "postgresql://postgres@127.0.0.1:5432/snappy_photos",
     }
     assert endpoints.object_store == ObjectStore("http://127.0.0.1:9000", "us-east-1", "key-id", "secret")
     assert (endpoints.source_bucket, endpoints.target_bucket) == ("snappy-monolith", "snappy-photos")

@@ -16,9 +16,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from snappy_devstack.local_stack import read_local_stack
 from snappy_devstack.processes import port_is_free
 from snappy_devstack.seed import DEMO_PASSWORD
-from snappy_migration.data.local_stack import read_local_stack
 from tests.devstack.conftest import PROVIDER_VARIABLES
 
 _START_TIMEOUT_SECONDS = 50

@@ -12,9 +12,9 @@ from flask import Flask, Response, request
 from flask.testing import FlaskClient
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from snappy_migration.edge import EdgeSettings, create_app
-from snappy_migration.routing import Component
+from snappy_edge.app import EdgeSettings, create_app
 from snappy_plumbing.config import ConfigurationError
+from snappy_topology import PartName
 from tests.conftest import free_port
 
 
@@ -35,17 +35,17 @@ def echo_component(name: str) -> Flask:
         }
         response = Response(json.dumps(body), status=201 if request.method == "POST" else 200)
         response.headers["Content-Type"] = "application/json"
-        response.headers["X-Component"] = name
+        response.headers["X-PartName"] = name
         return response
 
     return app
 
 
 @pytest.fixture(scope="module")
-def components() -> Iterator[dict[Component, str]]:
+def components() -> Iterator[dict[PartName, str]]:
     servers: list[BaseWSGIServer] = []
-    urls: dict[Component, str] = {}
-    for component in (Component.MONOLITH, Component.USER_SERVICE, Component.PHOTO_SERVICE):
+    urls: dict[PartName, str] = {}
+    for component in (PartName.MONOLITH, PartName.USER_SERVICE, PartName.PHOTO_SERVICE):
         server = make_server("127.0.0.1", free_port(), echo_component(str(component)), threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
@@ -55,7 +55,7 @@ def components() -> Iterator[dict[Component, str]]:
         server.shutdown()
 
 
-def edge_client(phase: int, upstreams: dict[Component, str]) -> FlaskClient:
+def edge_client(phase: int, upstreams: dict[PartName, str]) -> FlaskClient:
     return create_app(EdgeSettings(phase=phase, upstreams=upstreams)).test_client()
 
 
@@ -72,16 +72,16 @@ def edge_client(phase: int, upstreams: dict[Component, str]) -> FlaskClient:
     ],
 )
 def test_requests_reach_the_component_of_their_phase(
-    components: dict[Component, str], phase: int, path: str, component: str
+    components: dict[PartName, str], phase: int, path: str, component: str
 ) -> None:
     response = edge_client(phase, components).get(path)
 
     assert response.status_code == 200
     assert response.get_json()["component"] == component
-    assert response.headers["X-Component"] == component
+    assert response.headers["X-PartName"] == component
 
 
-def test_method_body_query_and_encoded_path_are_forwarded_unchanged(components: dict[Component, str]) -> None:
+def test_method_body_query_and_encoded_path_are_forwarded_unchanged(components: dict[PartName, str]) -> None:
     client = edge_client(2, components)
 
     response = client.post("/api/v1/photos/1/shares?limit=5&cursor=a%2Fb", data=b"x" * 100_000)
@@ -93,16 +93,16 @@ def test_method_body_query_and_encoded_path_are_forwarded_unchanged(components: 
     assert echoed["body_length"] == 100_000
 
 
-def test_an_encoded_slash_in_a_path_is_refused_not_forwarded(components: dict[Component, str]) -> None:
+def test_an_encoded_slash_in_a_path_is_refused_not_forwarded(components: dict[PartName, str]) -> None:
     # A server further on that decodes before it routes would read another path.
     response = edge_client(2, components).get("/api/v1/users/a%2Fb")
 
     assert response.status_code == 400
     assert response.get_json()["type"] == "https://snappy.example/problems/ambiguous-path"
-    assert "X-Component" not in response.headers
+    assert "X-PartName" not in response.headers
 
 
-def test_the_request_id_and_client_address_travel_with_the_request(components: dict[Component, str]) -> None:
+def test_the_request_id_and_client_address_travel_with_the_request(components: dict[PartName, str]) -> None:
     response = edge_client(2, components).get("/api/v1/feed", headers={"X-Request-ID": "edge-trace"})
 
     echoed = response.get_json()
@@ -112,7 +112,7 @@ def test_the_request_id_and_client_address_travel_with_the_request(components: d
 
 
 @pytest.mark.parametrize("path", ["/internal/v1/users/lookup", "/internal"])
-def test_internal_paths_are_not_reachable(components: dict[Component, str], path: str) -> None:
+def test_internal_paths_are_not_reachable(components: dict[PartName, str], path: str) -> None:
     response = edge_client(3, components).post(path, json={"ids": [1]})
 
     assert response.status_code == 404
@@ -121,11 +121,11 @@ def test_internal_paths_are_not_reachable(components: dict[Component, str], path
 
 @pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
 def test_the_edge_answers_its_operational_endpoints_itself(
-    components: dict[Component, str], path: str
+    components: dict[PartName, str], path: str
 ) -> None:
     client = edge_client(2, components)
 
-    assert "X-Component" not in client.get(path).headers
+    assert "X-PartName" not in client.get(path).headers
     options = client.options(path)
     assert sorted(options.headers["Allow"].split(", ")) == ["GET", "HEAD", "OPTIONS"]
     assert client.post(path).status_code == 405
@@ -133,7 +133,7 @@ def test_the_edge_answers_its_operational_endpoints_itself(
 
 def test_a_component_that_does_not_answer_is_a_503_naming_it() -> None:
     dead = f"http://127.0.0.1:{free_port()}"
-    client = edge_client(2, {Component.USER_SERVICE: dead, Component.PHOTO_SERVICE: dead})
+    client = edge_client(2, {PartName.USER_SERVICE: dead, PartName.PHOTO_SERVICE: dead})
 
     response = client.get("/api/v1/feed")
 
@@ -142,16 +142,16 @@ def test_a_component_that_does_not_answer_is_a_503_naming_it() -> None:
     assert "photo-service" in response.get_json()["detail"]
 
 
-def test_a_component_missing_from_the_configuration_is_a_503(components: dict[Component, str]) -> None:
+def test_a_component_missing_from_the_configuration_is_a_503(components: dict[PartName, str]) -> None:
     response = edge_client(3, components).get("/")
 
     assert response.status_code == 503
     assert "web-ui" in response.get_json()["detail"]
 
 
-def test_readyz_checks_the_components_of_its_phase(components: dict[Component, str]) -> None:
+def test_readyz_checks_the_components_of_its_phase(components: dict[PartName, str]) -> None:
     assert edge_client(2, components).get("/readyz").status_code == 200
-    dead = {**components, Component.PHOTO_SERVICE: f"http://127.0.0.1:{free_port()}"}
+    dead = {**components, PartName.PHOTO_SERVICE: f"http://127.0.0.1:{free_port()}"}
     assert edge_client(2, dead).get("/readyz").status_code == 503
 
 
@@ -167,4 +167,4 @@ def test_settings_come_from_the_environment() -> None:
     )
 
     assert settings.phase == 0
-    assert settings.upstreams == {Component.MONOLITH: "http://127.0.0.1:8000"}
+    assert settings.upstreams == {PartName.MONOLITH: "http://127.0.0.1:8000"}

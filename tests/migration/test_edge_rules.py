@@ -19,8 +19,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from werkzeug.test import TestResponse
 
-from snappy_migration.edge import AmbiguousPath, EdgeSettings, create_app, decision_path
-from snappy_migration.routing import PHASES, Component, component_for, is_internal
+from snappy_edge.app import AmbiguousPath, EdgeSettings, create_app, decision_path
+from snappy_edge.routing import PHASES, component_for, is_internal
+from snappy_topology import PartName
 
 # Bounded so the module stays within seconds; no deadline, because the machine is shared
 # and a slow example is not a failure. In CI (CI=true) the examples are derandomized: a
@@ -32,8 +33,8 @@ EDGE_PATH_SETTINGS = settings(
     derandomize=os.environ.get("CI", "").lower() == "true",
     suppress_health_check=[HealthCheck.too_slow],
 )
-UPSTREAMS = {component: f"http://{component}.upstream" for component in Component}
-COMPONENT_OF_HOST = {f"{component}.upstream": component for component in Component}
+UPSTREAMS = {component: f"http://{component}.upstream" for component in PartName}
+COMPONENT_OF_HOST = {f"{component}.upstream": component for component in PartName}
 EDGE_OWN_PATHS = {"/healthz", "/readyz", "/metrics"}
 AMBIGUOUS_PATH = "https://snappy.example/problems/ambiguous-path"
 MALFORMED_REQUEST = "https://snappy.example/problems/malformed-request"

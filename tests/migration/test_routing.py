@@ -4,14 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from snappy_migration.routing import (
-    PHASES,
-    Component,
-    RouteGroupName,
-    component_for,
-    is_internal,
-    route_group_for,
-)
+from snappy_edge.routing import PHASES, component_for, is_internal, route_group_for
+from snappy_topology import PartName, RouteGroupName, parts_serving
 
 
 @pytest.mark.parametrize(
@@ -36,22 +30,28 @@ def test_each_path_belongs_to_one_route_group(path: str, group: RouteGroupName) 
     assert route_group_for(path) is group
 
 
+@pytest.mark.parametrize("phase", sorted(PHASES))
+def test_every_cell_names_a_part_the_topology_says_serves_that_group(phase: int) -> None:
+    for group, component in PHASES[phase].items():
+        assert component in parts_serving(group), (phase, group, component)
+
+
 def test_phase_0_is_all_monolith_and_phase_3_has_no_monolith() -> None:
-    assert set(PHASES[0].values()) == {Component.MONOLITH}
-    assert Component.MONOLITH not in PHASES[3].values()
+    assert set(PHASES[0].values()) == {PartName.MONOLITH}
+    assert PartName.MONOLITH not in PHASES[3].values()
 
 
 @pytest.mark.parametrize(
     ("phase", "path", "component"),
     [
-        (1, "/api/v1/tokens", Component.USER_SERVICE),
-        (1, "/api/v1/photos", Component.MONOLITH),
-        (2, "/api/v1/users/alice/photos", Component.PHOTO_SERVICE),
-        (2, "/", Component.MONOLITH),
-        (3, "/", Component.WEB_UI),
+        (1, "/api/v1/tokens", PartName.USER_SERVICE),
+        (1, "/api/v1/photos", PartName.MONOLITH),
+        (2, "/api/v1/users/alice/photos", PartName.PHOTO_SERVICE),
+        (2, "/", PartName.MONOLITH),
+        (3, "/", PartName.WEB_UI),
     ],
 )
-def test_routes_move_one_group_per_phase(phase: int, path: str, component: Component) -> None:
+def test_routes_move_one_group_per_phase(phase: int, path: str, component: PartName) -> None:
     assert component_for(phase, path) is component
 
 

@@ -28,7 +28,7 @@ from snappy_devstack.backing import (
     drop_database,
 )
 from snappy_devstack.user_views import compare_user_views
-from snappy_migration.data.cli import main as migrate_main
+from snappy_migration.cli import main as migrate_main
 from tests.conftest import (
     SESSION_SECRET,
     SIGNING_KEY_PEM,
@@ -131,6 +131,7 @@ def migrated(backing: BackingServices, tmp_path_factory: pytest.TempPathFactory)
             user_database_url=urls["users"],
             photo_database_url=urls["photos"],
             bucket=buckets["photos"],
+            key_file=key_file,
             log_path=log_path,
             processes=processes,
         )

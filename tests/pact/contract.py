@@ -6,11 +6,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from snappy_topology import PartName
+
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent.parent
 PACT_DIRECTORY = REPOSITORY_ROOT / "shared_contracts" / "pacts"
-CONSUMER = "web-ui"
-USER_SERVICE = "user-service"
-PHOTO_SERVICE = "photo-service"
+# The parties, as the topology names them.
+CONSUMER = PartName.WEB_UI
 PASSWORD = "correct-horse"
 
 # Provider states: the consumer names them, each provider knows how to set them up.
@@ -27,7 +28,7 @@ KEYED_UPLOAD_CAPTION = "A red square"
 KEYED_UPLOAD_VISIBILITY = "private"
 
 
-def pact_file(provider: str) -> Path:
+def pact_file(provider: PartName) -> Path:
     """The committed pact between web-ui and `provider`."""
     return PACT_DIRECTORY / f"{CONSUMER}-{provider}.json"
 

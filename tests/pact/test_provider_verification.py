@@ -27,7 +27,8 @@ from snappy_devstack.backing import (
     drop_database,
 )
 from snappy_plumbing.config import sqlalchemy_url
-from tests.conftest import SESSION_TAG, SIGNING_KEY_PEM, migrate, spawn_gunicorn, stop_process
+from snappy_topology import PartName
+from tests.conftest import SESSION_TAG, SIGNING_KEY_PEM, migrate, spawn_part, stop_process
 from tests.images import image_bytes
 from tests.pact.contract import (
     ALICE_EXISTS,
@@ -39,9 +40,7 @@ from tests.pact.contract import (
     KEYED_UPLOAD_VISIBILITY,
     NO_USERS,
     PASSWORD,
-    PHOTO_SERVICE,
     UPLOAD_KEY,
-    USER_SERVICE,
     pact_file,
 )
 
@@ -79,26 +78,26 @@ def providers(backing: BackingServices, tmp_path_factory: pytest.TempPathFactory
     migrate("snappy_photo_service", photo_database_url)
     create_bucket(backing.s3, bucket)
     log_path = folder / "services.log"
-    common = {**os.environ, "SNAPPY_THREADS": "4", "SNAPPY_JWT_PRIVATE_KEY_FILE": str(key_file)}
+    common = {**os.environ, "SNAPPY_THREADS": "4"}
     processes = []
     try:
-        user_process, user_url = spawn_gunicorn(
-            "snappy_user_service", {**common, "SNAPPY_DATABASE_URL": user_database_url}, log_path
+        user_process, user_url = spawn_part(
+            PartName.USER_SERVICE,
+            backing,
+            log_path,
+            base=common,
+            database_url=user_database_url,
+            key_file=key_file,
         )
         processes.append(user_process)
-        photo_process, photo_url = spawn_gunicorn(
-            "snappy_photo_service",
-            {
-                **common,
-                "SNAPPY_DATABASE_URL": photo_database_url,
-                "SNAPPY_USER_SERVICE_URL": user_url,
-                "SNAPPY_S3_BUCKET": bucket,
-                "SNAPPY_S3_ENDPOINT_URL": backing.s3.endpoint_url,
-                "SNAPPY_S3_REGION": backing.s3.region,
-                "SNAPPY_S3_ACCESS_KEY_ID": backing.s3.access_key_id,
-                "SNAPPY_S3_SECRET_ACCESS_KEY": backing.s3.secret_access_key,
-            },
+        photo_process, photo_url = spawn_part(
+            PartName.PHOTO_SERVICE,
+            backing,
             log_path,
+            base=common,
+            peers={PartName.USER_SERVICE: user_url},
+            database_url=photo_database_url,
+            bucket=bucket,
         )
         processes.append(photo_process)
         tokens = {}
@@ -219,7 +218,9 @@ class ProviderStates:
         return {"Authorization": f"Bearer {self.providers.tokens[username]}"}
 
 
-def verify(provider: str, url: str, providers: Providers, handlers: dict[str, Callable[[], None]]) -> None:
+def verify(
+    provider: PartName, url: str, providers: Providers, handlers: dict[str, Callable[[], None]]
+) -> None:
     """Replay the committed pact against `url`; fails with the verifier's report on any mismatch."""
     source = pact_file(provider)
     assert source.exists(), f"{source} is missing: run tests/pact/test_web_ui_consumer.py"
@@ -242,12 +243,14 @@ def verify(provider: str, url: str, providers: Providers, handlers: dict[str, Ca
 
 def test_user_service_honours_the_web_ui_pact(providers: Providers) -> None:
     """user-service answers every interaction web-ui expects of it."""
-    verify(USER_SERVICE, providers.user_service_url, providers, ProviderStates(providers).handlers())
+    verify(PartName.USER_SERVICE, providers.user_service_url, providers, ProviderStates(providers).handlers())
 
 
 def test_photo_service_honours_the_web_ui_pact(providers: Providers) -> None:
     """photo-service answers every interaction web-ui expects of it."""
-    verify(PHOTO_SERVICE, providers.photo_service_url, providers, ProviderStates(providers).handlers())
+    verify(
+        PartName.PHOTO_SERVICE, providers.photo_service_url, providers, ProviderStates(providers).handlers()
+    )
 
 
 def _post(url: str, **kwargs: Any) -> httpx.Response:

@@ -19,6 +19,7 @@ from pact import Pact, match
 from pact.match.matcher import AbstractMatcher
 
 from snappy_plumbing.errors import IdempotencyKeyReused, NotFound, UsernameTaken
+from snappy_topology import PartName
 from snappy_web_ui.clients import PhotoServiceClient, UserServiceClient
 from snappy_web_ui.config import PeerSettings
 from tests.images import image_bytes
@@ -33,9 +34,7 @@ from tests.pact.contract import (
     KEYED_UPLOAD_VISIBILITY,
     NO_USERS,
     PASSWORD,
-    PHOTO_SERVICE,
     UPLOAD_KEY,
-    USER_SERVICE,
     normalised_pact,
     pact_file,
 )
@@ -76,7 +75,7 @@ def recorder(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRe
     # A partial run (-k, a failure) would publish a pact missing interactions.
     if recording.recorded != tests:
         return
-    for provider in (USER_SERVICE, PHOTO_SERVICE):
+    for provider in (PartName.USER_SERVICE, PartName.PHOTO_SERVICE):
         written = recording.folder / f"{CONSUMER}-{provider}.json"
         target = pact_file(provider)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -126,13 +125,13 @@ MockPhotoService = MockProvider[PhotoServiceClient]
 @pytest.fixture
 def user_service(recorder: Recorder, request: pytest.FixtureRequest) -> MockUserService:
     """A fresh pact with user-service for one interaction."""
-    return MockProvider(recorder, request.node.originalname, USER_SERVICE, UserServiceClient)
+    return MockProvider(recorder, request.node.originalname, PartName.USER_SERVICE, UserServiceClient)
 
 
 @pytest.fixture
 def photo_service(recorder: Recorder, request: pytest.FixtureRequest) -> MockPhotoService:
     """A fresh pact with photo-service for one interaction."""
-    return MockProvider(recorder, request.node.originalname, PHOTO_SERVICE, PhotoServiceClient)
+    return MockProvider(recorder, request.node.originalname, PartName.PHOTO_SERVICE, PhotoServiceClient)
 
 
 def user_body(username: str) -> dict[str, Any]:

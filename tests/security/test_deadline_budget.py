@@ -14,7 +14,7 @@ from types import ModuleType
 
 import pytest
 
-from snappy_migration.edge import EdgeSettings
+from snappy_edge.app import EdgeSettings
 from snappy_monolith.config import Settings as MonolithSettings
 from snappy_photo_service.config import Settings as PhotoServiceSettings
 from snappy_plumbing.config import ConfigurationError

@@ -1,7 +1,7 @@
 """Both versions refuse the same ambiguous path spellings, with the same problem document.
 
 The microservices' edge decides its route on the percent-decoding of the exact path it
-forwards and refuses any spelling with a second reading (`snappy_migration.edge`). The
+forwards and refuses any spelling with a second reading (`snappy_edge.app`). The
 monolith applies the same rule itself (`snappy_monolith.paths`), so that a client gets one
 answer from either version: 400 ambiguous-path.
 """
@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from snappy_migration.edge import AmbiguousPath as EdgeAmbiguousPath
-from snappy_migration.edge import decision_path as edge_decision_path
+from snappy_edge.app import AmbiguousPath as EdgeAmbiguousPath
+from snappy_edge.app import decision_path as edge_decision_path
 from snappy_monolith.errors import AmbiguousPath as MonolithAmbiguousPath
 from snappy_monolith.paths import decision_path as monolith_decision_path
 from tests.conftest import ApiClient

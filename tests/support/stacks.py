@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from snappy_devstack.backing import (
@@ -26,6 +27,7 @@ from snappy_devstack.backing import (
     delete_bucket,
     drop_database,
 )
+from snappy_topology import EDGE_PHASE, PartName
 from tests.conftest import (
     SESSION_SECRET,
     SESSION_TAG,
@@ -39,6 +41,7 @@ from tests.conftest import (
     stop_process,
     wait_until_ready,
 )
+from tests.support.parts import part_environment
 from tests.support.tcp_switch import TcpSwitch
 
 __all__ = ["VERSIONS", "Instance", "StackUnderLoad", "StoreRoutes", "start_stack"]
@@ -173,30 +176,52 @@ def start_stack(
                     )
                 )
             user_port, photo_port, edge_port = free_port(), free_port(), free_port()
+
+            def wired(name: PartName, port: int, **stores: Any) -> dict[str, str]:
+                return part_environment(
+                    name,
+                    backing,
+                    port=port,
+                    base=common,
+                    s3_endpoint_url=routes.s3_endpoint_url,
+                    key_file=key_file,
+                    session_secret=SESSION_SECRET,
+                    **stores,
+                )
+
             users = launch(
                 "snappy_user_service",
-                {**common, "SNAPPY_DATABASE_URL": _rerouted_database_url(user_database_url, routes.postgres)},
+                wired(
+                    PartName.USER_SERVICE,
+                    user_port,
+                    database_url=_rerouted_database_url(user_database_url, routes.postgres),
+                ),
                 user_port,
             )
             # photo-service reads the token keys from user-service's JWKS at start-up: started
             # before user-service answers, it would refuse every token until its next refresh.
             wait_until_ready(users.url, users.process, log_path)
             upload_package = "snappy_photo_service"
-            upload_environment = {
-                **common,
-                "SNAPPY_DATABASE_URL": _rerouted_database_url(photo_database_url, routes.postgres),
-                "SNAPPY_USER_SERVICE_URL": users.url,
-                **_s3_environment(backing, bucket, routes),
-            }
+            upload_environment = wired(
+                PartName.PHOTO_SERVICE,
+                photo_port,
+                peers={PartName.USER_SERVICE: users.url},
+                database_url=_rerouted_database_url(photo_database_url, routes.postgres),
+                bucket=bucket,
+            )
             first = launch(upload_package, upload_environment, photo_port)
             # The edge reads photo-service's address once, at start: the switch is the address
             # it gets, so instances can come and go behind it.
             switch = TcpSwitch(first.address)
             releases.append(switch.close)
-            peers = {"SNAPPY_USER_SERVICE_URL": users.url, "SNAPPY_PHOTO_SERVICE_URL": switch.url}
             # No web-ui: the load speaks only the public API, which the edge sends to the
             # two services; starting a fourth process would only lengthen the test.
-            edge = launch("snappy_migration", {**common, **peers, "SNAPPY_EDGE_PHASE": "3"}, edge_port)
+            edge_environment = wired(
+                PartName.EDGE,
+                edge_port,
+                peers={PartName.USER_SERVICE: users.url, PartName.PHOTO_SERVICE: switch.url},
+            )
+            edge = launch("snappy_edge", {**edge_environment, EDGE_PHASE: "3"}, edge_port)
             # The edge is ready once both services are: its /readyz asks theirs.
             for instance in (first, edge):
                 wait_until_ready(instance.url, instance.process, log_path)

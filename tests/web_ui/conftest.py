@@ -21,6 +21,7 @@ from flask.testing import FlaskClient
 
 from snappy_devstack.backing import BackingServices
 from snappy_monolith.config import Settings as MonolithSettings
+from snappy_topology import PartName
 from snappy_web_ui import create_app
 from snappy_web_ui.config import PeerSettings, Settings
 from tests.conftest import ApiClient, LiveMicroservices, StackUnderTest, stop_process, wait_until_ready
@@ -109,23 +110,14 @@ def log_in_in_browser(client: FlaskClient, username: str, password: str = "corre
     assert response.status_code == 302, response.get_data(as_text=True)
 
 
-def photo_service_environment(live: LiveMicroservices, backing: BackingServices) -> dict[str, str]:
+def photo_service_environment(live: LiveMicroservices, backing: BackingServices, port: int) -> dict[str, str]:
     """photo-service's variables, on the live services' database, bucket and user-service."""
-    return {
-        **live.environment,
-        "SNAPPY_DATABASE_URL": live.photo_database_url,
-        "SNAPPY_USER_SERVICE_URL": live.user_service_url,
-        "SNAPPY_S3_BUCKET": live.bucket,
-        "SNAPPY_S3_ENDPOINT_URL": backing.s3.endpoint_url,
-        "SNAPPY_S3_REGION": backing.s3.region,
-        "SNAPPY_S3_ACCESS_KEY_ID": backing.s3.access_key_id,
-        "SNAPPY_S3_SECRET_ACCESS_KEY": backing.s3.secret_access_key,
-    }
+    return live.environment_of(PartName.PHOTO_SERVICE, backing, port)
 
 
-def user_service_environment(live: LiveMicroservices) -> dict[str, str]:
+def user_service_environment(live: LiveMicroservices, backing: BackingServices, port: int) -> dict[str, str]:
     """user-service's variables, on the live services' user database and signing key."""
-    return {**live.environment, "SNAPPY_DATABASE_URL": live.user_database_url}
+    return live.environment_of(PartName.USER_SERVICE, backing, port)
 
 
 class ServiceProcess:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import httpx
 import pytest
 
+from snappy_devstack.backing import BackingServices
+from snappy_topology import PartName
 from snappy_web_ui.config import ConfigurationError, Settings
-from tests.conftest import LiveMicroservices, spawn_gunicorn, stop_process
+from tests.conftest import LiveMicroservices, free_port, launch_gunicorn, stop_process, wait_until_ready
 from tests.web_ui.conftest import build_web_ui, web_ui_settings
 
 REQUIRED = {
@@ -56,14 +58,12 @@ def test_a_service_url_must_be_http() -> None:
         Settings.from_environ({**REQUIRED, "SNAPPY_PHOTO_SERVICE_URL": "photo-service:8000"})
 
 
-def test_web_ui_runs_under_gunicorn(live_microservices: LiveMicroservices) -> None:
-    environment = {
-        **live_microservices.environment,
-        "SNAPPY_USER_SERVICE_URL": live_microservices.user_service_url,
-        "SNAPPY_PHOTO_SERVICE_URL": live_microservices.photo_service_url,
-        "SNAPPY_SECRET_KEY": "a-secret-for-this-test",
-    }
-    process, base_url = spawn_gunicorn("snappy_web_ui", environment, live_microservices.log_path)
+def test_web_ui_runs_under_gunicorn(live_microservices: LiveMicroservices, backing: BackingServices) -> None:
+    port = free_port()
+    environment = live_microservices.environment_of(PartName.WEB_UI, backing, port)
+    process = launch_gunicorn("snappy_web_ui", environment, port, live_microservices.log_path)
+    base_url = f"http://127.0.0.1:{port}"
+    wait_until_ready(base_url, process, live_microservices.log_path)
     try:
         landing = httpx.get(f"{base_url}/", timeout=10)
         ready = httpx.get(f"{base_url}/readyz", timeout=10)

@@ -71,10 +71,11 @@ def photo_service(
     tmp_path: Path,
 ) -> ServiceProcess:
     """A photo-service of this test's own, on the live services' database and bucket."""
+    port = free_port()
     process = ServiceProcess(
         "snappy_photo_service",
-        photo_service_environment(live_microservices, backing),
-        free_port(),
+        photo_service_environment(live_microservices, backing, port),
+        port,
         tmp_path / "photo-service.log",
     )
     service_processes.append(process)
@@ -84,13 +85,17 @@ def photo_service(
 
 @pytest.fixture
 def user_service(
-    live_microservices: LiveMicroservices, service_processes: list[ServiceProcess], tmp_path: Path
+    live_microservices: LiveMicroservices,
+    backing: BackingServices,
+    service_processes: list[ServiceProcess],
+    tmp_path: Path,
 ) -> ServiceProcess:
     """A user-service of this test's own, on the live services' user database."""
+    port = free_port()
     process = ServiceProcess(
         "snappy_user_service",
-        user_service_environment(live_microservices),
-        free_port(),
+        user_service_environment(live_microservices, backing, port),
+        port,
         tmp_path / "user-service.log",
     )
     service_processes.append(process)

@@ -18,8 +18,11 @@ from types import FrameType
 
 from snappy_devstack.backing import BackingServices, provide_backing_services
 from snappy_devstack.errors import DevstackError
+from snappy_devstack.local_stack import LOCAL_STACK_FILE, read_local_stack
 from snappy_devstack.processes import LOOPBACK, log_tail, port_is_free
 from snappy_devstack.rehearsal import (
+    MIGRATED_BUCKETS,
+    MIGRATED_DATABASES,
     REPORT_FILE,
     RehearsalSummary,
     migrate_local_stack,
@@ -30,10 +33,7 @@ from snappy_devstack.rehearsal import (
 )
 from snappy_devstack.seed import SeedSummary, seed
 from snappy_devstack.stack import (
-    PHOTOS_BUCKET,
-    PHOTOS_DATABASE,
     STACKS,
-    USERS_DATABASE,
     RunningServer,
     ServerFailed,
     Stack,
@@ -47,9 +47,8 @@ from snappy_devstack.stack import (
     watch,
 )
 from snappy_devstack.user_views import compare_user_views
-from snappy_migration.data import cli as migration_cli
-from snappy_migration.data.errors import MigrationError
-from snappy_migration.data.local_stack import LOCAL_STACK_FILE
+from snappy_migration import cli as migration_cli
+from snappy_migration.errors import MigrationError
 
 __all__ = ["main"]
 
@@ -202,8 +201,8 @@ def _rehearse(arguments: argparse.Namespace) -> int:
                 ensure_secrets(state_dir)
                 _step(
                     2,
-                    f"Resetting the microservices' side: databases {USERS_DATABASE} and {PHOTOS_DATABASE},"
-                    f" bucket {PHOTOS_BUCKET} (the monolith's data is kept)",
+                    f"Resetting the microservices' side: databases {' and '.join(MIGRATED_DATABASES)},"
+                    f" bucket {', '.join(MIGRATED_BUCKETS)} (the monolith's data is kept)",
                 )
                 reset_microservices_side(services)
                 _step(
@@ -273,7 +272,12 @@ def _rehearse_on(stacks: list[Stack], services: BackingServices, state_dir: Path
 def _migrate(argv: Sequence[str]) -> int:
     """`snappy migrate ...`: the data migration tool, on the stacks of `snappy up --stack both` by default."""
     stack_file = default_state_dir(Path.cwd()) / LOCAL_STACK_FILE
-    return migration_cli.main(argv, prog=f"snappy {_MIGRATE}", local_stack_file=stack_file)
+    local_stack = migration_cli.DefaultStores(
+        endpoints=lambda: read_local_stack(stack_file).endpoints(),
+        report_dir=stack_file.parent,
+        hint=f"With no store options, the local stack of `snappy up --stack both` is used ({stack_file}).",
+    )
+    return migration_cli.main(argv, prog=f"snappy {_MIGRATE}", default_stores=local_stack)
 
 
 @contextmanager

@@ -20,13 +20,13 @@ from typing import Final
 
 from snappy_devstack.backing import BackingServices, create_bucket, create_database, delete_bucket
 from snappy_devstack.errors import DevstackError, one_line
+from snappy_devstack.local_stack import LocalStack
 from snappy_devstack.processes import log_tail
-from snappy_devstack.stack import PHOTOS_BUCKET, PHOTOS_DATABASE, USERS_DATABASE
-from snappy_migration.data.backfill import backfill
-from snappy_migration.data.local_stack import LocalStack
-from snappy_migration.data.stores import open_stores
-from snappy_migration.data.sync import sync
-from snappy_migration.data.verify import REPORT_FILE, VerifyReport, verify
+from snappy_migration.backfill import backfill
+from snappy_migration.stores import open_stores
+from snappy_migration.sync import sync
+from snappy_migration.verify import REPORT_FILE, VerifyReport, verify
+from snappy_topology import JOBS, PARTS, JobName
 
 __all__ = [
     "PARITY_MICROSERVICES_URL_VARIABLE",
@@ -55,15 +55,22 @@ FAILED: Final = "failed"
 SKIPPED: Final = "skipped"
 
 
+# The stores the data migration writes: the microservices' side of a rehearsal.
+_MIGRATED_PARTS = [PARTS[name] for name in JOBS[JobName.DATA_MIGRATION].writes]
+MIGRATED_DATABASES = tuple(part.database for part in _MIGRATED_PARTS if part.database is not None)
+MIGRATED_BUCKETS = tuple(part.bucket for part in _MIGRATED_PARTS if part.bucket is not None)
+
+
 def reset_microservices_side(services: BackingServices) -> None:
     """Drop and recreate the services' databases and empty their bucket: a rehearsal moves into empty stores.
 
     The monolith's database and bucket are left as they are, so its data grows across rehearsals.
     """
-    for database in (USERS_DATABASE, PHOTOS_DATABASE):
+    for database in MIGRATED_DATABASES:
         create_database(services.postgres_url, database, drop_existing=True)
-    delete_bucket(services.s3, PHOTOS_BUCKET)
-    create_bucket(services.s3, PHOTOS_BUCKET)
+    for bucket in MIGRATED_BUCKETS:
+        delete_bucket(services.s3, bucket)
+        create_bucket(services.s3, bucket)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """Running Snappy stacks locally: their processes, secrets, data and lifetime.
 
-A stack is described once, as data: each `Server` names the deployable it runs, its port,
-its own settings and the database and bucket it owns. `running_stacks` is the one loop
-that provisions, migrates, starts and stops them all.
+What each part is, its settings, peers and stores come from the topology (`snappy_topology`);
+a stack adds only where each part listens and which peers it is wired to. `running_stacks` is
+the one loop that provisions, migrates, starts and stops them all.
 """
 
 from __future__ import annotations
@@ -30,19 +30,15 @@ from cryptography.hazmat.primitives.serialization import (
 
 from snappy_devstack.backing import BackingServices, create_bucket, create_database
 from snappy_devstack.errors import DevstackError, one_line
+from snappy_devstack.local_stack import LocalStack, remove_local_stack, write_local_stack
 from snappy_devstack.postgres import database_url
 from snappy_devstack.processes import LOOPBACK, free_ports, log_tail, stop_process, wait_until
-from snappy_migration.data.local_stack import LocalStack, remove_local_stack, write_local_stack
-from snappy_migration.data.stores import ObjectStore
+from snappy_migration.stores import ObjectStore
+from snappy_topology import EDGE_PHASE, Command, ObjectStorage, Part, PartName, Wiring, part, url_setting
+from snappy_topology import environment as part_environment
 
 __all__ = [
-    "EDGE",
-    "MONOLITH",
-    "PHOTO_SERVICE",
     "STACKS",
-    "USER_SERVICE",
-    "WEB_UI",
-    "Deployable",
     "RunningServer",
     "Server",
     "ServerFailed",
@@ -64,11 +60,6 @@ __all__ = [
 
 # The choices of `snappy up --stack`; "both" runs the monolith at --port and the microservices at --port + 1.
 STACKS = ("monolith", "microservices", "both")
-MONOLITH_DATABASE = "snappy_monolith"
-MONOLITH_BUCKET = "snappy-monolith"
-USERS_DATABASE = "snappy_users"
-PHOTOS_DATABASE = "snappy_photos"
-PHOTOS_BUCKET = "snappy-photos"
 # Phase 3: users, tokens and JWKS go to user-service, photo data to photo-service and pages to
 # web-ui, so the microservices serve the whole of Snappy without the monolith.
 MICROSERVICES_EDGE_PHASE = "3"
@@ -77,9 +68,9 @@ _MICROSERVICES_PRIVATE_PORTS = 3
 JWT_KEY_FILE = "jwt-signing-key.pem"
 SESSION_SECRET_FILE = "session-secret"  # noqa: S105 - a file name
 # Inherited settings that would rewire a stack: an inline key wins over the stack's key file, a
-# JWKS URL makes photo-service trust another signer, component URLs send the edge elsewhere.
+# JWKS URL makes photo-service trust another signer, a part's URL sends its callers elsewhere.
 _REWIRING_VARIABLES = frozenset(
-    {"SNAPPY_JWT_PRIVATE_KEY", "SNAPPY_JWKS_URL", "SNAPPY_MONOLITH_URL", "SNAPPY_WEB_UI_URL"}
+    {"SNAPPY_JWT_PRIVATE_KEY", "SNAPPY_JWKS_URL", *(url_setting(name) for name in PartName)}
 )
 _READY_TIMEOUT_SECONDS = 60.0
 _MIGRATION_TIMEOUT_SECONDS = 300
@@ -99,40 +90,31 @@ class ServerFailed(StackError):
 
 
 @dataclass(frozen=True)
-class Deployable:
-    """A program Snappy is made of: its Python package and the project folder that installs it."""
-
-    name: str
-    package: str
-    project: str
-
-
-MONOLITH = Deployable("monolith", "snappy_monolith", "monolith")
-USER_SERVICE = Deployable("user-service", "snappy_user_service", "microservices/user-service")
-PHOTO_SERVICE = Deployable("photo-service", "snappy_photo_service", "microservices/photo-service")
-WEB_UI = Deployable("web-ui", "snappy_web_ui", "microservices/web-ui")
-EDGE = Deployable("edge", "snappy_migration", "migration")
-
-
-@dataclass(frozen=True)
 class Server:
-    """One process of a stack: what it runs, its port, its own settings and the data it owns."""
+    """One process of a stack: the part it runs, its port, its peers' URLs and this stack's own settings.
 
-    deployable: Deployable
+    Its stores are the part's, by their default names: created (the database migrated) before it starts.
+    """
+
+    part: Part
     port: int
+    peers: Mapping[PartName, str] = field(default_factory=dict)
     settings: Mapping[str, str] = field(default_factory=dict)
-    # Created (and migrated, for the database) before the server starts.
-    database: str | None = None
-    bucket: str | None = None
-    # Gets the JWT signing key; token verifiers need only the signer's JWKS.
-    signs_tokens: bool = False
-    # Gets the session secret, the same for every server with pages, so sessions pass between them.
-    signs_sessions: bool = False
 
     @property
     def name(self) -> str:
-        """The deployable's name, which also names the server's log files."""
-        return self.deployable.name
+        """The part's name, which also names the server's log files."""
+        return self.part.name
+
+    @property
+    def database(self) -> str | None:
+        """The database the part owns, if any."""
+        return self.part.database
+
+    @property
+    def bucket(self) -> str | None:
+        """The bucket the part owns, if any."""
+        return self.part.bucket
 
     @property
     def url(self) -> str:
@@ -173,50 +155,22 @@ class RunningServer:
 
 def monolith_stack(port: int) -> Stack:
     """The monolith alone at `port`."""
-    monolith = Server(
-        MONOLITH,
-        port,
-        database=MONOLITH_DATABASE,
-        bucket=MONOLITH_BUCKET,
-        signs_tokens=True,
-        signs_sessions=True,
-    )
-    return Stack("monolith", (monolith,))
+    return Stack("monolith", (Server(part(PartName.MONOLITH), port),))
 
 
 def microservices_stack(
     port: int, user_service_port: int, photo_service_port: int, web_ui_port: int
 ) -> Stack:
     """user-service, photo-service and web-ui behind the edge at `port`."""
-    # Behind one proxy: the edge, and for log-ins from pages web-ui, which names the visitor's
-    # address in X-Forwarded-For; the log-in throttle counts by that address.
-    behind_one_proxy = {"SNAPPY_TRUSTED_PROXY_HOPS": "1"}
-    users = Server(
-        USER_SERVICE, user_service_port, behind_one_proxy, database=USERS_DATABASE, signs_tokens=True
-    )
-    photos = Server(
-        PHOTO_SERVICE,
-        photo_service_port,
-        {"SNAPPY_USER_SERVICE_URL": users.url},
-        database=PHOTOS_DATABASE,
-        bucket=PHOTOS_BUCKET,
-    )
-    # No database and no bucket: every page calls the two services' public API.
-    web_ui = Server(
-        WEB_UI,
-        web_ui_port,
-        {"SNAPPY_USER_SERVICE_URL": users.url, "SNAPPY_PHOTO_SERVICE_URL": photos.url, **behind_one_proxy},
-        signs_sessions=True,
-    )
+    users = Server(part(PartName.USER_SERVICE), user_service_port)
+    photos = Server(part(PartName.PHOTO_SERVICE), photo_service_port, {PartName.USER_SERVICE: users.url})
+    services = {PartName.USER_SERVICE: users.url, PartName.PHOTO_SERVICE: photos.url}
+    web_ui = Server(part(PartName.WEB_UI), web_ui_port, services)
     edge = Server(
-        EDGE,
+        part(PartName.EDGE),
         port,
-        {
-            "SNAPPY_EDGE_PHASE": MICROSERVICES_EDGE_PHASE,
-            "SNAPPY_USER_SERVICE_URL": users.url,
-            "SNAPPY_PHOTO_SERVICE_URL": photos.url,
-            "SNAPPY_WEB_UI_URL": web_ui.url,
-        },
+        {**services, PartName.WEB_UI: web_ui.url},
+        {EDGE_PHASE: MICROSERVICES_EDGE_PHASE},
     )
     note = f"The pages are at {edge.url}/ and the API at {edge.url}/api/v1."
     return Stack("microservices", (users, photos, web_ui, edge), note)
@@ -246,11 +200,11 @@ def local_stack_description(stacks: Sequence[Stack], services: BackingServices) 
     `snappy migrate` and the rehearsal read it (as `stack.json` in the state folder) to move
     the monolith's data into the microservices' databases and bucket.
     """
-    by_deployable = {server.deployable: server for stack in stacks for server in stack.servers}
+    by_part = {server.part.name: server for stack in stacks for server in stack.servers}
     entries = {stack.name: stack.entry.url for stack in stacks}
-    monolith = by_deployable.get(MONOLITH)
-    users = by_deployable.get(USER_SERVICE)
-    photos = by_deployable.get(PHOTO_SERVICE)
+    monolith = by_part.get(PartName.MONOLITH)
+    users = by_part.get(PartName.USER_SERVICE)
+    photos = by_part.get(PartName.PHOTO_SERVICE)
     if monolith is None or users is None or photos is None:
         return None
     if (
@@ -308,11 +262,10 @@ def default_state_dir(cwd: Path) -> Path:
 def check_installed(stacks: Sequence[Stack]) -> None:
     """Fail early, with a hint, when a deployable of `stacks` or gunicorn is not installed here."""
     for server in (server for stack in stacks for server in stack.servers):
-        deployable = server.deployable
-        if importlib.util.find_spec(deployable.package) is None:
+        if importlib.util.find_spec(server.part.package) is None:
             raise StackError(
-                f"{deployable.name} is not installed in this environment"
-                f" (run: pip install -e {deployable.project})"
+                f"{server.name} is not installed in this environment"
+                f" (run: pip install -e {server.part.project})"
             )
     if not _gunicorn_executable().is_file():
         raise StackError(f"gunicorn is not installed in {_scripts_dir()}")
@@ -343,26 +296,26 @@ def server_environment(
     services: BackingServices,
     stack_secrets: StackSecrets,
 ) -> dict[str, str]:
-    """The environment a server's processes run with: `base` plus its SNAPPY_* settings."""
+    """The environment a server's processes run with: `base` plus the settings the topology gives it."""
     environment = {name: value for name, value in base.items() if name not in _REWIRING_VARIABLES}
-    environment["SNAPPY_BIND"] = f"{LOOPBACK}:{server.port}"
     environment["PYTHONUNBUFFERED"] = "1"
-    if server.database is not None:
-        environment["SNAPPY_DATABASE_URL"] = database_url(services.postgres_url, server.database)
-    if server.bucket is not None:
-        environment.update(
-            {
-                "SNAPPY_S3_BUCKET": server.bucket,
-                "SNAPPY_S3_ENDPOINT_URL": services.s3.endpoint_url,
-                "SNAPPY_S3_REGION": services.s3.region,
-                "SNAPPY_S3_ACCESS_KEY_ID": services.s3.access_key_id,
-                "SNAPPY_S3_SECRET_ACCESS_KEY": services.s3.secret_access_key,
-            }
-        )
-    if server.signs_tokens:
-        environment["SNAPPY_JWT_PRIVATE_KEY_FILE"] = str(stack_secrets.jwt_private_key_path)
-    if server.signs_sessions:
-        environment["SNAPPY_SECRET_KEY"] = stack_secrets.session_secret
+    wiring = Wiring(
+        bind=f"{LOOPBACK}:{server.port}",
+        peers=server.peers,
+        database_url=None
+        if server.database is None
+        else database_url(services.postgres_url, server.database),
+        bucket=server.bucket,
+        object_storage=ObjectStorage(
+            endpoint_url=services.s3.endpoint_url,
+            region=services.s3.region,
+            access_key_id=services.s3.access_key_id,
+            secret_access_key=services.s3.secret_access_key,
+        ),
+        jwt_private_key_file=str(stack_secrets.jwt_private_key_path),
+        session_secret=stack_secrets.session_secret,
+    )
+    environment.update(part_environment(server.part, wiring))
     environment.update(server.settings)
     return environment
 
@@ -416,7 +369,7 @@ def _migrate(server: Server, environment: Mapping[str, str], log_path: Path) -> 
     with log_path.open("ab") as log:
         try:
             completed = subprocess.run(  # noqa: S603 - a fixed argv built here
-                [sys.executable, "-m", server.deployable.package, "migrate"],
+                [sys.executable, *_schema_migration(server.part).arguments],
                 env=dict(environment),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -440,8 +393,7 @@ def _running_server(
     server: Server, environment: Mapping[str, str], log_path: Path
 ) -> Iterator[RunningServer]:
     """Run `server` under gunicorn while the context lasts; stop it gracefully after."""
-    package = server.deployable.package
-    arguments = [str(_gunicorn_executable()), "-c", f"python:{package}.gunicorn_conf", f"{package}.wsgi:app"]
+    arguments = [str(_gunicorn_executable()), *server.part.start.arguments]
     with log_path.open("ab") as log:
         try:
             process = subprocess.Popen(  # noqa: S603 - a fixed argv built here
@@ -482,6 +434,13 @@ def _wait_until_ready(running: RunningServer) -> None:
         else f"{server.name} exited with status {status} while starting",
         running.log_path,
     )
+
+
+def _schema_migration(described: Part) -> Command:
+    command = described.schema_migration
+    if command is None:
+        raise StackError(f"{described.name} owns no database to migrate")
+    return command
 
 
 def _scripts_dir() -> Path:

@@ -1,6 +1,6 @@
 """The request path as the application routes it, refused when it could be read two ways.
 
-The microservices' edge applies the same rule before it routes (`snappy_migration.edge`),
+The microservices' edge applies the same rule before it routes (`snappy_edge.app`),
 so both versions answer an ambiguous spelling (dot segments, `//`, encoded slashes,
 percent-encoded unreserved or control characters, invalid escapes) with the same 400
 ambiguous-path problem. The monolith keeps its own copy, as it keeps its own error

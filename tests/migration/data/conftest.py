@@ -30,8 +30,9 @@ from snappy_devstack.backing import (
 )
 from snappy_devstack.postgres import database_url
 from snappy_devstack.s3 import s3_client
-from snappy_migration.data.mapping import TABLES, Target
-from snappy_migration.data.stores import Endpoints, ObjectStore
+from snappy_migration.mapping import TABLES
+from snappy_migration.stores import Endpoints, ObjectStore
+from snappy_topology import PartName
 from tests.conftest import SESSION_TAG, migrate
 
 if TYPE_CHECKING:
@@ -62,7 +63,10 @@ class MigrationStores:
         s3 = self.backing.s3
         return Endpoints(
             source_database_url=self.source_url,
-            target_database_urls={Target.USER_SERVICE: self.users_url, Target.PHOTO_SERVICE: self.photos_url},
+            target_database_urls={
+                PartName.USER_SERVICE: self.users_url,
+                PartName.PHOTO_SERVICE: self.photos_url,
+            },
             object_store=ObjectStore(s3.endpoint_url, s3.region, s3.access_key_id, s3.secret_access_key),
             source_bucket=self.source_bucket,
             target_bucket=self.target_bucket,
@@ -84,9 +88,9 @@ class MigrationStores:
             "SNAPPY_MIGRATE_TARGET_BUCKET": self.target_bucket,
         }
 
-    def url_of(self, target: Target) -> str:
+    def url_of(self, target: PartName) -> str:
         """The database URL of a target."""
-        return self.users_url if target is Target.USER_SERVICE else self.photos_url
+        return self.users_url if target is PartName.USER_SERVICE else self.photos_url
 
     def s3(self) -> S3Client:
         """A client of the session's S3 endpoint."""
@@ -283,7 +287,7 @@ def run_migrate(
     # In a folder of its own: a report the command writes by default lands there, not in the checkout.
     with tempfile.TemporaryDirectory() as folder:
         return subprocess.run(
-            [sys.executable, "-m", "snappy_migration.data", *arguments],
+            [sys.executable, "-m", "snappy_migration", *arguments],
             env={**os.environ, **stores.environment, **(changed or {})},
             cwd=folder,
             capture_output=True,

@@ -5,11 +5,11 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from snappy_migration.data.backfill import backfill
-from snappy_migration.data.errors import ConflictingRows
-from snappy_migration.data.stores import open_stores
-from snappy_migration.data.sync import sync
-from snappy_migration.data.verify import verify
+from snappy_migration.backfill import backfill
+from snappy_migration.errors import ConflictingRows
+from snappy_migration.stores import open_stores
+from snappy_migration.sync import sync
+from snappy_migration.verify import verify
 from tests.migration.data.conftest import (
     MigrationStores,
     execute,

@@ -11,17 +11,17 @@ import pytest
 from alembic import command
 
 from snappy_devstack.backing import BackingServices, create_database, drop_database
-from snappy_migration.data.cli import resolve_endpoints
-from snappy_migration.data.errors import MigrationError
-from snappy_migration.data.local_stack import LocalStack, read_local_stack, write_local_stack
-from snappy_migration.data.mapping import Target
-from snappy_migration.data.stores import ObjectStore
+from snappy_devstack.local_stack import LocalStack, read_local_stack, write_local_stack
+from snappy_migration.cli import DefaultStores, resolve_endpoints
+from snappy_migration.errors import MigrationError
+from snappy_migration.stores import ObjectStore
 from snappy_monolith.__main__ import alembic_config
 from snappy_monolith.config import sqlalchemy_url
+from snappy_topology import PartName
 from tests.conftest import SESSION_TAG
 from tests.migration.data.conftest import MigrationStores, execute, run_migrate, seed_monolith
 
-PROG = "python -m snappy_migration.data"
+PROG = "python -m snappy_migration"
 # The advisory lock a writing migration holds on the monolith's database.
 MIGRATION_LOCK = 0x736E61707079
 
@@ -160,7 +160,7 @@ def test_store_options_are_all_or_nothing(tmp_path: Path) -> None:
     with pytest.raises(
         MigrationError, match=r"missing --users-database-url \(or SNAPPY_MIGRATE_USERS_DATABASE_URL\)"
     ):
-        resolve_endpoints(arguments, {}, tmp_path / "stack.json")
+        resolve_endpoints(arguments, {})
 
 
 def test_with_no_store_options_the_local_stack_is_used(tmp_path: Path) -> None:
@@ -178,19 +178,39 @@ def test_with_no_store_options_the_local_stack_is_used(tmp_path: Path) -> None:
     write_local_stack(path, stack)
     arguments = no_store_options()
 
-    endpoints = resolve_endpoints(arguments, {}, path)
+    endpoints = resolve_endpoints(
+        arguments,
+        {},
+        DefaultStores(endpoints=lambda: read_local_stack(path).endpoints(), report_dir=tmp_path),
+    )
 
     assert read_local_stack(path) == stack
     assert path.stat().st_mode & 0o777 == 0o600
-    assert endpoints.target_database_urls[Target.PHOTO_SERVICE].endswith("/snappy_photos")
+    assert endpoints.target_database_urls[PartName.PHOTO_SERVICE].endswith("/snappy_photos")
     assert (endpoints.source_bucket, endpoints.target_bucket) == ("snappy-monolith", "snappy-photos")
 
 
 def test_with_no_store_options_and_no_local_stack_the_error_says_how_to_start_one(tmp_path: Path) -> None:
     arguments = no_store_options()
+    missing_stack = DefaultStores(
+        endpoints=lambda: read_local_stack(tmp_path / "stack.json").endpoints(), report_dir=tmp_path
+    )
 
     with pytest.raises(MigrationError, match=r"no local stack is running .* `./snappy up --stack both`"):
-        resolve_endpoints(arguments, {}, tmp_path / "stack.json")
+        resolve_endpoints(arguments, {}, missing_stack)
+
+
+def test_with_no_store_options_and_no_defaults_every_missing_store_is_named() -> None:
+    with pytest.raises(MigrationError) as raised:
+        resolve_endpoints(no_store_options(), {})
+
+    for option in (
+        "--source-database-url",
+        "--users-database-url",
+        "--photos-database-url",
+        "--target-bucket",
+    ):
+        assert option in str(raised.value)
 
 
 def test_a_second_migration_writing_at_the_same_time_is_refused(stores: MigrationStores) -> None:

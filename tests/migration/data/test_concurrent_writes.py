@@ -9,10 +9,10 @@ from collections.abc import Callable
 
 import psycopg
 
-from snappy_migration.data.backfill import backfill
-from snappy_migration.data.stores import open_stores
-from snappy_migration.data.sync import measure_lag, sync
-from snappy_migration.data.verify import verify
+from snappy_migration.backfill import backfill
+from snappy_migration.stores import open_stores
+from snappy_migration.sync import measure_lag, sync
+from snappy_migration.verify import verify
 from tests.migration.data.conftest import MigrationStores, seed_monolith, source_snapshot, target_snapshot
 
 WRITERS = 2

@@ -27,7 +27,7 @@ KILL_SEED = int(os.environ.get("SNAPPY_KILL_SEED", str(random.SystemRandom().ran
 
 def start_backfill(stores: MigrationStores) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "snappy_migration.data", "backfill", "--chunk-rows", CHUNK_ROWS],
+        [sys.executable, "-m", "snappy_migration", "backfill", "--chunk-rows", CHUNK_ROWS],
         env={**os.environ, **stores.environment},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -105,7 +105,7 @@ def test_a_backfill_killed_at_random_points_resumes_to_the_result_of_a_clean_run
 def test_ctrl_c_leaves_a_checkpoint_and_says_how_to_resume(stores: MigrationStores) -> None:
     seed_monolith(stores, users=400, photos=40, shares=100)
     process = subprocess.Popen(
-        [sys.executable, "-m", "snappy_migration.data", "backfill", "--chunk-rows", "10"],
+        [sys.executable, "-m", "snappy_migration", "backfill", "--chunk-rows", "10"],
         env={**os.environ, **stores.environment},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from snappy_migration.data.progress import Progress
+from snappy_migration.progress import Progress
 
 
 class Terminal(io.StringIO):

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from snappy_migration.data import sync as sync_module
-from snappy_migration.data.backfill import backfill
-from snappy_migration.data.errors import ConflictingRows, NotReady
-from snappy_migration.data.objects import copy_objects
-from snappy_migration.data.stores import open_stores
-from snappy_migration.data.sync import measure_lag, sync
-from snappy_migration.data.verify import verify
+from snappy_migration import sync as sync_module
+from snappy_migration.backfill import backfill
+from snappy_migration.errors import ConflictingRows, NotReady
+from snappy_migration.objects import copy_objects
+from snappy_migration.stores import open_stores
+from snappy_migration.sync import measure_lag, sync
+from snappy_migration.verify import verify
 from tests.migration.data.conftest import (
     MigrationStores,
     execute,
@@ -256,7 +256,7 @@ def test_a_monolith_row_gone_before_it_was_synced_leaves_the_services_row_of_tha
 def test_sync_follow_applies_new_changes_as_they_come_until_ctrl_c(backfilled: MigrationStores) -> None:
     stores = backfilled
     process = subprocess.Popen(
-        [sys.executable, "-m", "snappy_migration.data", "sync", "--follow"],
+        [sys.executable, "-m", "snappy_migration", "sync", "--follow"],
         env={**os.environ, **stores.environment},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

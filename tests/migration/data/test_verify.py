@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from snappy_migration.data.backfill import backfill
-from snappy_migration.data.stores import open_stores
-from snappy_migration.data.verify import CHUNK_IDS, VerifyReport, render, verify
+from snappy_migration.backfill import backfill
+from snappy_migration.stores import open_stores
+from snappy_migration.verify import CHUNK_IDS, VerifyReport, render, verify
 from tests.migration.data.conftest import MigrationStores, execute, run_migrate, seed_monolith
 
 NEW_USER = "INSERT INTO users (id, username, display_name, password_hash) VALUES (%s, %s, 'Extra', 'x')"

@@ -7,7 +7,8 @@ team adapting the tool to its own schema changes this file and nothing else.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+
+from snappy_topology import JOBS, JobName, PartName
 
 __all__ = [
     "CHANGE_LOG_TABLE",
@@ -16,25 +17,17 @@ __all__ = [
     "OBJECT_KEY_COLUMNS",
     "ORPHAN_CHECKS",
     "TABLES",
+    "TARGETS",
     "ColumnMapping",
     "OrphanCheck",
     "ParentReference",
     "TableMapping",
-    "Target",
     "tables_of",
 ]
 
 
-class Target(Enum):
-    """A database the migration writes to, named for the service that owns it."""
-
-    USER_SERVICE = "user-service"
-    PHOTO_SERVICE = "photo-service"
-
-    @property
-    def package(self) -> str:
-        """The Python package whose `migrate` command creates this database's schema."""
-        return f"snappy_{self.name.lower()}"
+# The databases the migration writes to, named for the parts that own them (snappy_topology).
+TARGETS: tuple[PartName, ...] = JOBS[JobName.DATA_MIGRATION].writes
 
 
 @dataclass(frozen=True)
@@ -62,7 +55,7 @@ class TableMapping:
     """
 
     source_table: str
-    target: Target
+    target: PartName
     target_table: str
     columns: tuple[ColumnMapping, ...]
     parent: ParentReference | None = None
@@ -89,8 +82,8 @@ class OrphanCheck:
 
     table: str
     column: str
-    target: Target
-    referenced_target: Target
+    target: PartName
+    referenced_target: PartName
     referenced_table: str
 
     @property
@@ -107,13 +100,13 @@ def _same(*names: str) -> tuple[ColumnMapping, ...]:
 TABLES: tuple[TableMapping, ...] = (
     TableMapping(
         "users",
-        Target.USER_SERVICE,
+        PartName.USER_SERVICE,
         "users",
         _same("id", "username", "display_name", "password_hash", "created_at"),
     ),
     TableMapping(
         "photos",
-        Target.PHOTO_SERVICE,
+        PartName.PHOTO_SERVICE,
         "photos",
         _same(
             "id",
@@ -131,7 +124,7 @@ TABLES: tuple[TableMapping, ...] = (
     ),
     TableMapping(
         "shares",
-        Target.PHOTO_SERVICE,
+        PartName.PHOTO_SERVICE,
         "shares",
         _same("id", "photo_id", "user_id", "created_at"),
         parent=ParentReference("photo_id", "photos"),
@@ -139,20 +132,20 @@ TABLES: tuple[TableMapping, ...] = (
 )
 
 # The photos' objects: the target database and table whose rows name them, and the key columns.
-OBJECTS_TARGET = Target.PHOTO_SERVICE
+OBJECTS_TARGET = PartName.PHOTO_SERVICE
 OBJECTS_TABLE = "photos"
 OBJECT_KEY_COLUMNS = ("object_key", "thumbnail_key")
 
 # The references that crossed a foreign key in the monolith and cross a service boundary now.
 ORPHAN_CHECKS: tuple[OrphanCheck, ...] = (
-    OrphanCheck("photos", "owner_id", Target.PHOTO_SERVICE, Target.USER_SERVICE, "users"),
-    OrphanCheck("shares", "user_id", Target.PHOTO_SERVICE, Target.USER_SERVICE, "users"),
+    OrphanCheck("photos", "owner_id", PartName.PHOTO_SERVICE, PartName.USER_SERVICE, "users"),
+    OrphanCheck("shares", "user_id", PartName.PHOTO_SERVICE, PartName.USER_SERVICE, "users"),
 )
 
 # Written by the monolith's triggers (its migration 0002), read and emptied by `sync`.
 CHANGE_LOG_TABLE = "change_log"
 
 
-def tables_of(target: Target) -> tuple[TableMapping, ...]:
+def tables_of(target: PartName) -> tuple[TableMapping, ...]:
     """The mappings that write to `target`, in dependency order."""
     return tuple(table for table in TABLES if table.target is target)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
-from snappy_migration.data.stores import Connection
+from snappy_migration.stores import Connection
 
 __all__ = [
     "Checkpoint",

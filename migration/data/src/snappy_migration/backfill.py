@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 import psycopg
 from psycopg import sql
 
-from snappy_migration.data import checkpoints
-from snappy_migration.data.errors import ConflictingRows, MissingObject
-from snappy_migration.data.mapping import (
+from snappy_migration import checkpoints
+from snappy_migration.errors import ConflictingRows, MissingObject
+from snappy_migration.mapping import (
     CHANGE_LOG_TABLE,
     OBJECT_KEY_COLUMNS,
     OBJECTS_TABLE,
@@ -33,9 +33,9 @@ from snappy_migration.data.mapping import (
     TABLES,
     TableMapping,
 )
-from snappy_migration.data.objects import copy_objects
-from snappy_migration.data.progress import Progress, ProgressFactory
-from snappy_migration.data.stores import Connection, Stores, column_list, pipe_copy
+from snappy_migration.objects import copy_objects
+from snappy_migration.progress import Progress, ProgressFactory
+from snappy_migration.stores import Connection, Stores, column_list, pipe_copy
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",

@@ -24,7 +24,7 @@ from typing import Any
 
 from psycopg import sql
 
-from snappy_migration.data.mapping import (
+from snappy_migration.mapping import (
     OBJECT_KEY_COLUMNS,
     OBJECTS_TABLE,
     OBJECTS_TARGET,
@@ -33,9 +33,9 @@ from snappy_migration.data.mapping import (
     OrphanCheck,
     TableMapping,
 )
-from snappy_migration.data.objects import ObjectInfo, list_objects, same_content
-from snappy_migration.data.stores import Connection, Stores, column_list, pipe_copy
-from snappy_migration.data.sync import measure_lag
+from snappy_migration.objects import ObjectInfo, list_objects, same_content
+from snappy_migration.stores import Connection, Stores, column_list, pipe_copy
+from snappy_migration.sync import measure_lag
 
 __all__ = [
     "CHUNK_IDS",

@@ -14,8 +14,9 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from psycopg import sql
 
-from snappy_migration.data.errors import MigrationError, SchemaMissing, StoreUnreachable
-from snappy_migration.data.mapping import CHANGE_LOG_TABLE, TABLES, Target, tables_of
+from snappy_migration.errors import MigrationError, SchemaMissing, StoreUnreachable
+from snappy_migration.mapping import CHANGE_LOG_TABLE, TABLES, TARGETS, tables_of
+from snappy_topology import PARTS, PartName
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -62,7 +63,7 @@ class Endpoints:
     """Everything the migration talks to: one source, one database per target, two buckets."""
 
     source_database_url: str
-    target_database_urls: Mapping[Target, str]
+    target_database_urls: Mapping[PartName, str]
     object_store: ObjectStore
     source_bucket: str
     target_bucket: str
@@ -73,7 +74,7 @@ class Stores:
     """Open connections: the source, one per target database, and an S3 client."""
 
     source: Connection
-    targets: dict[Target, Connection]
+    targets: dict[PartName, Connection]
     s3: S3Client
     endpoints: Endpoints
 
@@ -141,14 +142,14 @@ def open_stores(endpoints: Endpoints, *, need_change_log: bool = True) -> Iterat
             owner="the monolith's",
             package="snappy_monolith",
         )
-        targets: dict[Target, Connection] = {}
-        for target in Target:
+        targets: dict[PartName, Connection] = {}
+        for target in TARGETS:
             connection = opened.enter_context(connect(endpoints.target_database_urls[target], target.value))
             _require_tables(
                 connection,
                 [table.target_table for table in tables_of(target)],
                 owner=f"{target.value}'s",
-                package=target.package,
+                package=PARTS[target].package,
             )
             targets[target] = connection
         s3 = s3_client(endpoints.object_store)

@@ -1,6 +1,6 @@
 """The routing table: for each route group and each phase, the component that serves it.
 
-This one table drives the local edge router (`snappy_migration.edge`) and, later, the
+This one table drives the local edge router (`snappy_edge.app`) and, later, the
 Kubernetes routes of each phase. Moving a route group to a new component is a change of
 one cell here; moving it back is the way back.
 
@@ -17,35 +17,18 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import StrEnum
+
+from snappy_topology import PartName, RouteGroupName
 
 __all__ = [
     "PHASES",
     "ROUTE_GROUPS",
-    "Component",
     "RouteGroup",
     "RouteGroupName",
     "component_for",
     "is_internal",
     "route_group_for",
 ]
-
-
-class Component(StrEnum):
-    """A deployable that can serve requests."""
-
-    MONOLITH = "monolith"
-    USER_SERVICE = "user-service"
-    PHOTO_SERVICE = "photo-service"
-    WEB_UI = "web-ui"
-
-
-class RouteGroupName(StrEnum):
-    """Routes that move together."""
-
-    USERS = "users and tokens"
-    PHOTOS = "photos, shares, feed"
-    PAGES = "web pages"
 
 
 @dataclass(frozen=True)
@@ -81,31 +64,32 @@ ROUTE_GROUPS: tuple[RouteGroup, ...] = (
     RouteGroup(RouteGroupName.PAGES, (re.compile(r"^/"),)),
 )
 
-PHASES: dict[int, dict[RouteGroupName, Component]] = {
+# Every cell names a part that serves the group (snappy_topology.PARTS); a test holds the table to it.
+PHASES: dict[int, dict[RouteGroupName, PartName]] = {
     0: {
-        RouteGroupName.USERS: Component.MONOLITH,
-        RouteGroupName.PHOTOS: Component.MONOLITH,
-        RouteGroupName.PAGES: Component.MONOLITH,
+        RouteGroupName.USERS: PartName.MONOLITH,
+        RouteGroupName.PHOTOS: PartName.MONOLITH,
+        RouteGroupName.PAGES: PartName.MONOLITH,
     },
     1: {
-        RouteGroupName.USERS: Component.USER_SERVICE,
-        RouteGroupName.PHOTOS: Component.MONOLITH,
-        RouteGroupName.PAGES: Component.MONOLITH,
+        RouteGroupName.USERS: PartName.USER_SERVICE,
+        RouteGroupName.PHOTOS: PartName.MONOLITH,
+        RouteGroupName.PAGES: PartName.MONOLITH,
     },
     2: {
-        RouteGroupName.USERS: Component.USER_SERVICE,
-        RouteGroupName.PHOTOS: Component.PHOTO_SERVICE,
-        RouteGroupName.PAGES: Component.MONOLITH,
+        RouteGroupName.USERS: PartName.USER_SERVICE,
+        RouteGroupName.PHOTOS: PartName.PHOTO_SERVICE,
+        RouteGroupName.PAGES: PartName.MONOLITH,
     },
     3: {
-        RouteGroupName.USERS: Component.USER_SERVICE,
-        RouteGroupName.PHOTOS: Component.PHOTO_SERVICE,
-        RouteGroupName.PAGES: Component.WEB_UI,
+        RouteGroupName.USERS: PartName.USER_SERVICE,
+        RouteGroupName.PHOTOS: PartName.PHOTO_SERVICE,
+        RouteGroupName.PAGES: PartName.WEB_UI,
     },
     4: {
-        RouteGroupName.USERS: Component.USER_SERVICE,
-        RouteGroupName.PHOTOS: Component.PHOTO_SERVICE,
-        RouteGroupName.PAGES: Component.WEB_UI,
+        RouteGroupName.USERS: PartName.USER_SERVICE,
+        RouteGroupName.PHOTOS: PartName.PHOTO_SERVICE,
+        RouteGroupName.PAGES: PartName.WEB_UI,
     },
 }
 
@@ -126,7 +110,7 @@ def route_group_for(path: str) -> RouteGroupName:
     raise ValueError(f"no route group matches {path!r}")  # unreachable: PAGES matches every path
 
 
-def component_for(phase: int, path: str) -> Component:
+def component_for(phase: int, path: str) -> PartName:
     """The component that serves `path` in `phase`."""
     if phase not in PHASES:
         raise ValueError(f"unknown phase {phase}; phases are {sorted(PHASES)}")

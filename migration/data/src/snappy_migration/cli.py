@@ -1,8 +1,8 @@
 """`snappy migrate`: plan, backfill, sync, verify, status and run, from the command line.
 
-With no store options, it acts on the local stack that `snappy up --stack both` runs
-(found through `.snappy/stack.json`). Any store can be given instead, as an option or in
-the environment (`SNAPPY_MIGRATE_*`), e.g. from a Kubernetes Job.
+Each store is given as an option or in the environment (`SNAPPY_MIGRATE_*`), e.g. from a
+Kubernetes Job. A launcher may name default stores for when none is given: the developer's
+`snappy migrate` uses the local stack that `snappy up --stack both` runs (snappy_devstack).
 
 Exit status: 0 done; 1 verify found differences; 2 the migration cannot go on (a wrong
 URL, a missing schema, conflicting rows: the message says which); 130 interrupted (the
@@ -16,17 +16,17 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
 from psycopg import sql
 
-from snappy_migration.data import checkpoints
-from snappy_migration.data.backfill import DEFAULT_CHUNK_ROWS, OBJECTS_STREAM, backfill
-from snappy_migration.data.errors import MigrationError
-from snappy_migration.data.local_stack import LOCAL_STACK_FILE, read_local_stack
-from snappy_migration.data.mapping import OBJECTS_TARGET, TABLES, Target
-from snappy_migration.data.stores import (
+from snappy_migration import checkpoints
+from snappy_migration.backfill import DEFAULT_CHUNK_ROWS, OBJECTS_STREAM, backfill
+from snappy_migration.errors import MigrationError
+from snappy_migration.mapping import OBJECTS_TARGET, TABLES
+from snappy_migration.stores import (
     Connection,
     Endpoints,
     ObjectStore,
@@ -34,10 +34,18 @@ from snappy_migration.data.stores import (
     claim_migration,
     open_stores,
 )
-from snappy_migration.data.sync import DEFAULT_BATCH_ENTRIES, measure_lag, sync
-from snappy_migration.data.verify import REPORT_FILE, VerifyReport, render, verify
+from snappy_migration.sync import DEFAULT_BATCH_ENTRIES, measure_lag, sync
+from snappy_migration.verify import REPORT_FILE, VerifyReport, render, verify
+from snappy_topology import PartName
 
-__all__ = ["EXIT_DIFFERENCES", "EXIT_FAILED", "EXIT_INTERRUPTED", "main", "resolve_endpoints"]
+__all__ = [
+    "EXIT_DIFFERENCES",
+    "EXIT_FAILED",
+    "EXIT_INTERRUPTED",
+    "DefaultStores",
+    "main",
+    "resolve_endpoints",
+]
 
 EXIT_DIFFERENCES = 1
 EXIT_FAILED = 2
@@ -57,24 +65,36 @@ _S3_CREDENTIALS = ("SNAPPY_MIGRATE_S3_ACCESS_KEY_ID", "SNAPPY_MIGRATE_S3_SECRET_
 _S3_REGION = "SNAPPY_MIGRATE_S3_REGION"
 
 
+@dataclass(frozen=True)
+class DefaultStores:
+    """The stores a launcher offers when no option or variable names one, and where reports go then."""
+
+    # Called only when needed; raises MigrationError (saying how to get one) when there is none.
+    endpoints: Callable[[], Endpoints]
+    report_dir: Path
+    # Closes --help: where the stores come from when none is given.
+    hint: str = ""
+
+
 def main(
     argv: Sequence[str] | None = None,
     *,
     prog: str = "snappy-migrate",
-    local_stack_file: Path | None = None,
+    default_stores: DefaultStores | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> int:
     """Run one migration command; return the exit status."""
-    arguments = _parser(prog).parse_args(argv)
+    arguments = _parser(prog, default_stores).parse_args(argv)
     environ = os.environ if environ is None else environ
-    stack_file = arguments.local_stack or local_stack_file or Path.cwd() / ".snappy" / LOCAL_STACK_FILE
     previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
-        endpoints = resolve_endpoints(arguments, environ, stack_file)
-        report_path = (
-            arguments.report
-            or (stack_file.parent if _uses_local_stack(arguments, environ) else Path.cwd()) / REPORT_FILE
+        endpoints = resolve_endpoints(arguments, environ, default_stores)
+        report_dir = (
+            default_stores.report_dir
+            if default_stores is not None and not _names_any_store(arguments, environ)
+            else Path.cwd()
         )
+        report_path = arguments.report or report_dir / REPORT_FILE
         with open_stores(endpoints) as stores:
             if arguments.command in _WRITING_COMMANDS:
                 claim_migration(stores.source)
@@ -94,15 +114,17 @@ def main(
 
 
 def resolve_endpoints(
-    arguments: argparse.Namespace, environ: Mapping[str, str], stack_file: Path
+    arguments: argparse.Namespace,
+    environ: Mapping[str, str],
+    default_stores: DefaultStores | None = None,
 ) -> Endpoints:
-    """Each store from its option, else its environment variable, else the local stack."""
+    """Each store from its option, else its environment variable; all of them, or the defaults."""
     given = {
         name: getattr(arguments, name) or environ.get(variable, "").strip() or None
         for name, (variable, _) in _STORE_OPTIONS.items()
     }
-    if all(value is None for value in given.values()):
-        return read_local_stack(stack_file).endpoints()
+    if all(value is None for value in given.values()) and default_stores is not None:
+        return default_stores.endpoints()
     missing = [
         f"--{name.replace('_', '-')} (or {variable}) for {what}"
         for name, (variable, what) in _STORE_OPTIONS.items()
@@ -116,8 +138,8 @@ def resolve_endpoints(
     return Endpoints(
         source_database_url=str(given["source_database_url"]),
         target_database_urls={
-            Target.USER_SERVICE: str(given["users_database_url"]),
-            Target.PHOTO_SERVICE: str(given["photos_database_url"]),
+            PartName.USER_SERVICE: str(given["users_database_url"]),
+            PartName.PHOTO_SERVICE: str(given["photos_database_url"]),
         },
         object_store=ObjectStore(
             endpoint_url=str(given["s3_endpoint_url"]),
@@ -130,9 +152,9 @@ def resolve_endpoints(
     )
 
 
-def _uses_local_stack(arguments: argparse.Namespace, environ: Mapping[str, str]) -> bool:
-    return all(
-        not getattr(arguments, name) and not environ.get(variable, "").strip()
+def _names_any_store(arguments: argparse.Namespace, environ: Mapping[str, str]) -> bool:
+    return any(
+        getattr(arguments, name) or environ.get(variable, "").strip()
         for name, (variable, _) in _STORE_OPTIONS.items()
     )
 
@@ -222,11 +244,11 @@ _COMMANDS: dict[str, Callable[[Stores, argparse.Namespace, Path], int]] = {
 }
 
 
-def _parser(prog: str) -> argparse.ArgumentParser:
+def _parser(prog: str, default_stores: DefaultStores | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Move the monolith's users, photos, shares and objects into the services' stores.",
-        epilog="With no store options, the local stack of `snappy up --stack both` is used.",
+        epilog=default_stores.hint if default_stores is not None else None,
     )
     stores = parser.add_argument_group("stores (each also from its SNAPPY_MIGRATE_* variable)")
     for name, (variable, what) in _STORE_OPTIONS.items():
@@ -235,9 +257,6 @@ def _parser(prog: str) -> argparse.ArgumentParser:
             metavar="URL" if name.endswith("url") else "NAME",
             help=f"{what} ({variable})",
         )
-    stores.add_argument(
-        "--local-stack", type=Path, metavar="FILE", help="a stack description other than .snappy/stack.json"
-    )
     stores.add_argument(
         "--report", type=Path, metavar="FILE", help=f"where verify writes its JSON report ({REPORT_FILE})"
     )

@@ -12,9 +12,9 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from snappy_migration.data.errors import MigrationError
-from snappy_migration.data.mapping import Target
-from snappy_migration.data.stores import Endpoints, ObjectStore
+from snappy_migration.errors import MigrationError
+from snappy_migration.stores import Endpoints, ObjectStore
+from snappy_topology import PartName
 
 __all__ = ["LOCAL_STACK_FILE", "LocalStack", "read_local_stack", "remove_local_stack", "write_local_stack"]
 
@@ -40,8 +40,8 @@ class LocalStack:
         return Endpoints(
             source_database_url=self.monolith_database_url,
             target_database_urls={
-                Target.USER_SERVICE: self.user_service_database_url,
-                Target.PHOTO_SERVICE: self.photo_service_database_url,
+                PartName.USER_SERVICE: self.user_service_database_url,
+                PartName.PHOTO_SERVICE: self.photo_service_database_url,
             },
             object_store=self.object_store,
             source_bucket=self.monolith_bucket,

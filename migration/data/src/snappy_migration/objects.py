@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from snappy_migration.data.errors import MigrationError
-from snappy_migration.data.stores import ABSENT_CODES, one_line, s3_error_code
+from snappy_migration.errors import MigrationError
+from snappy_migration.stores import ABSENT_CODES, one_line, s3_error_code
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

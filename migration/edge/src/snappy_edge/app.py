@@ -1,7 +1,7 @@
 """The edge router: one public entry that sends each request to the component serving it.
 
 It reads the phase and the components' addresses from the environment, looks every
-request up in the routing table (`snappy_migration.routing`), and forwards it through a
+request up in the routing table (`snappy_edge.routing`), and forwards it through a
 pooled HTTP client with explicit timeouts. Paths under /internal/ are service-to-service
 only and answer 404 here. A component that does not answer gives a 503 problem document
 naming it, never a hang.
@@ -50,7 +50,7 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import PathConverter
 
-from snappy_migration.routing import PHASES, Component, component_for, is_internal
+from snappy_edge.routing import PHASES, component_for, is_internal
 from snappy_plumbing.config import ConfigurationError, EnvironmentReader
 from snappy_plumbing.errors import (
     MalformedRequest,
@@ -61,17 +61,14 @@ from snappy_plumbing.errors import (
 )
 from snappy_plumbing.observability import ReadinessCheck, install_observability
 from snappy_plumbing.security_headers import install_security_headers
+from snappy_topology import PartName, part
 
 __all__ = ["AmbiguousPath", "EdgeSettings", "create_app", "decision_path"]
 
 logger = logging.getLogger(__name__)
 
-COMPONENT_URL_VARIABLES = {
-    Component.MONOLITH: "SNAPPY_MONOLITH_URL",
-    Component.USER_SERVICE: "SNAPPY_USER_SERVICE_URL",
-    Component.PHOTO_SERVICE: "SNAPPY_PHOTO_SERVICE_URL",
-    Component.WEB_UI: "SNAPPY_WEB_UI_URL",
-}
+# The edge's peers and the settings that carry their URLs, as the topology names them.
+COMPONENT_URL_VARIABLES = {peer.name: peer.setting for peer in part(PartName.EDGE).peers}
 # RFC 9110 section 7.6.1: meaningful for one connection only, never forwarded.
 HOP_BY_HOP_HEADERS = frozenset(
     {
@@ -174,7 +171,7 @@ class EdgeSettings:
     """The phase, and where each component listens."""
 
     phase: int
-    upstreams: Mapping[Component, str] = field(default_factory=dict)
+    upstreams: Mapping[PartName, str] = field(default_factory=dict)
     connect_timeout_seconds: float = 2.0
     # Above web-ui's longest call (a write: 22 s) and the request budgets under it, below
     # gunicorn's worker timeout (tests/security/test_deadline_budget.py checks the chain).
@@ -202,7 +199,7 @@ class EdgeSettings:
             max_body_bytes=reader.positive_int("SNAPPY_EDGE_MAX_BODY_BYTES", 32 * 1024 * 1024),
         )
 
-    def components_in_use(self) -> set[Component]:
+    def components_in_use(self) -> set[PartName]:
         """The components this phase sends traffic to."""
         return set(PHASES[self.phase].values())
 

@@ -2,7 +2,7 @@
 
 import os
 
-from snappy_migration.edge import EdgeSettings, create_app
+from snappy_edge.app import EdgeSettings, create_app
 from snappy_plumbing.observability import configure_logging
 
 configure_logging(os.environ.get("SNAPPY_LOG_LEVEL", "INFO").upper())

@@ -29,21 +29,22 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from snappy_migration.data import checkpoints
-from snappy_migration.data.backfill import advance_sequence, require_objects_of_deleted_photos
-from snappy_migration.data.errors import ConflictingRows, MigrationError, NotReady
-from snappy_migration.data.mapping import (
+from snappy_migration import checkpoints
+from snappy_migration.backfill import advance_sequence, require_objects_of_deleted_photos
+from snappy_migration.errors import ConflictingRows, MigrationError, NotReady
+from snappy_migration.mapping import (
     CHANGE_LOG_TABLE,
     OBJECT_KEY_COLUMNS,
     OBJECTS_TABLE,
     TABLES,
+    TARGETS,
     TableMapping,
-    Target,
     tables_of,
 )
-from snappy_migration.data.objects import copy_objects, delete_objects
-from snappy_migration.data.progress import Progress, ProgressFactory
-from snappy_migration.data.stores import Connection, Stores, column_list
+from snappy_migration.objects import copy_objects, delete_objects
+from snappy_migration.progress import Progress, ProgressFactory
+from snappy_migration.stores import Connection, Stores, column_list
+from snappy_topology import PartName
 
 __all__ = ["DEFAULT_BATCH_ENTRIES", "Lag", "SyncSummary", "measure_lag", "require_backfilled", "sync"]
 
@@ -164,7 +165,7 @@ def _apply(
                     ),
                     (sorted(named[table.source_table]),),
                 ).fetchall()
-    for target in Target:
+    for target in TARGETS:
         tables = [table for table in tables_of(target) if named[table.source_table]]
         if tables:
             _apply_to_target(
@@ -180,7 +181,7 @@ def _apply(
 
 def _apply_to_target(
     stores: Stores,
-    target: Target,
+    target: PartName,
     *,
     tables: list[TableMapping],
     named: dict[str, set[int]],
