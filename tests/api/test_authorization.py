@@ -16,8 +16,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from snappy_plumbing.tokens import TokenSigner
-from tests.conftest import SIGNING_KEY_PEM, ApiClient
 from tests.images import image_bytes
+from tests.support.api_client import ApiClient
+from tests.support.session import SIGNING_KEY_PEM
 
 PROBLEMS = "https://snappy.example/problems/"
 # Every stack of the session signs with SIGNING_KEY_PEM, for this issuer and audience.

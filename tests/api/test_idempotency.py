@@ -6,8 +6,10 @@ import io
 import threading
 from typing import Any
 
-from tests.conftest import ApiClient, StackUnderTest, execute_sql
 from tests.images import image_bytes
+from tests.support.api_client import ApiClient
+from tests.support.stores import execute_sql
+from tests.support.versions import StackUnderTest
 
 PROBLEMS = "https://snappy.example/problems/"
 

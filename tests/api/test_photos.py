@@ -10,8 +10,9 @@ import httpx
 import pytest
 from PIL import Image
 
-from tests.conftest import ApiClient, StackUnderTest
 from tests.images import image_bytes, png_bomb
+from tests.support.api_client import ApiClient
+from tests.support.versions import StackUnderTest
 
 PROBLEMS = "https://snappy.example/problems/"
 # A text field's value, or a file part as (content, filename).

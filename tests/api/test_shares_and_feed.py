@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import ApiClient
 from tests.images import image_bytes
+from tests.support.api_client import ApiClient
 
 PROBLEMS = "https://snappy.example/problems/"
 

@@ -23,8 +23,11 @@ from snappy_plumbing.config import ConfigurationError
 from snappy_plumbing.tokens import MAX_TOKEN_TTL_SECONDS, TokenSigner, microseconds_since_epoch
 from snappy_user_service.config import Settings as UserServiceSettings
 from snappy_web_ui.config import Settings as WebUiSettings
-from tests.conftest import REVOCATION_TTL_SECONDS, SIGNING_KEY_PEM, ApiClient, StackUnderTest
 from tests.images import image_bytes
+from tests.support.api_client import ApiClient
+from tests.support.live import REVOCATION_TTL_SECONDS
+from tests.support.session import SIGNING_KEY_PEM
+from tests.support.versions import StackUnderTest
 
 PROBLEMS = "https://snappy.example/problems/"
 ISSUER = "snappy"

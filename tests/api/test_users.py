@@ -7,7 +7,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ApiClient, StackUnderTest, execute_sql
+from tests.support.api_client import ApiClient
+from tests.support.stores import execute_sql
+from tests.support.versions import StackUnderTest
 
 PROBLEMS = "https://snappy.example/problems/"
 

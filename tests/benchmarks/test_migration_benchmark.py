@@ -15,7 +15,8 @@ from pathlib import Path
 import psycopg
 
 from snappy_devstack.backing import BackingServices
-from tests.conftest import REPOSITORY_ROOT, s3_client
+from tests.support.session import REPOSITORY_ROOT
+from tests.support.stores import s3_client
 
 SCRIPT = REPOSITORY_ROOT / "benchmarks" / "migration.py"
 PREFIX = "snappy_benchmark_"

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
-from tests.conftest import LiveMicroservices, LiveMonolith
+from tests.support.live import LiveMicroservices, LiveMonolith
 
 # A page that breaks should fail the test within seconds, not hang until the CI job times out.
 DEFAULT_TIMEOUT_MS = 10_000

@@ -38,9 +38,11 @@ import httpx
 import pytest
 import yaml
 
-from tests.conftest import REPOSITORY_ROOT, LiveMicroservices, LiveMonolith, execute_sql
 from tests.contract import PUBLIC_CONTRACT_PATH, load_public_contract
 from tests.images import image_bytes
+from tests.support.live import LiveMicroservices, LiveMonolith
+from tests.support.session import REPOSITORY_ROOT
+from tests.support.stores import execute_sql
 
 HERE = Path(__file__).resolve().parent
 CONFIG_FILE = HERE / "schemathesis.toml"

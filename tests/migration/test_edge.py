@@ -12,10 +12,10 @@ from flask import Flask, Response, request
 from flask.testing import FlaskClient
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from snappy_devstack.processes import free_ports
 from snappy_edge.app import EdgeSettings, create_app
 from snappy_plumbing.config import ConfigurationError
 from snappy_topology import PartName
-from tests.conftest import free_port
 
 
 def echo_component(name: str) -> Flask:
@@ -46,7 +46,7 @@ def components() -> Iterator[dict[PartName, str]]:
     servers: list[BaseWSGIServer] = []
     urls: dict[PartName, str] = {}
     for component in (PartName.MONOLITH, PartName.USER_SERVICE, PartName.PHOTO_SERVICE):
-        server = make_server("127.0.0.1", free_port(), echo_component(str(component)), threaded=True)
+        server = make_server("127.0.0.1", free_ports(1)[0], echo_component(str(component)), threaded=True)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         servers.append(server)
         urls[component] = f"http://127.0.0.1:{server.server_port}"
@@ -132,7 +132,7 @@ def test_the_edge_answers_its_operational_endpoints_itself(
 
 
 def test_a_component_that_does_not_answer_is_a_503_naming_it() -> None:
-    dead = f"http://127.0.0.1:{free_port()}"
+    dead = f"http://127.0.0.1:{free_ports(1)[0]}"
     client = edge_client(2, {PartName.USER_SERVICE: dead, PartName.PHOTO_SERVICE: dead})
 
     response = client.get("/api/v1/feed")
@@ -151,7 +151,7 @@ def test_a_component_missing_from_the_configuration_is_a_503(components: dict[Pa
 
 def test_readyz_checks_the_components_of_its_phase(components: dict[PartName, str]) -> None:
     assert edge_client(2, components).get("/readyz").status_code == 200
-    dead = {**components, PartName.PHOTO_SERVICE: f"http://127.0.0.1:{free_port()}"}
+    dead = {**components, PartName.PHOTO_SERVICE: f"http://127.0.0.1:{free_ports(1)[0]}"}
     assert edge_client(2, dead).get("/readyz").status_code == 503
 
 

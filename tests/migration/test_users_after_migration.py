@@ -27,18 +27,15 @@ from snappy_devstack.backing import (
     delete_bucket,
     drop_database,
 )
+from snappy_devstack.processes import stop_process
 from snappy_devstack.user_views import compare_user_views
 from snappy_migration.cli import main as migrate_main
-from tests.conftest import (
-    SESSION_SECRET,
-    SIGNING_KEY_PEM,
-    execute_sql,
-    migrate,
-    spawn_gunicorn,
-    spawn_microservices,
-    stop_process,
-)
 from tests.images import image_bytes
+from tests.support.gunicorn import spawn_gunicorn
+from tests.support.parts import spawn_microservices
+from tests.support.provisioning import migrate
+from tests.support.session import SESSION_SECRET, SIGNING_KEY_PEM
+from tests.support.stores import execute_sql
 
 # Each user's own password: the migration must carry every password hash over.
 PASSWORDS = {
@@ -143,7 +140,7 @@ def migrated(backing: BackingServices, tmp_path_factory: pytest.TempPathFactory)
         )
     finally:
         for process in reversed(processes):
-            stop_process(process)
+            stop_process(process, grace_seconds=30)
         for name in databases.values():
             drop_database(backing.postgres_url, name)
         for bucket in buckets.values():

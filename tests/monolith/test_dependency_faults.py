@@ -10,8 +10,8 @@ from flask import Flask
 
 from snappy_monolith import create_app as create_monolith
 from snappy_monolith.config import DatabaseTimeouts, Settings
-from tests.conftest import ApiClient, StackUnderTest
 from tests.images import image_bytes
+from tests.support.api_client import ApiClient
 from tests.support.dependency_faults import (
     BUDGET_SECONDS,
     FAST_DATABASE,
@@ -21,6 +21,7 @@ from tests.support.dependency_faults import (
     through,
     timed,
 )
+from tests.support.versions import StackUnderTest
 
 
 @pytest.fixture

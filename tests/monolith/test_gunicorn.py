@@ -10,8 +10,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import LiveMonolith, spawn_monolith
 from tests.contract import assert_httpx_conforms
+from tests.support.gunicorn import spawn_monolith
+from tests.support.live import LiveMonolith
 
 
 def test_the_deployed_app_serves_the_contract_over_http(live_monolith: LiveMonolith) -> None:

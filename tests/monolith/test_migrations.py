@@ -14,7 +14,7 @@ from snappy_devstack.backing import BackingServices, create_database, drop_datab
 from snappy_monolith.__main__ import alembic_config
 from snappy_monolith.config import sqlalchemy_url
 from snappy_monolith.models import Base
-from tests.conftest import SESSION_TAG
+from tests.support.session import SESSION_TAG
 
 
 @pytest.fixture

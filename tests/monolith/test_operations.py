@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from snappy_monolith import create_app
 from snappy_monolith.config import Settings
 from snappy_monolith.observability import JsonLogFormatter
-from tests.conftest import ApiClient
+from tests.support.api_client import ApiClient
 
 
 def test_healthz_answers_without_dependencies(client: FlaskClient) -> None:

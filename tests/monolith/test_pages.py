@@ -7,8 +7,8 @@ import re
 import pytest
 from flask.testing import FlaskClient
 
-from tests.conftest import ApiClient
 from tests.images import image_bytes
+from tests.support.api_client import ApiClient
 
 
 def csrf_token(page: str) -> str:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from tests.conftest import ApiClient, StackUnderTest, execute_sql
 from tests.images import image_bytes
+from tests.support.api_client import ApiClient
+from tests.support.stores import execute_sql
+from tests.support.versions import StackUnderTest
 
 
 def test_an_upload_whose_row_cannot_be_written_removes_its_objects(

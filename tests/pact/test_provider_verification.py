@@ -26,9 +26,9 @@ from snappy_devstack.backing import (
     delete_bucket,
     drop_database,
 )
+from snappy_devstack.processes import stop_process
 from snappy_plumbing.config import sqlalchemy_url
 from snappy_topology import PartName
-from tests.conftest import SESSION_TAG, SIGNING_KEY_PEM, migrate, spawn_part, stop_process
 from tests.images import image_bytes
 from tests.pact.contract import (
     ALICE_EXISTS,
@@ -43,6 +43,9 @@ from tests.pact.contract import (
     UPLOAD_KEY,
     pact_file,
 )
+from tests.support.parts import spawn_part
+from tests.support.provisioning import migrate
+from tests.support.session import SESSION_TAG, SIGNING_KEY_PEM
 
 pytestmark = pytest.mark.live
 
@@ -126,7 +129,7 @@ def providers(backing: BackingServices, tmp_path_factory: pytest.TempPathFactory
         )
     finally:
         for process in reversed(processes):
-            stop_process(process)
+            stop_process(process, grace_seconds=30)
         drop_database(backing.postgres_url, user_database)
         drop_database(backing.postgres_url, photo_database)
         delete_bucket(backing.s3, bucket)

@@ -20,10 +20,10 @@ from dataclasses import dataclass, replace
 import httpx
 import pytest
 
-from tests.conftest import LiveMicroservices, LiveMonolith
 from tests.images import image_bytes
 from tests.parity.normalization import IdNumbering, normalize_body, normalize_headers
 from tests.parity.scenario import PASSWORD, Exchange, run_scenario, scenario_steps
+from tests.support.live import LiveMicroservices, LiveMonolith
 
 MONOLITH_URL_VARIABLE = "SNAPPY_PARITY_MONOLITH_URL"
 MICROSERVICES_URL_VARIABLE = "SNAPPY_PARITY_MICROSERVICES_URL"

@@ -40,8 +40,10 @@ from snappy_user_service import create_app as create_user_service
 from snappy_user_service.__main__ import alembic_config as user_service_alembic_config
 from snappy_user_service.config import Settings as UserServiceAppSettings
 from snappy_user_service.config import TokenSettings as UserServiceTokenSettings
-from tests.conftest import SESSION_TAG, ApiClient, list_objects, s3_client
 from tests.http_client import HttpTestClient
+from tests.support.api_client import ApiClient
+from tests.support.session import SESSION_TAG
+from tests.support.stores import list_objects, s3_client
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment

@@ -10,7 +10,6 @@ import pytest
 from snappy_devstack.backing import BackingServices
 from snappy_photo_service.config import Settings
 from snappy_plumbing.database import DatabaseTimeouts
-from tests.conftest import list_objects
 from tests.images import image_bytes
 from tests.photo_service.conftest import (
     PhotoResources,
@@ -28,6 +27,7 @@ from tests.support.dependency_faults import (
     through,
     timed,
 )
+from tests.support.stores import list_objects
 
 
 @pytest.fixture

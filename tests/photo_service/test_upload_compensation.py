@@ -11,9 +11,9 @@ from __future__ import annotations
 import io
 
 from snappy_devstack.backing import BackingServices
-from tests.conftest import list_objects
 from tests.images import image_bytes
 from tests.photo_service.conftest import PROBLEMS, PhotoResources, PhotoServiceClient, run_sql
+from tests.support.stores import list_objects
 
 
 def test_an_upload_whose_row_cannot_be_written_removes_its_objects(

@@ -30,6 +30,7 @@ from snappy_devstack.backing import (
     delete_bucket,
     drop_database,
 )
+from snappy_devstack.processes import free_ports
 from snappy_monolith import __main__ as monolith_main
 from snappy_monolith import config as monolith_config
 from snappy_monolith import database as monolith_database
@@ -43,9 +44,10 @@ from snappy_photo_service import database as photo_database
 from snappy_photo_service import photos as photo_photos
 from snappy_photo_service import storage as photo_storage
 from snappy_photo_service import sweep as photo_sweep
-from tests.conftest import SESSION_TAG, execute_sql, free_port, list_objects, s3_client
 from tests.images import image_bytes
+from tests.support.session import SESSION_TAG
 from tests.support.stacks import VERSIONS
+from tests.support.stores import execute_sql, list_objects, s3_client
 from tests.support.sweeps import cli_environment, run_sweep
 
 ORPHANS_OVER_A_PAGE = 1050
@@ -394,7 +396,7 @@ def test_a_configuration_or_connection_error_exits_2_with_one_line(
     target: SweepTarget, monkeypatch: pytest.MonkeyPatch, fault: str
 ) -> None:
     target.put("photos/orphan")
-    closed_port = free_port()
+    closed_port = free_ports(1)[0]
     changes = {
         "missing setting": {"SNAPPY_S3_BUCKET": ""},
         "S3 unreachable": {

@@ -19,7 +19,7 @@ from snappy_monolith.config import sqlalchemy_url
 from snappy_monolith.database import close_request_session as monolith_close
 from snappy_photo_service.database import close_request_session as photo_service_close
 from snappy_user_service.database import close_request_session as user_service_close
-from tests.conftest import MonolithResources
+from tests.support.provisioning import MonolithResources
 
 TEARDOWNS: dict[str, Callable[[BaseException | None], None]] = {
     "monolith": monolith_close,

@@ -12,7 +12,6 @@ import io
 import pytest
 from PIL import Image
 
-from tests.conftest import ApiClient, StackUnderTest
 from tests.images import png_bomb
 from tests.security.camera_images import (
     ACCEPTED_IMAGES,
@@ -20,6 +19,8 @@ from tests.security.camera_images import (
     REFUSED_IMAGES,
     jpeg_with_orientation,
 )
+from tests.support.api_client import ApiClient
+from tests.support.versions import StackUnderTest
 
 PROBLEMS = "https://snappy.example/problems/"
 # EXIF orientation -> whether the upright picture's top-left corner is red (else blue), for

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import ApiClient
+from tests.support.api_client import ApiClient
 
 PROBLEMS = "https://snappy.example/problems/"
 

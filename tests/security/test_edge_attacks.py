@@ -27,8 +27,9 @@ import httpx
 import pytest
 from flask import Flask
 
-from tests.conftest import SESSION_SECRET, LiveMicroservices
 from tests.images import image_bytes
+from tests.support.live import LiveMicroservices
+from tests.support.session import SESSION_SECRET
 
 SOCKET_TIMEOUT_SECONDS = 10
 PASSWORD = "correct-horse"

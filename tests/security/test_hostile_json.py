@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ApiClient
 from tests.images import image_bytes
+from tests.support.api_client import ApiClient
 
 PROBLEMS = "https://snappy.example/problems/"
 MALFORMED = PROBLEMS + "malformed-request"

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from tests.conftest import ApiClient, StackUnderTest
 from tests.images import image_bytes
+from tests.support.api_client import ApiClient
+from tests.support.versions import StackUnderTest
 
 PROBLEMS = "https://snappy.example/problems/"
 JPEG = image_bytes("JPEG")

@@ -18,9 +18,11 @@ from flask.testing import FlaskClient
 
 from snappy_monolith import create_app as create_monolith
 from snappy_monolith.config import Settings as MonolithSettings
-from tests.conftest import ApiClient, LiveMicroservices, StackUnderTest
 from tests.http_client import HttpTestClient
 from tests.images import image_bytes
+from tests.support.api_client import ApiClient
+from tests.support.live import LiveMicroservices
+from tests.support.versions import StackUnderTest
 from tests.web_ui.conftest import build_web_ui, web_ui_settings
 
 PASSWORD = "correct-horse"

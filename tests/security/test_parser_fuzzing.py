@@ -26,8 +26,9 @@ from snappy_monolith.api.requests import parse_json_object as monolith_parse_jso
 from snappy_monolith.errors import MalformedRequest as MonolithMalformedRequest
 from snappy_plumbing.errors import MalformedRequest as PlumbingMalformedRequest
 from snappy_plumbing.request_parsing import parse_json_object as plumbing_parse_json_object
-from tests.conftest import ApiClient, StackUnderTest
 from tests.images import image_bytes
+from tests.support.api_client import ApiClient
+from tests.support.versions import StackUnderTest
 
 PROBLEMS = "https://snappy.example/problems/"
 PROBLEM_MEDIA_TYPE = "application/problem+json"

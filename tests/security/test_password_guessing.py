@@ -19,7 +19,9 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from snappy_monolith.config import sqlalchemy_url
-from tests.conftest import ApiClient, LiveMicroservices, StackUnderTest
+from tests.support.api_client import ApiClient
+from tests.support.live import LiveMicroservices
+from tests.support.versions import StackUnderTest
 
 PASSWORD = "correct-horse"
 WRONG_PASSWORD = "not-the-password"

@@ -16,9 +16,9 @@ from snappy_edge.app import AmbiguousPath as EdgeAmbiguousPath
 from snappy_edge.app import decision_path as edge_decision_path
 from snappy_monolith.errors import AmbiguousPath as MonolithAmbiguousPath
 from snappy_monolith.paths import decision_path as monolith_decision_path
-from tests.conftest import ApiClient
 from tests.http_client import HttpTestClient
 from tests.migration.test_edge_rules import EDGE_PATH_SETTINGS, raw_paths
+from tests.support.api_client import ApiClient
 
 AMBIGUOUS_PATH = "https://snappy.example/problems/ambiguous-path"
 

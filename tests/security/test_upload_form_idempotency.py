@@ -14,9 +14,10 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from tests.conftest import ApiClient, StackUnderTest
 from tests.http_client import HttpTestClient
 from tests.images import image_bytes
+from tests.support.api_client import ApiClient
+from tests.support.versions import StackUnderTest
 
 PASSWORD = "correct-horse"
 # A photo and its thumbnail.

@@ -1,1 +1,1 @@
-"""Helpers for the reliability tests: load generators, a TCP switch, stacks and checks."""
+"""What the tests build on: the stacks they start, the clients they drive them with, the checks they share."""

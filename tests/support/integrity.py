@@ -17,8 +17,8 @@ from sqlalchemy import create_engine, text
 
 from snappy_devstack.backing import BackingServices
 from snappy_monolith.config import sqlalchemy_url
-from tests.conftest import list_objects, s3_client
 from tests.support.load import LoadResult
+from tests.support.stores import list_objects, s3_client
 from tests.support.sweeps import run_sweep
 
 __all__ = ["ReadBack", "StoreAudit", "audit_stores", "read_back", "unexplained_strays"]

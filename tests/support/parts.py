@@ -7,15 +7,18 @@ a test adds only what it is about (a smaller thread pool, a shorter revocation T
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from snappy_devstack.backing import BackingServices
-from snappy_topology import ObjectStorage, PartName, Wiring, environment, part
+from snappy_devstack.processes import LOOPBACK, free_ports
+from snappy_topology import EDGE_PHASE, ObjectStorage, PartName, Wiring, environment, part
+from tests.support.gunicorn import launch_gunicorn, wait_until_ready
+from tests.support.session import SESSION_SECRET
 
-__all__ = ["LOOPBACK", "part_environment"]
-
-LOOPBACK = "127.0.0.1"
+__all__ = ["MicroservicesUrls", "part_environment", "spawn_microservices", "spawn_part"]
 
 
 def part_environment(
@@ -50,3 +53,93 @@ def part_environment(
         session_secret=session_secret,
     )
     return {**base, **environment(part(name), wiring)}
+
+
+def spawn_part(
+    name: PartName,
+    backing: BackingServices,
+    log_path: Path,
+    *,
+    base: Mapping[str, str],
+    peers: Mapping[PartName, str] | None = None,
+    database_url: str | None = None,
+    bucket: str | None = None,
+    key_file: Path | None = None,
+) -> tuple[subprocess.Popen[bytes], str]:
+    """Start part `name` under gunicorn on a free port, wired by the topology; wait until it is ready."""
+    [port] = free_ports(1)
+    part_settings = part_environment(
+        name,
+        backing,
+        port=port,
+        base=base,
+        peers=peers,
+        database_url=database_url,
+        bucket=bucket,
+        key_file=key_file,
+        session_secret=SESSION_SECRET,
+    )
+    process = launch_gunicorn(part(name).package, part_settings, port, log_path)
+    base_url = f"http://{LOOPBACK}:{port}"
+    wait_until_ready(base_url, process, log_path)
+    return process, base_url
+
+
+@dataclass(frozen=True)
+class MicroservicesUrls:
+    """Where a started set of microservices answers."""
+
+    edge_url: str
+    user_service_url: str
+    photo_service_url: str
+    web_ui_url: str
+
+
+def spawn_microservices(
+    backing: BackingServices,
+    common: dict[str, str],
+    *,
+    user_database_url: str,
+    photo_database_url: str,
+    bucket: str,
+    key_file: Path,
+    log_path: Path,
+    processes: list[subprocess.Popen[bytes]],
+) -> MicroservicesUrls:
+    """Start user-service, photo-service, web-ui and the edge (phase 3) on these stores, in order.
+
+    Each is wired by the topology, as `snappy up` wires it. Each process joins `processes` as
+    soon as it starts, so the caller stops every one that started even when a later one fails.
+    """
+    user_process, user_url = spawn_part(
+        PartName.USER_SERVICE,
+        backing,
+        log_path,
+        base=common,
+        database_url=user_database_url,
+        key_file=key_file,
+    )
+    processes.append(user_process)
+    services = {PartName.USER_SERVICE: user_url}
+    photo_process, photo_url = spawn_part(
+        PartName.PHOTO_SERVICE,
+        backing,
+        log_path,
+        base=common,
+        peers=services,
+        database_url=photo_database_url,
+        bucket=bucket,
+    )
+    processes.append(photo_process)
+    services[PartName.PHOTO_SERVICE] = photo_url
+    web_process, web_url = spawn_part(PartName.WEB_UI, backing, log_path, base=common, peers=services)
+    processes.append(web_process)
+    edge_process, edge_url = spawn_part(
+        PartName.EDGE,
+        backing,
+        log_path,
+        base={**common, EDGE_PHASE: "3"},
+        peers={**services, PartName.WEB_UI: web_url},
+    )
+    processes.append(edge_process)
+    return MicroservicesUrls(edge_url, user_url, photo_url, web_url)

@@ -27,26 +27,16 @@ from snappy_devstack.backing import (
     delete_bucket,
     drop_database,
 )
+from snappy_devstack.processes import free_ports, stop_process
 from snappy_topology import EDGE_PHASE, PartName
-from tests.conftest import (
-    SESSION_SECRET,
-    SESSION_TAG,
-    SIGNING_KEY_PEM,
-    free_port,
-    launch_gunicorn,
-    migrate,
-    provision_monolith,
-    release_monolith,
-    spawn_gunicorn,
-    stop_process,
-    wait_until_ready,
-)
+from tests.support.gunicorn import launch_gunicorn, spawn_gunicorn, wait_until_ready
 from tests.support.parts import part_environment
+from tests.support.provisioning import migrate, provision_monolith, release_monolith
+from tests.support.session import SESSION_SECRET, SESSION_TAG, SIGNING_KEY_PEM
 from tests.support.tcp_switch import TcpSwitch
+from tests.support.versions import VERSIONS
 
 __all__ = ["VERSIONS", "Instance", "StackUnderLoad", "StoreRoutes", "start_stack"]
-
-VERSIONS = ["monolith", "microservices"]
 
 
 @dataclass(frozen=True)
@@ -175,7 +165,7 @@ def start_stack(
                         [user_database_url, photo_database_url],
                     )
                 )
-            user_port, photo_port, edge_port = free_port(), free_port(), free_port()
+            user_port, photo_port, edge_port = free_ports(3)
 
             def wired(name: PartName, port: int, **stores: Any) -> dict[str, str]:
                 return part_environment(
@@ -242,6 +232,6 @@ def start_stack(
             if process.poll() is None:
                 process.terminate()
         for process in reversed(processes):
-            stop_process(process, timeout=15)
+            stop_process(process, grace_seconds=15)
         for release in reversed(releases):
             release()

@@ -1,6 +1,6 @@
 """The sweep of unreferenced objects of either version, run on given stores from a test.
 
-Versions are named as the reliability stacks name them (`tests.support.stacks.VERSIONS`):
+Versions are named as the reliability stacks name them (`tests.support.versions.VERSIONS`):
 "microservices" is photo-service, the component that owns photos there.
 """
 

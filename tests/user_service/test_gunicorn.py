@@ -13,10 +13,12 @@ import httpx
 import pytest
 
 from snappy_devstack.backing import BackingServices, create_database, drop_database
+from snappy_devstack.processes import stop_process
 from snappy_plumbing.tokens import generate_private_key_pem
 from snappy_user_service.__main__ import main
-from tests.conftest import SESSION_TAG, spawn_gunicorn, stop_process
 from tests.contract import assert_httpx_conforms
+from tests.support.gunicorn import spawn_gunicorn
+from tests.support.session import SESSION_TAG
 
 
 @pytest.fixture
@@ -69,12 +71,12 @@ def test_the_deployed_service_migrates_serves_and_stops_cleanly(empty_database: 
             lookup = http.post("/internal/v1/users/lookup", json={"usernames": ["live_user"]})
             ready = http.get("/readyz")
     finally:
-        exit_code = stop_process(process)
+        stop_process(process, grace_seconds=30)
 
     for response in (created, token, me, ready):
         assert_httpx_conforms(response)
     assert me.json() == created.json()
     assert lookup.json() == {"users": [created.json()]}
-    assert exit_code == 0
+    assert process.returncode == 0
     lines = [json.loads(line) for line in log_path.read_text().splitlines() if line.startswith("{")]
     assert any(line.get("request_id") == "user-service-live" and line.get("status") == 200 for line in lines)

@@ -9,7 +9,7 @@ import yaml
 from flask.testing import FlaskClient
 from openapi_spec_validator import validate
 
-from tests.conftest import ApiClient
+from tests.support.api_client import ApiClient
 from tests.user_service.conftest import INTERNAL_CONTRACT_PATH, LOOKUP_PATH, InternalClient
 
 PROBLEMS = "https://snappy.example/problems/"

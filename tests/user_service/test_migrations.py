@@ -16,7 +16,7 @@ from snappy_monolith.__main__ import alembic_config as monolith_alembic_config
 from snappy_plumbing.config import sqlalchemy_url
 from snappy_user_service.__main__ import alembic_config
 from snappy_user_service.models import Base
-from tests.conftest import SESSION_TAG
+from tests.support.session import SESSION_TAG
 
 VERSION_TABLE = "alembic_version_user_service"
 

@@ -20,11 +20,15 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from snappy_devstack.backing import BackingServices
+from snappy_devstack.processes import stop_process
 from snappy_monolith.config import Settings as MonolithSettings
 from snappy_topology import PartName
 from snappy_web_ui import create_app
 from snappy_web_ui.config import PeerSettings, Settings
-from tests.conftest import ApiClient, LiveMicroservices, StackUnderTest, stop_process, wait_until_ready
+from tests.support.api_client import ApiClient
+from tests.support.gunicorn import wait_until_ready
+from tests.support.live import LiveMicroservices
+from tests.support.versions import StackUnderTest
 
 __all__ = [
     "ServiceProcess",
@@ -155,7 +159,7 @@ class ServiceProcess:
     def stop(self) -> None:
         """SIGTERM, and wait until the process has exited."""
         if self.process is not None and self.process.poll() is None:
-            stop_process(self.process)
+            stop_process(self.process, grace_seconds=30)
         self.process = None
 
 

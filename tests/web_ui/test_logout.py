@@ -15,7 +15,7 @@ from contextlib import closing
 import httpx
 import pytest
 
-from tests.conftest import REVOCATION_TTL_SECONDS, LiveMicroservices, LiveMonolith
+from tests.support.live import REVOCATION_TTL_SECONDS, LiveMicroservices, LiveMonolith
 
 COOKIE = "snappy_session"
 PASSWORD = "correct-horse-battery"

@@ -6,9 +6,11 @@ import httpx
 import pytest
 
 from snappy_devstack.backing import BackingServices
+from snappy_devstack.processes import free_ports, stop_process
 from snappy_topology import PartName
 from snappy_web_ui.config import ConfigurationError, Settings
-from tests.conftest import LiveMicroservices, free_port, launch_gunicorn, stop_process, wait_until_ready
+from tests.support.gunicorn import launch_gunicorn, wait_until_ready
+from tests.support.live import LiveMicroservices
 from tests.web_ui.conftest import build_web_ui, web_ui_settings
 
 REQUIRED = {
@@ -59,7 +61,7 @@ def test_a_service_url_must_be_http() -> None:
 
 
 def test_web_ui_runs_under_gunicorn(live_microservices: LiveMicroservices, backing: BackingServices) -> None:
-    port = free_port()
+    port = free_ports(1)[0]
     environment = live_microservices.environment_of(PartName.WEB_UI, backing, port)
     process = launch_gunicorn("snappy_web_ui", environment, port, live_microservices.log_path)
     base_url = f"http://127.0.0.1:{port}"
@@ -69,7 +71,8 @@ def test_web_ui_runs_under_gunicorn(live_microservices: LiveMicroservices, backi
         ready = httpx.get(f"{base_url}/readyz", timeout=10)
         stylesheet = httpx.get(f"{base_url}/static/snappy.css", timeout=10)
     finally:
-        assert stop_process(process) == 0
+        stop_process(process, grace_seconds=30)
+        assert process.returncode == 0
 
     assert landing.status_code == 200
     assert "Share photos with the people you choose." in landing.text

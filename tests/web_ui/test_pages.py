@@ -8,8 +8,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.conftest import ApiClient
 from tests.images import image_bytes
+from tests.support.api_client import ApiClient
 from tests.web_ui.conftest import csrf_token, log_in_in_browser, sign_up_in_browser
 
 

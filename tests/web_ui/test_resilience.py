@@ -19,9 +19,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from snappy_devstack.backing import BackingServices
+from snappy_devstack.processes import free_ports
 from snappy_monolith.config import Settings as MonolithSettings
-from tests.conftest import ApiClient, LiveMicroservices, free_port
 from tests.images import image_bytes
+from tests.support.api_client import ApiClient
+from tests.support.live import LiveMicroservices
 from tests.web_ui.conftest import (
     ServiceProcess,
     build_web_ui,
@@ -71,7 +73,7 @@ def photo_service(
     tmp_path: Path,
 ) -> ServiceProcess:
     """A photo-service of this test's own, on the live services' database and bucket."""
-    port = free_port()
+    port = free_ports(1)[0]
     process = ServiceProcess(
         "snappy_photo_service",
         photo_service_environment(live_microservices, backing, port),
@@ -91,7 +93,7 @@ def user_service(
     tmp_path: Path,
 ) -> ServiceProcess:
     """A user-service of this test's own, on the live services' user database."""
-    port = free_port()
+    port = free_ports(1)[0]
     process = ServiceProcess(
         "snappy_user_service",
         user_service_environment(live_microservices, backing, port),

@@ -33,7 +33,8 @@ from snappy_devstack.s3 import s3_client
 from snappy_migration.mapping import TABLES
 from snappy_migration.stores import Endpoints, ObjectStore
 from snappy_topology import PartName
-from tests.conftest import SESSION_TAG, migrate
+from tests.support.provisioning import migrate
+from tests.support.session import SESSION_TAG
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -18,8 +18,8 @@ from snappy_migration.stores import ObjectStore
 from snappy_monolith.__main__ import alembic_config
 from snappy_monolith.config import sqlalchemy_url
 from snappy_topology import PartName
-from tests.conftest import SESSION_TAG
 from tests.migration.data.conftest import MigrationStores, execute, run_migrate, seed_monolith
+from tests.support.session import SESSION_TAG
 
 PROG = "python -m snappy_migration"
 # The advisory lock a writing migration holds on the monolith's database.

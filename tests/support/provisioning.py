@@ -1,0 +1,72 @@
+"""Databases and buckets made for tests on the session's servers, migrated as a deployment migrates them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from alembic import command
+
+from snappy_devstack.backing import (
+    BackingServices,
+    create_bucket,
+    create_database,
+    delete_bucket,
+    drop_database,
+)
+from snappy_monolith.__main__ import alembic_config
+from snappy_monolith.config import S3Settings, Settings, TokenSettings, sqlalchemy_url
+from tests.support.session import SESSION_SECRET, SIGNING_KEY_PEM
+
+__all__ = ["MonolithResources", "migrate", "monolith_settings", "provision_monolith", "release_monolith"]
+
+
+@dataclass(frozen=True)
+class MonolithResources:
+    """A migrated database and a bucket, owned by one test session."""
+
+    database_url: str
+    bucket: str
+
+
+def provision_monolith(backing: BackingServices, name: str) -> MonolithResources:
+    """Create and migrate a database, and create a bucket, both named after `name`."""
+    database_url = create_database(backing.postgres_url, name, drop_existing=True)
+    command.upgrade(alembic_config(sqlalchemy_url(database_url)), "head")
+    bucket = name.replace("_", "-")
+    create_bucket(backing.s3, bucket)
+    return MonolithResources(database_url=database_url, bucket=bucket)
+
+
+def release_monolith(backing: BackingServices, name: str, resources: MonolithResources) -> None:
+    """Drop what `provision_monolith` created."""
+    drop_database(backing.postgres_url, name)
+    delete_bucket(backing.s3, resources.bucket)
+
+
+def monolith_settings(backing: BackingServices, resources: MonolithResources) -> Settings:
+    """Settings for a monolith on these resources, with the session's signing key."""
+    return Settings(
+        database_url=sqlalchemy_url(resources.database_url),
+        s3=S3Settings(
+            bucket=resources.bucket,
+            endpoint_url=backing.s3.endpoint_url,
+            region=backing.s3.region,
+            access_key_id=backing.s3.access_key_id,
+            secret_access_key=backing.s3.secret_access_key,
+        ),
+        tokens=TokenSettings(private_key_pem=SIGNING_KEY_PEM),
+        secret_key=SESSION_SECRET,
+    )
+
+
+def migrate(package: str, database_url: str) -> None:
+    """Apply a deployable's migrations, as its deployment does: `python -m <package> migrate`."""
+    subprocess.run(
+        [sys.executable, "-m", package, "migrate"],
+        env={**os.environ, "SNAPPY_DATABASE_URL": database_url},
+        check=True,
+        capture_output=True,
+    )
