@@ -10,9 +10,9 @@ from pathlib import Path
 
 import httpx
 
-from tests.contract import assert_httpx_conforms
 from tests.support.gunicorn import spawn_monolith
 from tests.support.live import LiveMonolith
+from tests.support.openapi import assert_httpx_conforms
 
 
 def test_the_deployed_app_serves_the_contract_over_http(live_monolith: LiveMonolith) -> None:

@@ -30,7 +30,8 @@ from snappy_devstack.processes import stop_process
 from snappy_plumbing.config import sqlalchemy_url
 from snappy_topology import PartName
 from tests.images import image_bytes
-from tests.pact.contract import (
+from tests.pact.pact_files import pact_file
+from tests.pact.states import (
     ALICE_EXISTS,
     ALICE_OWNS_PHOTO,
     ALICE_SHARES_PHOTO,
@@ -41,7 +42,6 @@ from tests.pact.contract import (
     NO_USERS,
     PASSWORD,
     UPLOAD_KEY,
-    pact_file,
 )
 from tests.support.parts import spawn_part
 from tests.support.provisioning import migrate

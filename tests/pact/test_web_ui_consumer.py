@@ -23,20 +23,18 @@ from snappy_topology import PartName
 from snappy_web_ui.clients import PhotoServiceClient, UserServiceClient
 from snappy_web_ui.config import PeerSettings
 from tests.images import image_bytes
-from tests.pact.contract import (
+from tests.pact.pact_files import CONSUMER, normalised_pact, pact_file
+from tests.pact.states import (
     ALICE_EXISTS,
     ALICE_OWNS_PHOTO,
     ALICE_SHARES_PHOTO,
     ALICE_UPLOADED_WITH_KEY,
     BOB_SHARES_PHOTO,
-    CONSUMER,
     KEYED_UPLOAD_CAPTION,
     KEYED_UPLOAD_VISIBILITY,
     NO_USERS,
     PASSWORD,
     UPLOAD_KEY,
-    normalised_pact,
-    pact_file,
 )
 
 API = "/api/v1"

@@ -15,8 +15,8 @@ from snappy_devstack.backing import BackingServices, create_database, drop_datab
 from snappy_photo_service.__main__ import alembic_config, main
 from snappy_photo_service.config import ConfigurationError, Settings, sqlalchemy_url
 from snappy_photo_service.models import Base
-from tests.contract import assert_conforms
 from tests.photo_service.conftest import PhotoServiceClient, photo_service
+from tests.support.openapi import assert_conforms
 from tests.support.session import SESSION_TAG
 
 MINIMAL_ENVIRONMENT = {

@@ -9,7 +9,6 @@ import pytest
 
 from snappy_photo_service.config import Settings, UserServiceSettings
 from snappy_photo_service.user_directory import MAX_LOOKUP_ENTRIES, UserDirectory
-from tests.contract import assert_conforms
 from tests.images import image_bytes
 from tests.photo_service.conftest import (
     PROBLEMS,
@@ -24,6 +23,7 @@ from tests.photo_service.conftest import (
     user_service_app,
     with_user_service,
 )
+from tests.support.openapi import assert_conforms
 
 
 def upload(api: PhotoServiceClient, token: str, visibility: str = "private") -> int:

@@ -29,8 +29,8 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.contract import PUBLIC_CONTRACT_PATH
 from tests.support.live import LiveMicroservices, LiveMonolith
+from tests.support.openapi import PUBLIC_CONTRACT_PATH
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 ATTACKERS = 40

@@ -7,8 +7,8 @@ from typing import Any
 
 from flask.testing import FlaskClient
 
-from tests.contract import assert_conforms, assert_httpx_conforms
 from tests.http_client import HttpTestClient, HttpTestResponse
+from tests.support.openapi import assert_conforms, assert_httpx_conforms
 
 __all__ = ["ApiClient"]
 

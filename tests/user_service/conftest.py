@@ -26,8 +26,8 @@ from snappy_plumbing.tokens import generate_private_key_pem
 from snappy_user_service import create_app
 from snappy_user_service.__main__ import alembic_config
 from snappy_user_service.config import Settings, TokenSettings
-from tests.contract import Contract
 from tests.support.api_client import ApiClient
+from tests.support.openapi import Contract
 from tests.support.session import SESSION_TAG
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]

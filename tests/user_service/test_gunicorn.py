@@ -16,8 +16,8 @@ from snappy_devstack.backing import BackingServices, create_database, drop_datab
 from snappy_devstack.processes import stop_process
 from snappy_plumbing.tokens import generate_private_key_pem
 from snappy_user_service.__main__ import main
-from tests.contract import assert_httpx_conforms
 from tests.support.gunicorn import spawn_gunicorn
+from tests.support.openapi import assert_httpx_conforms
 from tests.support.session import SESSION_TAG
 
 

@@ -9,8 +9,8 @@ from flask.testing import FlaskClient
 
 from snappy_user_service import create_app
 from snappy_user_service.config import Settings
-from tests.contract import assert_conforms
 from tests.support.api_client import ApiClient
+from tests.support.openapi import assert_conforms
 
 
 def test_healthz_answers_without_dependencies(client: FlaskClient) -> None:

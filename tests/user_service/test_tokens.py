@@ -17,8 +17,8 @@ from snappy_monolith.config import TokenSettings as MonolithTokenSettings
 from snappy_monolith.tokens import TokenAuthority
 from snappy_plumbing.tokens import microseconds_since_epoch
 from snappy_user_service.config import Settings
-from tests.contract import assert_conforms
 from tests.support.api_client import ApiClient
+from tests.support.openapi import assert_conforms
 
 
 def test_a_token_lives_as_long_as_configured(api: ApiClient, user_service_settings: Settings) -> None:

@@ -1,4 +1,4 @@
-"""The response validator in tests/contract.py, and the public API document it reads."""
+"""The response validator in tests/support/openapi.py, and the public API document it reads."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from openapi_spec_validator import validate
 from schemathesis.core.result import Err
 from schemathesis.generation import GenerationMode
 
-from tests.contract import (
+from tests.support.openapi import (
     PUBLIC_CONTRACT_PATH,
     Contract,
     ContractViolation,

@@ -45,7 +45,7 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
 from snappy_monolith import gunicorn_conf
-from tests.contract import PUBLIC_CONTRACT_PATH
+from tests.support.openapi import PUBLIC_CONTRACT_PATH
 
 __all__ = [
     "IMAGE_MEDIA_TYPES",

@@ -38,15 +38,15 @@ import httpx
 import pytest
 import yaml
 
-from tests.contract import PUBLIC_CONTRACT_PATH, load_public_contract
 from tests.images import image_bytes
 from tests.support.live import LiveMicroservices, LiveMonolith
+from tests.support.openapi import PUBLIC_CONTRACT_PATH, load_public_contract
 from tests.support.session import REPOSITORY_ROOT
 from tests.support.stores import execute_sql
 
 HERE = Path(__file__).resolve().parent
 CONFIG_FILE = HERE / "schemathesis.toml"
-HOOKS_MODULE = "tests.contract_tests.schemathesis_hooks"
+HOOKS_MODULE = "tests.conformance.schemathesis_hooks"
 SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 # Fixed, so that a failure reproduces; set SNAPPY_SCHEMATHESIS_SEED to explore other inputs.
 SEED = int(os.environ.get("SNAPPY_SCHEMATHESIS_SEED", "20240501"))

@@ -37,8 +37,7 @@ __all__ = [
     "load_public_contract",
 ]
 
-REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
-PUBLIC_CONTRACT_PATH = REPOSITORY_ROOT / "shared_contracts" / "public-api.openapi.yaml"
+PUBLIC_CONTRACT_PATH = Path(__file__).resolve().parents[2] / "shared_contracts" / "public-api.openapi.yaml"
 
 # The document is registered under this URI so that `$ref`s inside it resolve against it.
 _DOCUMENT_URI = "urn:snappy:public-api"
