@@ -1,58 +1,37 @@
-"""`python -m snappy_photo_service migrate`: apply the database migrations; `sweep-objects`: see sweep.py."""
+"""`python -m snappy_photo_service migrate` applies the database migrations; `sweep-objects`: see sweep.py."""
 
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-
-from snappy_photo_service.config import sqlalchemy_url
 from snappy_photo_service.sweep import add_sweep_arguments, sweep_objects
+from snappy_plumbing.migrations import ManagementCommands, OwnCommand
 
-__all__ = ["alembic_config", "main"]
-
-MIGRATIONS = Path(__file__).parent / "migrations"
-
-
-def alembic_config(database_url: str) -> Config:
-    """An Alembic configuration for the packaged migrations and this database."""
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
-    return config
+__all__ = ["MANAGEMENT", "alembic_config", "main"]
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run one management command."""
-    parser = argparse.ArgumentParser(
-        prog="snappy-photo-service", description="Manage the Snappy photo service."
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("migrate", help="apply every pending database migration")
-    revision = commands.add_parser("revision", help="create a new migration from model changes")
-    revision.add_argument("-m", "--message", required=True)
-    sweep = commands.add_parser(
-        "sweep-objects", help="delete objects no photo references that are older than a grace period"
-    )
-    add_sweep_arguments(sweep)
-    args = parser.parse_args(argv)
-    if args.command == "sweep-objects":
-        return sweep_objects(args.grace_seconds, dry_run=args.dry_run)
-    database_url = os.environ.get("SNAPPY_DATABASE_URL", "").strip()
-    if not database_url:
-        print("snappy-photo-service: SNAPPY_DATABASE_URL is required", file=sys.stderr)
-        return 2
-    config = alembic_config(sqlalchemy_url(database_url))
-    if args.command == "migrate":
-        command.upgrade(config, "head")
-    else:
-        command.revision(config, message=args.message, autogenerate=True)
-    return 0
+def _sweep(args: argparse.Namespace) -> int:
+    return sweep_objects(args.grace_seconds, dry_run=args.dry_run)
 
+
+MANAGEMENT = ManagementCommands(
+    program="snappy-photo-service",
+    description="Manage the Snappy photo service.",
+    migrations=Path(__file__).parent / "migrations",
+    own_commands=(
+        OwnCommand(
+            "sweep-objects",
+            help="delete objects no photo references that are older than a grace period",
+            add_arguments=add_sweep_arguments,
+            run=_sweep,
+        ),
+    ),
+)
+# The console script's entry point, and the configuration tests and tools migrate with.
+main = MANAGEMENT.main
+alembic_config = MANAGEMENT.alembic_config
 
 if __name__ == "__main__":
     sys.exit(main())
