@@ -40,10 +40,10 @@ from snappy_monolith import storage as monolith_storage
 from snappy_monolith import sweep as monolith_sweep
 from snappy_photo_service import __main__ as photo_main
 from snappy_photo_service import config as photo_config
-from snappy_photo_service import database as photo_database
 from snappy_photo_service import photos as photo_photos
 from snappy_photo_service import storage as photo_storage
 from snappy_photo_service import sweep as photo_sweep
+from snappy_plumbing.database import Database
 from tests.images import image_bytes
 from tests.support.session import SESSION_TAG
 from tests.support.stacks import VERSIONS
@@ -161,7 +161,7 @@ def upload_in_flight(target: SweepTarget) -> Iterator[UploadInFlight]:
             mono_session.close()
             mono_database.dispose()
         return
-    service_database = photo_database.Database(photo_config.sqlalchemy_url(target.database_url))
+    service_database = Database(photo_config.sqlalchemy_url(target.database_url))
     service_session = service_database.sessions()
     try:
         service_photo = photo_photos.upload_photo(

@@ -17,14 +17,13 @@ from sqlalchemy.orm import Session
 
 from snappy_monolith.config import sqlalchemy_url
 from snappy_monolith.database import close_request_session as monolith_close
-from snappy_photo_service.database import close_request_session as photo_service_close
-from snappy_user_service.database import close_request_session as user_service_close
+from snappy_plumbing.database import close_request_session as microservices_close
 from tests.support.provisioning import MonolithResources
 
 TEARDOWNS: dict[str, Callable[[BaseException | None], None]] = {
     "monolith": monolith_close,
-    "user-service": user_service_close,
-    "photo-service": photo_service_close,
+    # user-service's and photo-service's, from plumbing.
+    "microservices": microservices_close,
 }
 
 

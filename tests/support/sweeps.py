@@ -15,9 +15,9 @@ from snappy_monolith import database as monolith_database
 from snappy_monolith import storage as monolith_storage
 from snappy_monolith import sweep as monolith_sweep
 from snappy_photo_service import config as photo_config
-from snappy_photo_service import database as photo_database
 from snappy_photo_service import storage as photo_storage
 from snappy_photo_service import sweep as photo_sweep
+from snappy_plumbing.database import Database
 
 __all__ = ["SweepCounts", "cli_environment", "run_sweep"]
 
@@ -66,7 +66,7 @@ def run_sweep(
             secret_access_key=s3.secret_access_key,
         )
     )
-    service_database = photo_database.Database(photo_config.sqlalchemy_url(database_url))
+    service_database = Database(photo_config.sqlalchemy_url(database_url))
     try:
         return photo_sweep.sweep_unreferenced_objects(
             service_storage, service_database.engine, grace_seconds=grace_seconds, dry_run=dry_run, now=now

@@ -10,10 +10,10 @@ from werkzeug.routing import BaseConverter
 from snappy_photo_service.api import create_api_blueprint
 from snappy_photo_service.components import EXTENSION_KEY, Components
 from snappy_photo_service.config import Settings
-from snappy_photo_service.database import Database, close_request_session
 from snappy_photo_service.dependencies import dependency_unavailable
 from snappy_photo_service.storage import ObjectStorage
 from snappy_photo_service.user_directory import UserDirectory
+from snappy_plumbing.database import Database, install_request_sessions
 from snappy_plumbing.errors import register_error_handlers
 from snappy_plumbing.jwks import JwksKeySet
 from snappy_plumbing.observability import install_observability
@@ -103,7 +103,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         users=UserDirectory(settings.user_service),
         revocations=revocation_list(settings),
     )
-    app.teardown_appcontext(close_request_session)
+    install_request_sessions(app, database)
 
     register_error_handlers(app, dependency_unavailable=dependency_unavailable)
     # user-service is a readiness dependency only until its token keys are known once: after

@@ -9,9 +9,9 @@ from flask import current_app
 
 if TYPE_CHECKING:
     from snappy_photo_service.config import Settings
-    from snappy_photo_service.database import Database
     from snappy_photo_service.storage import ObjectStorage
     from snappy_photo_service.user_directory import UserDirectory
+    from snappy_plumbing.database import Database
     from snappy_plumbing.revocation import RevocationList
     from snappy_plumbing.tokens import TokenVerifier
 

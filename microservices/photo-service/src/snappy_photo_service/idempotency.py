@@ -23,7 +23,11 @@ from flask import request
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from snappy_photo_service import photos
+from snappy_photo_service.config import Limits
 from snappy_photo_service.models import Photo, UploadRequest
+from snappy_photo_service.storage import ObjectStorage
+from snappy_plumbing.database import unit_of_work
 from snappy_plumbing.errors import IdempotencyKeyInUse, IdempotencyKeyReused, NotFound
 from snappy_plumbing.request_parsing import IDEMPOTENCY_KEY_HEADER, checked_idempotency_key
 
@@ -34,6 +38,7 @@ __all__ = [
     "idempotency_key",
     "record",
     "replayed_photo",
+    "upload_at_most_once",
     "upload_fingerprint",
 ]
 
@@ -45,6 +50,50 @@ def idempotency_key(value: str | None = None) -> str | None:
     """The request's Idempotency-Key (or `value`), checked; None when there is none."""
     raw = request.headers.get(KEY_HEADER) if value is None else value
     return None if raw is None else checked_idempotency_key(raw)
+
+
+def upload_at_most_once(
+    session: Session,
+    storage: ObjectStorage,
+    limits: Limits,
+    *,
+    owner_id: int,
+    key: str | None,
+    data: bytes,
+    caption: str,
+    visibility: str,
+) -> Photo:
+    """Upload and commit, or replay the photo `key` already made: the API's upload use case.
+
+    Without a key every call uploads anew. The objects stored are deleted again when the
+    row cannot be committed.
+    """
+    fingerprint = upload_fingerprint(data, caption, visibility)
+    photo: Photo | None = None
+    try:
+        # One transaction from the key's lock to the photo's row: the commit releases the lock.
+        with unit_of_work(session):
+            if key is not None:
+                earlier_photo_id = claim(session, owner_id, key, fingerprint)
+                if earlier_photo_id is not None:
+                    return replayed_photo(session, earlier_photo_id)
+            photo = photos.upload_photo(
+                session,
+                storage,
+                limits,
+                owner_id=owner_id,
+                data=data,
+                caption=caption,
+                visibility=visibility,
+            )
+            if key is not None:
+                record(session, owner_id, key, fingerprint, photo.id)
+    except BaseException:
+        # `upload_photo` has dealt with its objects when it raised itself (photo is None).
+        if photo is not None:
+            photos.discard_objects(storage, photo)
+        raise
+    return photo
 
 
 def upload_fingerprint(data: bytes, caption: str, visibility: str) -> str:

@@ -24,19 +24,13 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-__all__ = ["Base", "Photo", "Share", "UploadRequest"]
+from snappy_plumbing.database import NAMING_CONVENTION
 
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
+__all__ = ["Base", "Photo", "Share", "UploadRequest"]
 
 
 class Base(DeclarativeBase):
-    """Declarative base with a naming convention, so Alembic names constraints stably."""
+    """Declarative base with Snappy's naming convention, so Alembic names constraints stably."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 

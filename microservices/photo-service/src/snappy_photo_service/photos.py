@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import Select, exists, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from snappy_photo_service.config import Limits
@@ -26,6 +25,7 @@ from snappy_photo_service.models import Photo, Share
 from snappy_photo_service.storage import ObjectStorage, StorageError, StorageUnavailable
 from snappy_photo_service.user_directory import UserDirectory
 from snappy_photo_service.validation import caption_errors, visibility_errors
+from snappy_plumbing.database import add_in_savepoint
 from snappy_plumbing.errors import AlreadyShared, FieldError, NotFound, UserNotFound, ValidationFailed
 from snappy_plumbing.pagination import Page, PageRequest, page_from_rows
 from snappy_plumbing.tokens import TokenClaims
@@ -182,11 +182,8 @@ def share_photo(
     if user_id == photo.owner_id:
         raise ValidationFailed([FieldError("username", "a photo cannot be shared with its owner")])
     share = Share(photo=photo, user_id=user_id)
-    try:
-        with session.begin_nested():
-            session.add(share)
-    except IntegrityError:
-        raise AlreadyShared(f"Photo {photo.id} is already shared with {username!r}") from None
+    if not add_in_savepoint(session, share):
+        raise AlreadyShared(f"Photo {photo.id} is already shared with {username!r}")
     return share
 
 

@@ -41,9 +41,9 @@ from sqlalchemy import Engine, select, union_all
 from sqlalchemy.exc import SQLAlchemyError
 
 from snappy_photo_service.config import ConfigurationError, Settings
-from snappy_photo_service.database import Database
 from snappy_photo_service.models import Photo
 from snappy_photo_service.storage import BATCH_KEYS, ObjectStorage, StorageError
+from snappy_plumbing.database import Database
 
 __all__ = [
     "DEFAULT_GRACE_SECONDS",

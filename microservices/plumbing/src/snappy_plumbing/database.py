@@ -1,9 +1,19 @@
-"""PostgreSQL with a deadline on every wait, for the services that have a database.
+"""PostgreSQL for the services that have a database: deadlines, request sessions, units of work.
 
-Four limits come from configuration (`DatabaseTimeouts`): waiting for a pooled
+Deadlines. Four limits come from configuration (`DatabaseTimeouts`): waiting for a pooled
 connection, opening one, waiting for a lock and running a statement. The last two are
 enforced by the server, which a stalled server or network cannot do, so the client also
 stops waiting for any answer after `answer_timeout_seconds` and drops the connection.
+
+Transactions. Domain functions (sign up, update a photo, revoke a token) take a session,
+change rows and flush, and never commit. What one request writes is one unit of work:
+its handler puts the calls that write inside `with unit_of_work(session):`, which commits
+when the block ends and rolls back when it raises; nothing else commits. What must wait
+for the commit, such as deleting the objects of a deleted photo, follows the block. A use
+case that must act on how its commit went (an upload removes the objects it stored when
+its row is not committed) opens the unit of work itself, and its handler opens none.
+Reading needs no unit of work: the request's session (`request_session`, given to each
+request by `install_request_sessions`) is rolled back and closed when the request ends.
 
 Needs SQLAlchemy and psycopg (the `database` extra); services without a database never
 import this module.
@@ -12,23 +22,42 @@ import this module.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import psycopg
+from flask import Flask, current_app, g
 from psycopg.abc import PQGen
-from sqlalchemy import Engine, create_engine, event, exc
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, create_engine, event, exc, text
+from sqlalchemy.orm import Session, sessionmaker
 
 from snappy_plumbing.config import ConfigurationError, EnvironmentReader
 
 __all__ = [
+    "NAMING_CONVENTION",
     "AnswerDeadlineConnection",
+    "Database",
     "DatabaseTimeouts",
-    "close_request_session_quietly",
+    "add_in_savepoint",
+    "close_request_session",
     "create_deadline_engine",
+    "install_request_sessions",
     "is_database_unavailable",
+    "request_session",
+    "unit_of_work",
 ]
+
+# Stable constraint and index names for Alembic: the monolith's, so its rows copy into a service's tables.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+_EXTENSION_KEY = "snappy.database"
 
 _Result = TypeVar("_Result")
 logger = logging.getLogger(__name__)
@@ -153,15 +182,80 @@ def is_database_unavailable(error: BaseException) -> bool:
     return isinstance(error, exc.DBAPIError) and error.connection_invalidated
 
 
-def close_request_session_quietly(session: Session) -> None:
-    """Close a request's session; a rollback the database cannot take is logged, not raised."""
+class Database:
+    """One engine, every wait on PostgreSQL bounded (`create_deadline_engine`), and its session factory."""
+
+    def __init__(self, url: str, timeouts: DatabaseTimeouts | None = None) -> None:
+        self.engine: Engine = create_deadline_engine(url, timeouts or DatabaseTimeouts())
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def ping(self) -> None:
+        """Run a trivial query; raises when the database does not answer."""
+        with self.engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def install_request_sessions(app: Flask, database: Database) -> None:
+    """Give each request of `app` its own session of `database`, closed when the request ends."""
+    app.extensions[_EXTENSION_KEY] = database
+    app.teardown_appcontext(close_request_session)
+
+
+def request_session() -> Session:
+    """The current request's session, opened on first use and closed at teardown."""
+    session: Session | None = g.get("db_session")
+    if session is None:
+        database: Database = current_app.extensions[_EXTENSION_KEY]
+        session = database.sessions()
+        g.db_session = session
+    return session
+
+
+def close_request_session(_error: BaseException | None = None) -> None:
+    """Close the request's session; anything not committed is rolled back."""
+    session: Session | None = g.pop("db_session", None)
+    if session is not None:
+        _roll_back_quietly(session.close)
+
+
+@contextmanager
+def unit_of_work(session: Session) -> Iterator[None]:
+    """Commit `session` when the block ends; roll it back when the block or the commit raises.
+
+    It continues the transaction the session may have begun already (a request reads
+    before it writes, to authenticate its caller), which `Session.begin()` refuses to do.
+    """
     try:
-        session.close()
+        yield
+        session.commit()
+    except BaseException:
+        _roll_back_quietly(session.rollback)
+        raise
+
+
+def add_in_savepoint(session: Session, row: object) -> bool:
+    """Insert `row` in a savepoint: False when a constraint refuses it, the transaction intact."""
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except exc.IntegrityError:
+        return False
+    return True
+
+
+def _roll_back_quietly(roll_back: Callable[[], None]) -> None:
+    """Call `roll_back`; a rollback the database cannot take is logged, not raised."""
+    try:
+        roll_back()
     except exc.SQLAlchemyError:
         # The rollback could not reach the database (it went away during the request). The
-        # server drops an unfinished transaction with its connection, and the answer already
-        # chosen (a 503, for that same outage) must stand rather than turn into a 500 here.
-        logger.warning("could not roll back the request's session", exc_info=True)
+        # server drops an unfinished transaction with its connection, and the error already
+        # raised (a 503, for that same outage) must stand rather than turn into a 500 here.
+        logger.warning("could not roll back the session", exc_info=True)
 
 
 def _milliseconds(seconds: float) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from snappy_plumbing.database import is_database_unavailable
+from snappy_plumbing.database import Database, install_request_sessions, is_database_unavailable
 from snappy_plumbing.errors import register_error_handlers
 from snappy_plumbing.observability import install_observability
 from snappy_plumbing.security_headers import install_security_headers
@@ -13,7 +13,6 @@ from snappy_plumbing.tokens import TokenSigner, TokenVerifier
 from snappy_user_service.api import create_api_blueprint, create_internal_blueprint
 from snappy_user_service.components import EXTENSION_KEY, Components, components
 from snappy_user_service.config import Settings
-from snappy_user_service.database import Database, close_request_session
 from snappy_user_service.passwords import PASSWORD_CHECKS
 
 __all__ = ["MAX_REQUEST_BYTES", "create_app"]
@@ -46,7 +45,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         # The signer is its own key source: tokens are verified with the key that signs them.
         verifier=TokenVerifier(signer, tokens.issuer, tokens.audience),
     )
-    app.teardown_appcontext(close_request_session)
+    install_request_sessions(app, database)
 
     register_error_handlers(app, dependency_unavailable=is_database_unavailable)
     install_observability(app, readiness_checks={"database": database.ping})

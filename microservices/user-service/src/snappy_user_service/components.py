@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from flask import current_app
 
+from snappy_plumbing.database import Database
 from snappy_plumbing.tokens import TokenSigner, TokenVerifier
 from snappy_user_service.config import Settings
-
-if TYPE_CHECKING:
-    # Only for the annotation: `database` reads the components at request time.
-    from snappy_user_service.database import Database
 
 __all__ = ["EXTENSION_KEY", "Components", "components"]
 

@@ -11,19 +11,13 @@ from datetime import datetime
 from sqlalchemy import BigInteger, DateTime, Index, Integer, MetaData, String, Text, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-__all__ = ["Base", "LoginThrottle", "RevokedToken", "User"]
+from snappy_plumbing.database import NAMING_CONVENTION
 
-NAMING_CONVENTION = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
+__all__ = ["Base", "LoginThrottle", "RevokedToken", "User"]
 
 
 class Base(DeclarativeBase):
-    """Declarative base with a naming convention, so Alembic names constraints stably."""
+    """Declarative base with Snappy's naming convention, so Alembic names constraints stably."""
 
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from sqlalchemy import ColumnElement, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from snappy_plumbing.database import add_in_savepoint
 from snappy_plumbing.errors import (
     FieldError,
     InvalidCredentials,
@@ -46,12 +46,9 @@ def sign_up(session: Session, username: str, password: str, display_name: str) -
         display_name=enforced_display_name(display_name),
         password_hash=hash_password(password),
     )
-    try:
-        # A savepoint, so a concurrent sign-up with the same name fails alone.
-        with session.begin_nested():
-            session.add(user)
-    except IntegrityError:
-        raise UsernameTaken(f"The username {username!r} is taken") from None
+    # In a savepoint, so a concurrent sign-up with the same name fails alone.
+    if not add_in_savepoint(session, user):
+        raise UsernameTaken(f"The username {username!r} is taken")
     return user
 
 

@@ -18,8 +18,8 @@ from snappy_photo_service.api.requests import (
     string_field,
 )
 from snappy_photo_service.components import components
-from snappy_photo_service.database import request_session
 from snappy_photo_service.photos import PhotoChanges
+from snappy_plumbing.database import request_session, unit_of_work
 from snappy_plumbing.errors import (
     FieldError,
     MalformedRequest,
@@ -69,34 +69,16 @@ def upload_photo() -> tuple[Response, int, dict[str, str]]:
     data = upload.stream.read(settings.limits.max_upload_bytes + 1)
     if len(data) > settings.limits.max_upload_bytes:
         raise PayloadTooLarge(f"The file is larger than {settings.limits.max_upload_bytes} bytes")
-    caption = request.form.get("caption", "")
-    visibility = request.form.get("visibility", "private")
-    session = request_session()
-    storage = components().storage
-    fingerprint = idempotency.upload_fingerprint(data, caption, visibility)
-    if key is not None:
-        earlier_photo_id = idempotency.claim(session, caller.user_id, key, fingerprint)
-        if earlier_photo_id is not None:
-            photo = idempotency.replayed_photo(session, earlier_photo_id)
-            session.commit()  # releases the key's lock
-            location = url_for("api.get_photo", photo_id=photo.id)
-            return jsonify(photo_json(photo, caller.username)), 201, {"Location": location}
-    photo = photos.upload_photo(
-        session,
-        storage,
+    photo = idempotency.upload_at_most_once(
+        request_session(),
+        components().storage,
         settings.limits,
         owner_id=caller.user_id,
+        key=key,
         data=data,
-        caption=caption,
-        visibility=visibility,
+        caption=request.form.get("caption", ""),
+        visibility=request.form.get("visibility", "private"),
     )
-    try:
-        if key is not None:
-            idempotency.record(session, caller.user_id, key, fingerprint, photo.id)
-        session.commit()
-    except BaseException:
-        photos.discard_objects(storage, photo)
-        raise
     location = url_for("api.get_photo", photo_id=photo.id)
     return jsonify(photo_json(photo, caller.username)), 201, {"Location": location}
 
@@ -162,8 +144,8 @@ def update_photo(photo_id: int) -> Response:
         caption=string_field(body, "caption") if "caption" in body else None,
         visibility=string_field(body, "visibility") if "visibility" in body else None,
     )
-    photos.update_photo(session, components().settings.limits, photo, changes)
-    session.commit()
+    with unit_of_work(session):
+        photos.update_photo(session, components().settings.limits, photo, changes)
     return jsonify(photo_json(photo, caller.username))
 
 
@@ -172,8 +154,8 @@ def delete_photo(photo_id: int) -> tuple[str, int]:
     caller = authenticated_caller()
     session = request_session()
     photo = photos.get_owned_photo(session, caller.user_id, photo_id)
-    photos.delete_photo(session, photo)
-    session.commit()
+    with unit_of_work(session):
+        photos.delete_photo(session, photo)
     # After the commit: an object left behind is invisible, a row without its object is not.
     photos.discard_objects(components().storage, photo)
     return "", 204
@@ -186,8 +168,8 @@ def create_share(photo_id: int) -> tuple[Response, int, dict[str, str]]:
     photo = photos.get_owned_photo(session, caller.user_id, photo_id)
     body = json_object(allowed={"username"}, required={"username"})
     username = string_field(body, "username")
-    share = photos.share_photo(session, components().users, caller, photo, username)
-    session.commit()
+    with unit_of_work(session):
+        share = photos.share_photo(session, components().users, caller, photo, username)
     location = url_for("api.delete_share", photo_id=photo.id, username=username)
     return jsonify(share_json(share, username)), 201, {"Location": location}
 
@@ -207,8 +189,8 @@ def delete_share(photo_id: int, username: str) -> tuple[str, int]:
     caller = authenticated_caller()
     session = request_session()
     photo = photos.get_owned_photo(session, caller.user_id, photo_id)
-    photos.revoke_share(session, components().users, caller, photo, username)
-    session.commit()
+    with unit_of_work(session):
+        photos.revoke_share(session, components().users, caller, photo, username)
     return "", 204
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import Blueprint, Response
 
+from snappy_plumbing.database import request_session, unit_of_work
 from snappy_user_service import revocations
 from snappy_user_service.api.requests import authenticated_caller
-from snappy_user_service.database import request_session
 
 __all__ = ["register"]
 
@@ -20,6 +20,6 @@ def revoke_current_token() -> Response:
     """Revoke the token that authenticates this request: it opens nothing afterwards."""
     caller = authenticated_caller()
     session = request_session()
-    revocations.revoke(session, caller.token_id, caller.expires_at)
-    session.commit()
+    with unit_of_work(session):
+        revocations.revoke(session, caller.token_id, caller.expires_at)
     return Response(status=204)

@@ -12,11 +12,11 @@ from typing import Any
 
 from flask import Blueprint, Response, jsonify
 
+from snappy_plumbing.database import request_session
 from snappy_plumbing.errors import FieldError, ValidationFailed
 from snappy_user_service import revocations, users
 from snappy_user_service.api.representations import timestamp, user_json
 from snappy_user_service.api.requests import json_object
-from snappy_user_service.database import request_session
 
 __all__ = ["create_internal_blueprint"]
 

@@ -7,12 +7,12 @@ from typing import Any
 
 from flask import g
 
+from snappy_plumbing.database import request_session
 from snappy_plumbing.errors import AuthenticationRequired, FieldError, ValidationFailed
 from snappy_plumbing.request_parsing import bearer_token, json_object
 from snappy_plumbing.tokens import TokenClaims
 from snappy_user_service import revocations, users
 from snappy_user_service.components import components
-from snappy_user_service.database import request_session
 
 __all__ = ["REFUSED_DETAIL", "authenticated_caller", "json_object", "string_fields"]
 

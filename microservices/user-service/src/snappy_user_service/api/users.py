@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, url_for
 
+from snappy_plumbing.database import request_session, unit_of_work
 from snappy_plumbing.errors import AuthenticationRequired, FieldError, ValidationFailed
 from snappy_user_service import users
 from snappy_user_service.api.representations import user_json
 from snappy_user_service.api.requests import authenticated_caller, json_object, string_fields
 from snappy_user_service.components import components
-from snappy_user_service.database import request_session
 from snappy_user_service.throttle import throttled_log_in
 
 __all__ = ["register"]
@@ -30,8 +30,8 @@ def create_user() -> tuple[Response, int, dict[str, str]]:
     names = ("username", "password", "display_name")
     fields = string_fields(json_object(allowed=set(names), required=set(names)), names)
     session = request_session()
-    user = users.sign_up(session, fields["username"], fields["password"], fields["display_name"])
-    session.commit()
+    with unit_of_work(session):
+        user = users.sign_up(session, fields["username"], fields["password"], fields["display_name"])
     location = url_for("api.get_user", username=user.username)
     return jsonify(user_json(user)), 201, {"Location": location}
 
