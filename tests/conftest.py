@@ -20,12 +20,7 @@ from snappy_monolith.config import Settings
 from tests.support.api_client import ApiClient
 from tests.support.dependency_faults import Faults, fault_proxies
 from tests.support.live import LiveMicroservices, LiveMonolith, running_microservices, running_monolith
-from tests.support.provisioning import (
-    MonolithResources,
-    monolith_settings,
-    provision_monolith,
-    release_monolith,
-)
+from tests.support.provisioning import MonolithResources, monolith_settings, provisioned_monolith
 from tests.support.session import REPOSITORY_ROOT, SESSION_TAG
 from tests.support.versions import VERSIONS, StackUnderTest, in_process_monolith, microservices_over_http
 
@@ -49,10 +44,8 @@ def faults(backing: BackingServices) -> Iterator[Faults]:
 @pytest.fixture(scope="session")
 def monolith_resources(backing: BackingServices) -> Iterator[MonolithResources]:
     """The database and bucket the in-process monolith uses."""
-    name = f"snappy_test_{SESSION_TAG}"
-    resources = provision_monolith(backing, name)
-    yield resources
-    release_monolith(backing, name, resources)
+    with provisioned_monolith(backing, f"snappy_test_{SESSION_TAG}") as resources:
+        yield resources
 
 
 @pytest.fixture(scope="session")

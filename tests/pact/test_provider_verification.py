@@ -17,35 +17,17 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from pact import Verifier
-from sqlalchemy import create_engine, text
 
-from snappy_devstack.backing import (
-    BackingServices,
-    create_bucket,
-    create_database,
-    delete_bucket,
-    drop_database,
-)
-from snappy_devstack.processes import stop_process
-from snappy_plumbing.config import sqlalchemy_url
+from snappy_devstack.backing import BackingServices
 from snappy_topology import PartName
 from tests.images import image_bytes
+from tests.pact import states
 from tests.pact.pact_files import pact_file
-from tests.pact.states import (
-    ALICE_EXISTS,
-    ALICE_OWNS_PHOTO,
-    ALICE_SHARES_PHOTO,
-    ALICE_UPLOADED_WITH_KEY,
-    BOB_SHARES_PHOTO,
-    KEYED_UPLOAD_CAPTION,
-    KEYED_UPLOAD_VISIBILITY,
-    NO_USERS,
-    PASSWORD,
-    UPLOAD_KEY,
-)
-from tests.support.parts import spawn_part
-from tests.support.provisioning import migrate
-from tests.support.session import SESSION_TAG, SIGNING_KEY_PEM
+from tests.support.gunicorn import stopped_on_exit
+from tests.support.parts import spawn_services
+from tests.support.provisioning import microservices_stores
+from tests.support.session import SIGNING_KEY_PEM
+from tests.support.stores import execute_sql, fetch_rows
 
 pytestmark = pytest.mark.live
 
@@ -72,67 +54,45 @@ def providers(backing: BackingServices, tmp_path_factory: pytest.TempPathFactory
     folder = tmp_path_factory.mktemp("pact-providers")
     key_file = folder / "jwt-signing-key.pem"
     key_file.write_text(SIGNING_KEY_PEM)
-    user_database = f"snappy_pact_users_{SESSION_TAG}"
-    photo_database = f"snappy_pact_photos_{SESSION_TAG}"
-    bucket = f"snappy-pact-photos-{SESSION_TAG}"
-    user_database_url = create_database(backing.postgres_url, user_database, drop_existing=True)
-    photo_database_url = create_database(backing.postgres_url, photo_database, drop_existing=True)
-    migrate("snappy_user_service", user_database_url)
-    migrate("snappy_photo_service", photo_database_url)
-    create_bucket(backing.s3, bucket)
-    log_path = folder / "services.log"
     common = {**os.environ, "SNAPPY_THREADS": "4"}
-    processes = []
-    try:
-        user_process, user_url = spawn_part(
-            PartName.USER_SERVICE,
+    with microservices_stores(backing, "snappy_pact") as stores, stopped_on_exit() as processes:
+        services = spawn_services(
             backing,
-            log_path,
-            base=common,
-            database_url=user_database_url,
+            common,
+            user_database_url=stores.user_database_url,
+            photo_database_url=stores.photo_database_url,
+            bucket=stores.bucket,
             key_file=key_file,
+            log_path=folder / "services.log",
+            processes=processes,
         )
-        processes.append(user_process)
-        photo_process, photo_url = spawn_part(
-            PartName.PHOTO_SERVICE,
-            backing,
-            log_path,
-            base=common,
-            peers={PartName.USER_SERVICE: user_url},
-            database_url=photo_database_url,
-            bucket=bucket,
-        )
-        processes.append(photo_process)
+        user_url = services[PartName.USER_SERVICE]
         tokens = {}
         for username in USERNAMES:
             _post(
                 f"{user_url}{API}/users",
                 json={
                     "username": username,
-                    "password": PASSWORD,
+                    "password": states.PASSWORD,
                     "display_name": username.capitalize(),
                 },
             )
-            answer = _post(f"{user_url}{API}/tokens", json={"username": username, "password": PASSWORD})
+            answer = _post(
+                f"{user_url}{API}/tokens", json={"username": username, "password": states.PASSWORD}
+            )
             tokens[username] = answer.json()["access_token"]
-        # With their creation times: the session's tokens bind them.
-        user_rows = _rows(
-            user_database_url, "SELECT id, username, display_name, password_hash, created_at FROM users"
-        )
         yield Providers(
             user_service_url=user_url,
-            photo_service_url=photo_url,
-            user_database_url=user_database_url,
-            photo_database_url=photo_database_url,
+            photo_service_url=services[PartName.PHOTO_SERVICE],
+            user_database_url=stores.user_database_url,
+            photo_database_url=stores.photo_database_url,
             tokens=tokens,
-            user_rows=user_rows,
+            # With their creation times: the session's tokens bind them.
+            user_rows=fetch_rows(
+                stores.user_database_url,
+                "SELECT id, username, display_name, password_hash, created_at FROM users",
+            ),
         )
-    finally:
-        for process in reversed(processes):
-            stop_process(process, grace_seconds=30)
-        drop_database(backing.postgres_url, user_database)
-        drop_database(backing.postgres_url, photo_database)
-        delete_bucket(backing.s3, bucket)
 
 
 class ProviderStates:
@@ -144,36 +104,32 @@ class ProviderStates:
     def handlers(self) -> dict[str, Callable[[], None]]:
         """Each state the pacts name, and how to reach it."""
         return {
-            NO_USERS: self.no_users,
-            ALICE_EXISTS: self.alice_exists,
-            ALICE_OWNS_PHOTO: self.alice_owns_photo,
-            ALICE_SHARES_PHOTO: self.alice_shares_photo,
-            BOB_SHARES_PHOTO: self.bob_shares_photo,
-            ALICE_UPLOADED_WITH_KEY: self.alice_uploaded_with_key,
+            states.NO_USERS: self.no_users,
+            states.ALICE_EXISTS: self.alice_exists,
+            states.ALICE_OWNS_PHOTO: self.alice_owns_photo,
+            states.ALICE_SHARES_PHOTO: self.alice_shares_photo,
+            states.BOB_SHARES_PHOTO: self.bob_shares_photo,
+            states.ALICE_UPLOADED_WITH_KEY: self.alice_uploaded_with_key,
         }
 
     def no_users(self) -> None:
         """No users, no photos."""
         # The spent Idempotency-Keys go with the photos they made.
-        _execute(
+        execute_sql(
             self.providers.photo_database_url, "TRUNCATE shares, photos, upload_requests RESTART IDENTITY"
         )
         # Revocations too: a log-out interaction revokes the token every interaction uses.
-        _execute(self.providers.user_database_url, "TRUNCATE users, revoked_tokens")
+        execute_sql(self.providers.user_database_url, "TRUNCATE users, revoked_tokens")
 
     def alice_exists(self) -> None:
         """alice and bob exist, with their ids and passwords of the session; no photos."""
         self.no_users()
-        statement = text(
+        execute_sql(
+            self.providers.user_database_url,
             "INSERT INTO users (id, username, display_name, password_hash, created_at)"
-            " VALUES (:id, :username, :display_name, :password_hash, :created_at)"
+            " VALUES (:id, :username, :display_name, :password_hash, :created_at)",
+            self.providers.user_rows,
         )
-        engine = create_engine(sqlalchemy_url(self.providers.user_database_url))
-        try:
-            with engine.begin() as connection:
-                connection.execute(statement, self.providers.user_rows)
-        finally:
-            engine.dispose()
 
     def alice_owns_photo(self) -> None:
         """alice has uploaded photo 1, private."""
@@ -194,7 +150,12 @@ class ProviderStates:
     def alice_uploaded_with_key(self) -> None:
         """alice has uploaded photo 1 with the pacts' Idempotency-Key."""
         self.alice_exists()
-        self._upload("alice", KEYED_UPLOAD_VISIBILITY, KEYED_UPLOAD_CAPTION, {"Idempotency-Key": UPLOAD_KEY})
+        self._upload(
+            "alice",
+            states.KEYED_UPLOAD_VISIBILITY,
+            states.KEYED_UPLOAD_CAPTION,
+            {"Idempotency-Key": states.UPLOAD_KEY},
+        )
 
     def _upload(
         self,
@@ -260,21 +221,3 @@ def _post(url: str, **kwargs: Any) -> httpx.Response:
     response = httpx.post(url, timeout=10, **kwargs)
     response.raise_for_status()
     return response
-
-
-def _execute(database_url: str, statement: str) -> None:
-    engine = create_engine(sqlalchemy_url(database_url))
-    try:
-        with engine.begin() as connection:
-            connection.execute(text(statement))
-    finally:
-        engine.dispose()
-
-
-def _rows(database_url: str, query: str) -> list[dict[str, Any]]:
-    engine = create_engine(sqlalchemy_url(database_url))
-    try:
-        with engine.begin() as connection:
-            return [dict(row) for row in connection.execute(text(query)).mappings()]
-    finally:
-        engine.dispose()

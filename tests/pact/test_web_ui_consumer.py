@@ -16,11 +16,12 @@ from typing import Any, Generic, TypeVar
 
 import pytest
 from pact import Pact, match
+from pact.interaction import HttpInteraction
 from pact.match.matcher import AbstractMatcher
 
 from snappy_plumbing.errors import IdempotencyKeyReused, NotFound, UsernameTaken
 from snappy_topology import PartName
-from snappy_web_ui.clients import PhotoServiceClient, UserServiceClient
+from snappy_web_ui.clients import Photo, PhotoServiceClient, UserServiceClient
 from snappy_web_ui.config import PeerSettings
 from tests.images import image_bytes
 from tests.pact.pact_files import CONSUMER, normalised_pact, pact_file
@@ -181,19 +182,68 @@ def content_type_rule(content_type: str) -> dict[str, Any]:
     return {"body": {"$": {"combine": "AND", "matchers": [{"match": "contentType", "value": content_type}]}}}
 
 
+def sign_up_request(pact: Pact, description: str, state: str, display_name: str) -> HttpInteraction:
+    """A sign-up as web-ui's form sends it: alice, with the states' password and this display name."""
+    return (
+        pact.upon_receiving(description)
+        .given(state)
+        .with_request("POST", f"{API}/users")
+        .with_body(
+            {"username": "alice", "password": PASSWORD, "display_name": display_name},
+            content_type="application/json",
+        )
+    )
+
+
+def signed_in_request(
+    pact: Pact, description: str, state: str, method: str, path: str, *, limit: int | None = None
+) -> HttpInteraction:
+    """An interaction in which web-ui calls `method` on the API's `path` with a user's bearer token."""
+    interaction = pact.upon_receiving(description).given(state).with_request(method, f"{API}{path}")
+    if limit is not None:
+        interaction.with_query_parameter("limit", str(limit))
+    return interaction.with_header("Authorization", BEARER)
+
+
+def upload_request(
+    pact: Pact, description: str, state: str, caption: str, visibility: str, *, keyed: bool
+) -> HttpInteraction:
+    """An upload as web-ui sends it: multipart with any file, this caption and visibility, keyed or not."""
+    interaction = signed_in_request(pact, description, state, "POST", "/photos")
+    if keyed:
+        interaction.with_header("Idempotency-Key", IDEMPOTENCY_KEY)
+    return (
+        interaction.with_header("Content-Type", MULTIPART)
+        .with_binary_body(_upload_body(caption, visibility), f"multipart/form-data; boundary={BOUNDARY}")
+        .with_matching_rules(ANY_FILE_RULE, part="Request")
+    )
+
+
+def upload_from_the_form(
+    client: PhotoServiceClient,
+    filename: str,
+    caption: str,
+    visibility: str,
+    idempotency_key: str | None = None,
+) -> Photo:
+    """What web-ui's upload form sends: another image than the pact's example, as any file may be."""
+    return client.upload(
+        TOKEN,
+        data=image_bytes("PNG", (16, 16)),
+        filename=filename,
+        caption=caption,
+        visibility=visibility,
+        idempotency_key=idempotency_key,
+    )
+
+
 # user-service
 
 
-def test_sign_up(user_service: MockUserService) -> None:
+def test_sign_up_returns_the_new_user(user_service: MockUserService) -> None:
     """Signing up returns the new user."""
     (
-        user_service.pact.upon_receiving("a sign-up")
-        .given(NO_USERS)
-        .with_request("POST", f"{API}/users")
-        .with_body(
-            {"username": "alice", "password": PASSWORD, "display_name": "Alice Liddell"},
-            content_type="application/json",
-        )
+        sign_up_request(user_service.pact, "a sign-up", NO_USERS, "Alice Liddell")
         .will_respond_with(201)
         .with_body(user_body("alice"), content_type="application/json")
     )
@@ -202,16 +252,10 @@ def test_sign_up(user_service: MockUserService) -> None:
         assert user.username == "alice"
 
 
-def test_sign_up_with_a_taken_username(user_service: MockUserService) -> None:
+def test_sign_up_with_a_taken_username_is_refused_as_username_taken(user_service: MockUserService) -> None:
     """Signing up with a taken username is a username-taken problem."""
     (
-        user_service.pact.upon_receiving("a sign-up with a taken username")
-        .given(ALICE_EXISTS)
-        .with_request("POST", f"{API}/users")
-        .with_body(
-            {"username": "alice", "password": PASSWORD, "display_name": "Another Alice"},
-            content_type="application/json",
-        )
+        sign_up_request(user_service.pact, "a sign-up with a taken username", ALICE_EXISTS, "Another Alice")
         .will_respond_with(409)
         .with_body(problem("username-taken", 409, "Username taken"), content_type="application/problem+json")
     )
@@ -219,7 +263,7 @@ def test_sign_up_with_a_taken_username(user_service: MockUserService) -> None:
         client.sign_up("alice", PASSWORD, "Another Alice")
 
 
-def test_log_in(user_service: MockUserService) -> None:
+def test_log_in_returns_an_access_token(user_service: MockUserService) -> None:
     """Logging in returns an access token."""
     (
         user_service.pact.upon_receiving("a log-in")
@@ -236,26 +280,21 @@ def test_log_in(user_service: MockUserService) -> None:
         assert client.log_in("alice", PASSWORD) == TOKEN
 
 
-def test_log_out(user_service: MockUserService) -> None:
+def test_log_out_revokes_the_token_it_is_sent_with(user_service: MockUserService) -> None:
     """Logging out revokes the session's access token."""
-    (
-        user_service.pact.upon_receiving("a log-out")
-        .given(ALICE_EXISTS)
-        .with_request("DELETE", f"{API}/tokens/current")
-        .with_header("Authorization", BEARER)
-        .will_respond_with(204)
-    )
+    signed_in_request(
+        user_service.pact, "a log-out", ALICE_EXISTS, "DELETE", "/tokens/current"
+    ).will_respond_with(204)
     with user_service.exercise() as client:
         client.log_out(TOKEN)
 
 
-def test_profile(user_service: MockUserService) -> None:
+def test_a_profile_is_read_by_username(user_service: MockUserService) -> None:
     """A user's profile, by username."""
     (
-        user_service.pact.upon_receiving("a request for alice's profile")
-        .given(ALICE_EXISTS)
-        .with_request("GET", f"{API}/users/alice")
-        .with_header("Authorization", BEARER)
+        signed_in_request(
+            user_service.pact, "a request for alice's profile", ALICE_EXISTS, "GET", "/users/alice"
+        )
         .will_respond_with(200)
         .with_body(user_body("alice"), content_type="application/json")
     )
@@ -263,13 +302,16 @@ def test_profile(user_service: MockUserService) -> None:
         assert client.user("alice", TOKEN).username == "alice"
 
 
-def test_profile_of_an_unknown_user(user_service: MockUserService) -> None:
+def test_the_profile_of_an_unknown_user_is_not_found(user_service: MockUserService) -> None:
     """The profile of someone who does not exist is a not-found problem."""
     (
-        user_service.pact.upon_receiving("a request for the profile of an unknown user")
-        .given(ALICE_EXISTS)
-        .with_request("GET", f"{API}/users/nobody")
-        .with_header("Authorization", BEARER)
+        signed_in_request(
+            user_service.pact,
+            "a request for the profile of an unknown user",
+            ALICE_EXISTS,
+            "GET",
+            "/users/nobody",
+        )
         .will_respond_with(404)
         .with_body(problem("not-found", 404, "Not found"), content_type="application/problem+json")
     )
@@ -280,14 +322,12 @@ def test_profile_of_an_unknown_user(user_service: MockUserService) -> None:
 # photo-service
 
 
-def test_own_photos(photo_service: MockPhotoService) -> None:
+def test_my_photos_come_one_page_at_a_time(photo_service: MockPhotoService) -> None:
     """A page of the caller's photos."""
     (
-        photo_service.pact.upon_receiving("a request for my photos")
-        .given(ALICE_OWNS_PHOTO)
-        .with_request("GET", f"{API}/photos")
-        .with_query_parameter("limit", "20")
-        .with_header("Authorization", BEARER)
+        signed_in_request(
+            photo_service.pact, "a request for my photos", ALICE_OWNS_PHOTO, "GET", "/photos", limit=20
+        )
         .will_respond_with(200)
         .with_body(photo_page(), content_type="application/json")
     )
@@ -297,14 +337,17 @@ def test_own_photos(photo_service: MockPhotoService) -> None:
         assert page.next_cursor is None
 
 
-def test_public_photos_of_a_user(photo_service: MockPhotoService) -> None:
+def test_a_users_public_photos_come_one_page_at_a_time(photo_service: MockPhotoService) -> None:
     """A page of someone's public photos."""
     (
-        photo_service.pact.upon_receiving("a request for bob's public photos")
-        .given(BOB_SHARES_PHOTO)
-        .with_request("GET", f"{API}/users/bob/photos")
-        .with_query_parameter("limit", "20")
-        .with_header("Authorization", BEARER)
+        signed_in_request(
+            photo_service.pact,
+            "a request for bob's public photos",
+            BOB_SHARES_PHOTO,
+            "GET",
+            "/users/bob/photos",
+            limit=20,
+        )
         .will_respond_with(200)
         .with_body(photo_page("bob"), content_type="application/json")
     )
@@ -313,14 +356,12 @@ def test_public_photos_of_a_user(photo_service: MockPhotoService) -> None:
         assert [photo.owner for photo in page.items] == ["bob"]
 
 
-def test_feed(photo_service: MockPhotoService) -> None:
+def test_the_feed_lists_the_photos_shared_with_me(photo_service: MockPhotoService) -> None:
     """A page of the photos shared with the caller."""
     (
-        photo_service.pact.upon_receiving("a request for my feed")
-        .given(BOB_SHARES_PHOTO)
-        .with_request("GET", f"{API}/feed")
-        .with_query_parameter("limit", "20")
-        .with_header("Authorization", BEARER)
+        signed_in_request(
+            photo_service.pact, "a request for my feed", BOB_SHARES_PHOTO, "GET", "/feed", limit=20
+        )
         .will_respond_with(200)
         .with_body(photo_page("bob"), content_type="application/json")
     )
@@ -329,13 +370,10 @@ def test_feed(photo_service: MockPhotoService) -> None:
         assert [photo.owner for photo in page.items] == ["bob"]
 
 
-def test_photo(photo_service: MockPhotoService) -> None:
+def test_a_photo_is_read_by_id(photo_service: MockPhotoService) -> None:
     """One photo's metadata."""
     (
-        photo_service.pact.upon_receiving("a request for photo 1")
-        .given(ALICE_OWNS_PHOTO)
-        .with_request("GET", f"{API}/photos/1")
-        .with_header("Authorization", BEARER)
+        signed_in_request(photo_service.pact, "a request for photo 1", ALICE_OWNS_PHOTO, "GET", "/photos/1")
         .will_respond_with(200)
         .with_body(photo_body(), content_type="application/json")
     )
@@ -343,13 +381,12 @@ def test_photo(photo_service: MockPhotoService) -> None:
         assert client.photo(TOKEN, 1).owner == "alice"
 
 
-def test_missing_photo(photo_service: MockPhotoService) -> None:
+def test_a_missing_photo_is_not_found(photo_service: MockPhotoService) -> None:
     """A photo that does not exist is a not-found problem."""
     (
-        photo_service.pact.upon_receiving("a request for a photo that does not exist")
-        .given(ALICE_EXISTS)
-        .with_request("GET", f"{API}/photos/1")
-        .with_header("Authorization", BEARER)
+        signed_in_request(
+            photo_service.pact, "a request for a photo that does not exist", ALICE_EXISTS, "GET", "/photos/1"
+        )
         .will_respond_with(404)
         .with_body(problem("not-found", 404, "Not found"), content_type="application/problem+json")
     )
@@ -357,17 +394,13 @@ def test_missing_photo(photo_service: MockPhotoService) -> None:
         client.photo(TOKEN, 1)
 
 
-def test_upload(photo_service: MockPhotoService) -> None:
+def test_an_upload_sends_file_caption_and_visibility_as_multipart(photo_service: MockPhotoService) -> None:
     """Uploading an image as multipart: the file, its caption and its visibility."""
     # The part names and the field values are the contract; the image is any file.
     (
-        photo_service.pact.upon_receiving("an upload of a photo")
-        .given(ALICE_EXISTS)
-        .with_request("POST", f"{API}/photos")
-        .with_header("Authorization", BEARER)
-        .with_header("Content-Type", MULTIPART)
-        .with_binary_body(_upload_body("Sunset", "public"), f"multipart/form-data; boundary={BOUNDARY}")
-        .with_matching_rules(ANY_FILE_RULE, part="Request")
+        upload_request(
+            photo_service.pact, "an upload of a photo", ALICE_EXISTS, "Sunset", "public", keyed=False
+        )
         .will_respond_with(201)
         .with_body(
             photo_body(caption="Sunset", visibility="public") | {"content_type": "image/png"},
@@ -375,30 +408,21 @@ def test_upload(photo_service: MockPhotoService) -> None:
         )
     )
     with photo_service.exercise() as client:
-        photo = client.upload(
-            TOKEN,
-            data=image_bytes("PNG", (16, 16)),
-            filename="other.png",
-            caption="Sunset",
-            visibility="public",
-        )
+        photo = upload_from_the_form(client, "other.png", "Sunset", "public")
         assert (photo.caption, photo.visibility) == ("Sunset", "public")
 
 
-def test_keyed_upload_replays_the_photo_the_key_made(photo_service: MockPhotoService) -> None:
+def test_a_keyed_upload_sent_again_gets_the_photo_its_key_made(photo_service: MockPhotoService) -> None:
     """The upload form's key as Idempotency-Key: the same form sent again gets the same photo."""
     (
-        photo_service.pact.upon_receiving("an upload repeated with its Idempotency-Key")
-        .given(ALICE_UPLOADED_WITH_KEY)
-        .with_request("POST", f"{API}/photos")
-        .with_header("Authorization", BEARER)
-        .with_header("Idempotency-Key", IDEMPOTENCY_KEY)
-        .with_header("Content-Type", MULTIPART)
-        .with_binary_body(
-            _upload_body(KEYED_UPLOAD_CAPTION, KEYED_UPLOAD_VISIBILITY),
-            f"multipart/form-data; boundary={BOUNDARY}",
+        upload_request(
+            photo_service.pact,
+            "an upload repeated with its Idempotency-Key",
+            ALICE_UPLOADED_WITH_KEY,
+            KEYED_UPLOAD_CAPTION,
+            KEYED_UPLOAD_VISIBILITY,
+            keyed=True,
         )
-        .with_matching_rules(ANY_FILE_RULE, part="Request")
         .will_respond_with(201)
         .with_body(
             photo_body(caption=KEYED_UPLOAD_CAPTION, visibility=KEYED_UPLOAD_VISIBILITY)
@@ -407,28 +431,27 @@ def test_keyed_upload_replays_the_photo_the_key_made(photo_service: MockPhotoSer
         )
     )
     with photo_service.exercise() as client:
-        photo = client.upload(
-            TOKEN,
-            data=image_bytes("PNG", (16, 16)),
-            filename="form.png",
-            caption=KEYED_UPLOAD_CAPTION,
-            visibility=KEYED_UPLOAD_VISIBILITY,
+        photo = upload_from_the_form(
+            client,
+            "form.png",
+            KEYED_UPLOAD_CAPTION,
+            KEYED_UPLOAD_VISIBILITY,
             idempotency_key="Kx3-form-key_from-the-upload-page",
         )
         assert photo.id == 1
 
 
-def test_keyed_upload_with_a_key_spent_on_another_upload(photo_service: MockPhotoService) -> None:
+def test_a_key_spent_on_another_upload_is_refused_as_reused(photo_service: MockPhotoService) -> None:
     """A key already spent on another upload is refused: idempotency-key-reused."""
     (
-        photo_service.pact.upon_receiving("an upload whose Idempotency-Key made another photo")
-        .given(ALICE_UPLOADED_WITH_KEY)
-        .with_request("POST", f"{API}/photos")
-        .with_header("Authorization", BEARER)
-        .with_header("Idempotency-Key", IDEMPOTENCY_KEY)
-        .with_header("Content-Type", MULTIPART)
-        .with_binary_body(_upload_body("Sunset", "public"), f"multipart/form-data; boundary={BOUNDARY}")
-        .with_matching_rules(ANY_FILE_RULE, part="Request")
+        upload_request(
+            photo_service.pact,
+            "an upload whose Idempotency-Key made another photo",
+            ALICE_UPLOADED_WITH_KEY,
+            "Sunset",
+            "public",
+            keyed=True,
+        )
         .will_respond_with(422)
         .with_body(
             problem("idempotency-key-reused", 422, "Idempotency-Key already used for another request"),
@@ -436,23 +459,13 @@ def test_keyed_upload_with_a_key_spent_on_another_upload(photo_service: MockPhot
         )
     )
     with photo_service.exercise() as client, pytest.raises(IdempotencyKeyReused):
-        client.upload(
-            TOKEN,
-            data=image_bytes("PNG", (16, 16)),
-            filename="other.png",
-            caption="Sunset",
-            visibility="public",
-            idempotency_key=UPLOAD_KEY,
-        )
+        upload_from_the_form(client, "other.png", "Sunset", "public", idempotency_key=UPLOAD_KEY)
 
 
-def test_update(photo_service: MockPhotoService) -> None:
+def test_an_update_changes_caption_and_visibility(photo_service: MockPhotoService) -> None:
     """Changing a photo's caption and visibility."""
     (
-        photo_service.pact.upon_receiving("an update of photo 1")
-        .given(ALICE_OWNS_PHOTO)
-        .with_request("PATCH", f"{API}/photos/1")
-        .with_header("Authorization", BEARER)
+        signed_in_request(photo_service.pact, "an update of photo 1", ALICE_OWNS_PHOTO, "PATCH", "/photos/1")
         .with_body({"caption": "Sunrise", "visibility": "public"}, content_type="application/json")
         .will_respond_with(200)
         .with_body(photo_body(caption="Sunrise", visibility="public"), content_type="application/json")
@@ -462,26 +475,21 @@ def test_update(photo_service: MockPhotoService) -> None:
         assert (photo.caption, photo.visibility) == ("Sunrise", "public")
 
 
-def test_delete(photo_service: MockPhotoService) -> None:
+def test_a_deletion_is_answered_with_no_content(photo_service: MockPhotoService) -> None:
     """Deleting a photo."""
-    (
-        photo_service.pact.upon_receiving("a deletion of photo 1")
-        .given(ALICE_OWNS_PHOTO)
-        .with_request("DELETE", f"{API}/photos/1")
-        .with_header("Authorization", BEARER)
-        .will_respond_with(204)
-    )
+    signed_in_request(
+        photo_service.pact, "a deletion of photo 1", ALICE_OWNS_PHOTO, "DELETE", "/photos/1"
+    ).will_respond_with(204)
     with photo_service.exercise() as client:
         client.delete(TOKEN, 1)
 
 
-def test_share(photo_service: MockPhotoService) -> None:
+def test_sharing_names_the_recipient(photo_service: MockPhotoService) -> None:
     """Sharing a photo with another user."""
     (
-        photo_service.pact.upon_receiving("a share of photo 1 with bob")
-        .given(ALICE_OWNS_PHOTO)
-        .with_request("POST", f"{API}/photos/1/shares")
-        .with_header("Authorization", BEARER)
+        signed_in_request(
+            photo_service.pact, "a share of photo 1 with bob", ALICE_OWNS_PHOTO, "POST", "/photos/1/shares"
+        )
         .with_body({"username": "bob"}, content_type="application/json")
         .will_respond_with(201)
         .with_body({"username": "bob", "created_at": TIMESTAMP}, content_type="application/json")
@@ -490,14 +498,17 @@ def test_share(photo_service: MockPhotoService) -> None:
         client.share(TOKEN, 1, "bob")
 
 
-def test_shares(photo_service: MockPhotoService) -> None:
+def test_the_shares_of_a_photo_list_its_recipients(photo_service: MockPhotoService) -> None:
     """Who a photo is shared with."""
     (
-        photo_service.pact.upon_receiving("a request for the shares of photo 1")
-        .given(ALICE_SHARES_PHOTO)
-        .with_request("GET", f"{API}/photos/1/shares")
-        .with_query_parameter("limit", "100")
-        .with_header("Authorization", BEARER)
+        signed_in_request(
+            photo_service.pact,
+            "a request for the shares of photo 1",
+            ALICE_SHARES_PHOTO,
+            "GET",
+            "/photos/1/shares",
+            limit=100,
+        )
         .will_respond_with(200)
         .with_body(
             {"items": match.each_like({"username": "bob", "created_at": TIMESTAMP}, min=1)},
@@ -508,26 +519,29 @@ def test_shares(photo_service: MockPhotoService) -> None:
         assert [share.user.username for share in client.shares(TOKEN, 1, 100)] == ["bob"]
 
 
-def test_revoke(photo_service: MockPhotoService) -> None:
+def test_revoking_a_share_is_answered_with_no_content(photo_service: MockPhotoService) -> None:
     """Stopping sharing a photo with a user."""
-    (
-        photo_service.pact.upon_receiving("a revocation of bob's share of photo 1")
-        .given(ALICE_SHARES_PHOTO)
-        .with_request("DELETE", f"{API}/photos/1/shares/bob")
-        .with_header("Authorization", BEARER)
-        .will_respond_with(204)
-    )
+    signed_in_request(
+        photo_service.pact,
+        "a revocation of bob's share of photo 1",
+        ALICE_SHARES_PHOTO,
+        "DELETE",
+        "/photos/1/shares/bob",
+    ).will_respond_with(204)
     with photo_service.exercise() as client:
         client.revoke(TOKEN, 1, "bob")
 
 
-def test_content(photo_service: MockPhotoService) -> None:
+def test_the_content_is_the_image_as_uploaded_with_its_type(photo_service: MockPhotoService) -> None:
     """The image as uploaded, with its content type."""
     (
-        photo_service.pact.upon_receiving("a request for the content of photo 1")
-        .given(ALICE_OWNS_PHOTO)
-        .with_request("GET", f"{API}/photos/1/content")
-        .with_header("Authorization", BEARER)
+        signed_in_request(
+            photo_service.pact,
+            "a request for the content of photo 1",
+            ALICE_OWNS_PHOTO,
+            "GET",
+            "/photos/1/content",
+        )
         .will_respond_with(200)
         .with_header("Content-Type", "image/png")
         .with_binary_body(PNG, "image/png")
@@ -539,13 +553,16 @@ def test_content(photo_service: MockPhotoService) -> None:
         assert b"".join(stream.chunks()) == PNG
 
 
-def test_thumbnail(photo_service: MockPhotoService) -> None:
+def test_the_thumbnail_is_a_jpeg(photo_service: MockPhotoService) -> None:
     """The JPEG thumbnail."""
     (
-        photo_service.pact.upon_receiving("a request for the thumbnail of photo 1")
-        .given(ALICE_OWNS_PHOTO)
-        .with_request("GET", f"{API}/photos/1/thumbnail")
-        .with_header("Authorization", BEARER)
+        signed_in_request(
+            photo_service.pact,
+            "a request for the thumbnail of photo 1",
+            ALICE_OWNS_PHOTO,
+            "GET",
+            "/photos/1/thumbnail",
+        )
         .will_respond_with(200)
         .with_header("Content-Type", "image/jpeg")
         .with_binary_body(JPEG, "image/jpeg")

@@ -4,14 +4,26 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-from snappy_devstack.processes import LOOPBACK, free_ports, log_tail, wait_until
+from snappy_devstack.processes import LOOPBACK, free_ports, log_tail, stop_process, wait_until
 
-__all__ = ["launch_gunicorn", "spawn_gunicorn", "spawn_monolith", "wait_until_ready"]
+__all__ = [
+    "STOP_GRACE_SECONDS",
+    "launch_gunicorn",
+    "spawn_gunicorn",
+    "spawn_monolith",
+    "stopped_on_exit",
+    "wait_until_ready",
+]
+
+# How long a server may take to stop after SIGTERM before it is killed.
+STOP_GRACE_SECONDS = 30
 
 
 def launch_gunicorn(
@@ -66,3 +78,14 @@ def wait_until_ready(
     if process.poll() is not None:
         pytest.fail(f"{base_url} exited with {process.returncode}:\n{log_tail(log_path, 60)}")
     pytest.fail(f"{base_url} was not ready within {timeout} s:\n{log_tail(log_path, 60)}")
+
+
+@contextmanager
+def stopped_on_exit() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """A list to add each started server to; on exit each is stopped, the last started first."""
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        yield processes
+    finally:
+        for process in reversed(processes):
+            stop_process(process, grace_seconds=STOP_GRACE_SECONDS)

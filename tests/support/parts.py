@@ -18,7 +18,7 @@ from snappy_topology import EDGE_PHASE, ObjectStorage, PartName, Wiring, environ
 from tests.support.gunicorn import launch_gunicorn, wait_until_ready
 from tests.support.session import SESSION_SECRET
 
-__all__ = ["MicroservicesUrls", "part_environment", "spawn_microservices", "spawn_part"]
+__all__ = ["MicroservicesUrls", "part_environment", "spawn_microservices", "spawn_part", "spawn_services"]
 
 
 def part_environment(
@@ -95,9 +95,9 @@ class MicroservicesUrls:
     web_ui_url: str
 
 
-def spawn_microservices(
+def spawn_services(
     backing: BackingServices,
-    common: dict[str, str],
+    common: Mapping[str, str],
     *,
     user_database_url: str,
     photo_database_url: str,
@@ -105,11 +105,11 @@ def spawn_microservices(
     key_file: Path,
     log_path: Path,
     processes: list[subprocess.Popen[bytes]],
-) -> MicroservicesUrls:
-    """Start user-service, photo-service, web-ui and the edge (phase 3) on these stores, in order.
+) -> dict[PartName, str]:
+    """Start user-service, then photo-service wired to it, on these stores; where each answers.
 
-    Each is wired by the topology, as `snappy up` wires it. Each process joins `processes` as
-    soon as it starts, so the caller stops every one that started even when a later one fails.
+    Each process joins `processes` as soon as it starts, so the caller stops every one that
+    started even when a later one fails.
     """
     user_process, user_url = spawn_part(
         PartName.USER_SERVICE,
@@ -131,7 +131,34 @@ def spawn_microservices(
         bucket=bucket,
     )
     processes.append(photo_process)
-    services[PartName.PHOTO_SERVICE] = photo_url
+    return {**services, PartName.PHOTO_SERVICE: photo_url}
+
+
+def spawn_microservices(
+    backing: BackingServices,
+    common: dict[str, str],
+    *,
+    user_database_url: str,
+    photo_database_url: str,
+    bucket: str,
+    key_file: Path,
+    log_path: Path,
+    processes: list[subprocess.Popen[bytes]],
+) -> MicroservicesUrls:
+    """Start user-service, photo-service, web-ui and the edge (phase 3) on these stores, in order.
+
+    Each is wired by the topology, as `snappy up` wires it, and joins `processes` as it starts.
+    """
+    services = spawn_services(
+        backing,
+        common,
+        user_database_url=user_database_url,
+        photo_database_url=photo_database_url,
+        bucket=bucket,
+        key_file=key_file,
+        log_path=log_path,
+        processes=processes,
+    )
     web_process, web_url = spawn_part(PartName.WEB_UI, backing, log_path, base=common, peers=services)
     processes.append(web_process)
     edge_process, edge_url = spawn_part(
@@ -142,4 +169,6 @@ def spawn_microservices(
         peers={**services, PartName.WEB_UI: web_url},
     )
     processes.append(edge_process)
-    return MicroservicesUrls(edge_url, user_url, photo_url, web_url)
+    return MicroservicesUrls(
+        edge_url, services[PartName.USER_SERVICE], services[PartName.PHOTO_SERVICE], web_url
+    )

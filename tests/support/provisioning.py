@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from alembic import command
@@ -18,9 +20,18 @@ from snappy_devstack.backing import (
 )
 from snappy_monolith.__main__ import alembic_config
 from snappy_monolith.config import S3Settings, Settings, TokenSettings, sqlalchemy_url
-from tests.support.session import SESSION_SECRET, SIGNING_KEY_PEM
+from tests.support.session import SESSION_SECRET, SESSION_TAG, SIGNING_KEY_PEM
 
-__all__ = ["MonolithResources", "migrate", "monolith_settings", "provision_monolith", "release_monolith"]
+__all__ = [
+    "MicroservicesStores",
+    "MonolithResources",
+    "microservices_stores",
+    "migrate",
+    "monolith_settings",
+    "provision_monolith",
+    "provisioned_monolith",
+    "release_monolith",
+]
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,16 @@ def release_monolith(backing: BackingServices, name: str, resources: MonolithRes
     """Drop what `provision_monolith` created."""
     drop_database(backing.postgres_url, name)
     delete_bucket(backing.s3, resources.bucket)
+
+
+@contextmanager
+def provisioned_monolith(backing: BackingServices, name: str) -> Iterator[MonolithResources]:
+    """A migrated database and a bucket named after `name`, dropped afterwards."""
+    resources = provision_monolith(backing, name)
+    try:
+        yield resources
+    finally:
+        release_monolith(backing, name, resources)
 
 
 def monolith_settings(backing: BackingServices, resources: MonolithResources) -> Settings:
@@ -70,3 +91,31 @@ def migrate(package: str, database_url: str) -> None:
         check=True,
         capture_output=True,
     )
+
+
+@dataclass(frozen=True)
+class MicroservicesStores:
+    """user-service's database, photo-service's database and its bucket."""
+
+    user_database_url: str
+    photo_database_url: str
+    bucket: str
+
+
+@contextmanager
+def microservices_stores(backing: BackingServices, prefix: str) -> Iterator[MicroservicesStores]:
+    """Both services' databases, migrated, and photo-service's bucket, named after `prefix`; then dropped."""
+    user_database = f"{prefix}_users_{SESSION_TAG}"
+    photo_database = f"{prefix}_photos_{SESSION_TAG}"
+    bucket = photo_database.replace("_", "-")
+    user_database_url = create_database(backing.postgres_url, user_database, drop_existing=True)
+    photo_database_url = create_database(backing.postgres_url, photo_database, drop_existing=True)
+    try:
+        migrate("snappy_user_service", user_database_url)
+        migrate("snappy_photo_service", photo_database_url)
+        create_bucket(backing.s3, bucket)
+        yield MicroservicesStores(user_database_url, photo_database_url, bucket)
+    finally:
+        drop_database(backing.postgres_url, user_database)
+        drop_database(backing.postgres_url, photo_database)
+        delete_bucket(backing.s3, bucket)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import boto3
@@ -10,16 +11,33 @@ from sqlalchemy import create_engine, text
 from snappy_devstack.backing import BackingServices
 from snappy_monolith.config import sqlalchemy_url
 
-__all__ = ["empty_bucket", "execute_sql", "list_objects", "s3_client"]
+__all__ = ["empty_bucket", "execute_sql", "fetch_rows", "list_objects", "s3_client"]
 
 
-def execute_sql(database_url: str, statement: str) -> Any:
-    """Run `statement` in its own transaction; its first column of its first row, if it returns rows."""
+def execute_sql(
+    database_url: str,
+    statement: str,
+    parameters: Mapping[str, Any] | Sequence[Mapping[str, Any]] | None = None,
+) -> Any:
+    """Run `statement` in its own transaction, once per parameter set when given a list of them.
+
+    Returns the first column of the first row, for a statement that returns rows.
+    """
     engine = create_engine(sqlalchemy_url(database_url))
     try:
         with engine.begin() as connection:
-            result = connection.execute(text(statement))
+            result = connection.execute(text(statement), parameters)
             return result.scalar() if result.returns_rows else None
+    finally:
+        engine.dispose()
+
+
+def fetch_rows(database_url: str, query: str) -> list[dict[str, Any]]:
+    """Every row `query` returns, as column -> value."""
+    engine = create_engine(sqlalchemy_url(database_url))
+    try:
+        with engine.begin() as connection:
+            return [dict(row) for row in connection.execute(text(query)).mappings()]
     finally:
         engine.dispose()
 
