@@ -1,23 +1,14 @@
-"""Health, readiness, metrics, configuration and migrations of the photo service."""
+"""Health, readiness, metrics and configuration of the photo service."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
-from alembic import command
-from alembic.autogenerate import compare_metadata
-from alembic.migration import MigrationContext
-from sqlalchemy import create_engine, inspect
 
-from snappy_devstack.backing import BackingServices, create_database, drop_database
-from snappy_photo_service.__main__ import alembic_config, main
-from snappy_photo_service.config import ConfigurationError, Settings, sqlalchemy_url
-from snappy_photo_service.models import Base
+from snappy_photo_service.config import ConfigurationError, Settings
 from tests.photo_service.conftest import PhotoServiceClient, photo_service
 from tests.support.openapi import assert_conforms
-from tests.support.session import SESSION_TAG
 
 MINIMAL_ENVIRONMENT = {
     "SNAPPY_DATABASE_URL": "postgresql://photos@db/photos",
@@ -125,58 +116,3 @@ def test_settings_from_a_full_environment() -> None:
 def test_bad_settings_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigurationError, match=name):
         Settings.from_environ({**MINIMAL_ENVIRONMENT, name: value})
-
-
-def test_migrate_needs_a_database_url(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.delenv("SNAPPY_DATABASE_URL", raising=False)
-
-    assert main(["migrate"]) == 2
-    assert "SNAPPY_DATABASE_URL" in capsys.readouterr().err
-
-
-@pytest.fixture
-def scratch_database(backing: BackingServices) -> Iterator[str]:
-    name = f"snappy_ps_migrations_{SESSION_TAG}"
-    url = sqlalchemy_url(create_database(backing.postgres_url, name, drop_existing=True))
-    yield url
-    drop_database(backing.postgres_url, name)
-
-
-def test_upgrade_to_head_matches_the_models(scratch_database: str) -> None:
-    command.upgrade(alembic_config(scratch_database), "head")
-
-    engine = create_engine(scratch_database)
-    with engine.connect() as connection:
-        context = MigrationContext.configure(
-            connection, opts={"compare_type": True, "version_table": "alembic_version_photo_service"}
-        )
-        differences = compare_metadata(context, Base.metadata)
-    engine.dispose()
-    assert differences == []
-
-
-def test_the_schema_has_no_foreign_key_to_users(scratch_database: str) -> None:
-    command.upgrade(alembic_config(scratch_database), "head")
-
-    engine = create_engine(scratch_database)
-    schema = inspect(engine)
-    foreign_keys = {table: schema.get_foreign_keys(table) for table in ("photos", "shares")}
-    engine.dispose()
-    assert foreign_keys["photos"] == []
-    assert [(key["name"], key["referred_table"]) for key in foreign_keys["shares"]] == [
-        ("fk_shares_photo_id_photos", "photos")
-    ]
-
-
-def test_downgrade_to_base_removes_every_table(scratch_database: str) -> None:
-    config = alembic_config(scratch_database)
-    command.upgrade(config, "head")
-
-    command.downgrade(config, "base")
-
-    engine = create_engine(scratch_database)
-    tables = set(inspect(engine).get_table_names())
-    engine.dispose()
-    assert tables == {"alembic_version_photo_service"}

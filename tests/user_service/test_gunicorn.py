@@ -15,7 +15,6 @@ import pytest
 from snappy_devstack.backing import BackingServices, create_database, drop_database
 from snappy_devstack.processes import stop_process
 from snappy_plumbing.tokens import generate_private_key_pem
-from snappy_user_service.__main__ import main
 from tests.support.gunicorn import spawn_gunicorn
 from tests.support.openapi import assert_httpx_conforms
 from tests.support.session import SESSION_TAG
@@ -26,15 +25,6 @@ def empty_database(backing: BackingServices) -> Iterator[str]:
     name = f"snappy_user_service_live_{SESSION_TAG}"
     yield create_database(backing.postgres_url, name, drop_existing=True)
     drop_database(backing.postgres_url, name)
-
-
-def test_migrate_without_a_database_says_so(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.delenv("SNAPPY_DATABASE_URL", raising=False)
-
-    assert main(["migrate"]) == 2
-    assert "SNAPPY_DATABASE_URL is required" in capsys.readouterr().err
 
 
 @pytest.mark.live
