@@ -23,6 +23,7 @@ from tests.support.live import LiveMicroservices, LiveMonolith, running_microser
 from tests.support.provisioning import MonolithResources, monolith_settings, provisioned_monolith
 from tests.support.session import REPOSITORY_ROOT, SESSION_TAG
 from tests.support.versions import VERSIONS, StackUnderTest, in_process_monolith, microservices_over_http
+from tests.support.web_ui import build_web_ui, web_ui_settings
 
 
 @pytest.fixture(scope="session")
@@ -113,6 +114,24 @@ def monolith_api(monolith_stack: StackUnderTest) -> ApiClient:
     """A contract-checking API client of the in-process monolith, emptied before the test."""
     monolith_stack.reset()
     return ApiClient(monolith_stack.make_client())
+
+
+@pytest.fixture
+def services_api(microservices_stack: StackUnderTest) -> ApiClient:
+    """A contract-checking API client of the emptied microservices, through their edge."""
+    microservices_stack.reset()
+    return ApiClient(microservices_stack.make_client())
+
+
+@pytest.fixture
+def web_ui(live_microservices: LiveMicroservices, settings: Settings) -> Flask:
+    """A fresh web-ui (empty caches) in front of the live services, with the monolith's session secret."""
+    assert settings.secret_key is not None
+    return build_web_ui(
+        web_ui_settings(
+            live_microservices.user_service_url, live_microservices.photo_service_url, settings.secret_key
+        )
+    )
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from tests.images import image_bytes
 from tests.support.api_client import ApiClient
 from tests.support.live import LiveMicroservices
 from tests.support.versions import StackUnderTest
-from tests.web_ui.conftest import build_web_ui, web_ui_settings
+from tests.support.web_ui import build_web_ui, web_ui_settings
 
 PASSWORD = "correct-horse"
 BROWSER_ACCEPT = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}

@@ -1,117 +1,24 @@
-"""web-ui in-process (Flask's test client), in front of the live user-service and photo-service.
+"""What web-ui's resilience tests share: services under gunicorn on a fixed port.
 
-Each test gets a fresh web-ui (empty caches) on emptied services, signing session
-cookies with the in-process monolith's secret, as in production during the migration.
-Resilience tests run their own service processes, on a fixed port, so they can stop
-them and start them again where web-ui expects them.
+A test can stop such a service and start it again where web-ui expects it. The fresh
+in-process web-ui in front of the live services is the `web_ui` fixture of tests/conftest.py.
 """
 
 from __future__ import annotations
 
-import re
 import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from flask import Flask
-from flask.testing import FlaskClient
 
 from snappy_devstack.backing import BackingServices
 from snappy_devstack.processes import stop_process
-from snappy_monolith.config import Settings as MonolithSettings
 from snappy_topology import PartName
-from snappy_web_ui import create_app
-from snappy_web_ui.config import PeerSettings, Settings
-from tests.support.api_client import ApiClient
-from tests.support.gunicorn import wait_until_ready
+from tests.support.gunicorn import launch_gunicorn, wait_until_ready
 from tests.support.live import LiveMicroservices
-from tests.support.versions import StackUnderTest
 
-__all__ = [
-    "ServiceProcess",
-    "csrf_token",
-    "log_in_in_browser",
-    "photo_service_environment",
-    "sign_up_in_browser",
-    "user_service_environment",
-    "web_ui_settings",
-]
-
-
-def web_ui_settings(
-    user_service_url: str,
-    photo_service_url: str,
-    secret_key: str,
-    read_timeout_seconds: float | None = None,
-) -> Settings:
-    """Settings of a web-ui in front of these services (optionally with a shorter read timeout)."""
-    peers = PeerSettings(user_service_url=user_service_url, photo_service_url=photo_service_url)
-    if read_timeout_seconds is not None:
-        peers = replace(peers, read_timeout_seconds=read_timeout_seconds)
-    return Settings(peers=peers, secret_key=secret_key)
-
-
-def build_web_ui(settings: Settings) -> Flask:
-    """A web-ui app in test mode."""
-    app = create_app(settings)
-    app.config["TESTING"] = True
-    return app
-
-
-@pytest.fixture
-def services_api(microservices_stack: StackUnderTest) -> ApiClient:
-    """A contract-checking API client of the emptied microservices, through their edge."""
-    microservices_stack.reset()
-    return ApiClient(microservices_stack.make_client())
-
-
-@pytest.fixture
-def web_ui(live_microservices: LiveMicroservices, settings: MonolithSettings) -> Flask:
-    """A fresh web-ui in front of the live services, with the monolith's session secret."""
-    assert settings.secret_key is not None
-    return build_web_ui(
-        web_ui_settings(
-            live_microservices.user_service_url, live_microservices.photo_service_url, settings.secret_key
-        )
-    )
-
-
-@pytest.fixture
-def browser(web_ui: Flask, services_api: ApiClient) -> FlaskClient:
-    """A browser on web-ui, on emptied services."""
-    return web_ui.test_client()
-
-
-def csrf_token(page: str) -> str:
-    """The CSRF token of the first form on `page`."""
-    match = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert match, "the page has no CSRF token"
-    return match.group(1)
-
-
-def sign_up_in_browser(client: FlaskClient, username: str) -> None:
-    """Sign up through the sign-up form; the client is signed in afterwards."""
-    token = csrf_token(client.get("/signup").get_data(as_text=True))
-    response = client.post(
-        "/signup",
-        data={
-            "username": username,
-            "display_name": username.title(),
-            "password": "correct-horse",
-            "csrf_token": token,
-        },
-    )
-    assert response.status_code == 302, response.get_data(as_text=True)
-
-
-def log_in_in_browser(client: FlaskClient, username: str, password: str = "correct-horse") -> None:
-    """Log in through the login form."""
-    token = csrf_token(client.get("/login").get_data(as_text=True))
-    response = client.post("/login", data={"username": username, "password": password, "csrf_token": token})
-    assert response.status_code == 302, response.get_data(as_text=True)
+__all__ = ["ServiceProcess", "photo_service_environment", "user_service_environment"]
 
 
 def photo_service_environment(live: LiveMicroservices, backing: BackingServices, port: int) -> dict[str, str]:
@@ -137,23 +44,9 @@ class ServiceProcess:
 
     def start(self) -> None:
         """Start gunicorn and wait until the service is ready."""
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    str(Path(sys.executable).parent / "gunicorn"),
-                    "-c",
-                    f"python:{self.package}.gunicorn_conf",
-                    f"{self.package}.wsgi:app",
-                ],
-                env={
-                    **self.environment,
-                    "SNAPPY_BIND": f"127.0.0.1:{self.port}",
-                    "SNAPPY_GRACEFUL_TIMEOUT": "5",
-                    "PYTHONUNBUFFERED": "1",
-                },
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        self.process = launch_gunicorn(
+            self.package, {**self.environment, "SNAPPY_GRACEFUL_TIMEOUT": "5"}, self.port, self.log_path
+        )
         wait_until_ready(self.base_url, self.process, self.log_path)
 
     def stop(self) -> None:

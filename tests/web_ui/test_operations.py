@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from flask import Flask
 
 from snappy_devstack.backing import BackingServices
 from snappy_devstack.processes import free_ports, stop_process
@@ -11,7 +12,7 @@ from snappy_topology import PartName
 from snappy_web_ui.config import ConfigurationError, Settings
 from tests.support.gunicorn import launch_gunicorn, wait_until_ready
 from tests.support.live import LiveMicroservices
-from tests.web_ui.conftest import build_web_ui, web_ui_settings
+from tests.support.web_ui import build_web_ui, web_ui_settings
 
 REQUIRED = {
     "SNAPPY_USER_SERVICE_URL": "http://user-service:8000",
@@ -91,3 +92,13 @@ def test_web_ui_is_not_ready_without_the_token_signers_keys(
 
     assert response.status_code == 503
     assert "signing keys" in response.get_json()["detail"]
+
+
+def test_health_endpoints(web_ui: Flask) -> None:
+    client = web_ui.test_client()
+
+    assert client.get("/healthz").get_json() == {"status": "ok"}
+    assert client.get("/readyz").status_code == 200
+    metrics = client.get("/metrics")
+    assert metrics.status_code == 200
+    assert "snappy_http_requests" in metrics.get_data(as_text=True)

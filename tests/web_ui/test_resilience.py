@@ -23,16 +23,10 @@ from snappy_devstack.processes import free_ports
 from snappy_monolith.config import Settings as MonolithSettings
 from tests.images import image_bytes
 from tests.support.api_client import ApiClient
+from tests.support.forms import csrf_token, log_in_in_browser
 from tests.support.live import LiveMicroservices
-from tests.web_ui.conftest import (
-    ServiceProcess,
-    build_web_ui,
-    csrf_token,
-    log_in_in_browser,
-    photo_service_environment,
-    user_service_environment,
-    web_ui_settings,
-)
+from tests.support.web_ui import build_web_ui, web_ui_settings
+from tests.web_ui.conftest import ServiceProcess, photo_service_environment, user_service_environment
 
 CONNECT_TIMEOUT_SECONDS = 1.0
 # Retries of a refused connection (0.1 s + 0.2 s of backoff) and rendering, on a slow machine.

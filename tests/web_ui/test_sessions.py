@@ -17,8 +17,8 @@ from sqlalchemy import create_engine, text
 from snappy_monolith.config import Settings as MonolithSettings
 from snappy_monolith.config import sqlalchemy_url
 from tests.support.api_client import ApiClient
+from tests.support.forms import csrf_token, log_in_in_browser, sign_up_in_browser
 from tests.support.live import LiveMicroservices
-from tests.web_ui.conftest import csrf_token, log_in_in_browser, sign_up_in_browser
 
 COOKIE = "snappy_session"
 
