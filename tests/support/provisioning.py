@@ -28,6 +28,8 @@ __all__ = [
     "microservices_stores",
     "migrate",
     "monolith_settings",
+    "new_bucket",
+    "new_database",
     "provision_monolith",
     "provisioned_monolith",
     "release_monolith",
@@ -107,15 +109,31 @@ def microservices_stores(backing: BackingServices, prefix: str) -> Iterator[Micr
     """Both services' databases, migrated, and photo-service's bucket, named after `prefix`; then dropped."""
     user_database = f"{prefix}_users_{SESSION_TAG}"
     photo_database = f"{prefix}_photos_{SESSION_TAG}"
-    bucket = photo_database.replace("_", "-")
-    user_database_url = create_database(backing.postgres_url, user_database, drop_existing=True)
-    photo_database_url = create_database(backing.postgres_url, photo_database, drop_existing=True)
-    try:
+    with (
+        new_database(backing, user_database) as user_database_url,
+        new_database(backing, photo_database) as photo_database_url,
+        new_bucket(backing, photo_database.replace("_", "-")) as bucket,
+    ):
         migrate("snappy_user_service", user_database_url)
         migrate("snappy_photo_service", photo_database_url)
-        create_bucket(backing.s3, bucket)
         yield MicroservicesStores(user_database_url, photo_database_url, bucket)
+
+
+@contextmanager
+def new_database(backing: BackingServices, name: str) -> Iterator[str]:
+    """An empty database `name` (replacing one of that name); its URL. Dropped afterwards."""
+    database_url = create_database(backing.postgres_url, name, drop_existing=True)
+    try:
+        yield database_url
     finally:
-        drop_database(backing.postgres_url, user_database)
-        drop_database(backing.postgres_url, photo_database)
-        delete_bucket(backing.s3, bucket)
+        drop_database(backing.postgres_url, name)
+
+
+@contextmanager
+def new_bucket(backing: BackingServices, name: str) -> Iterator[str]:
+    """A new bucket `name`; its name. Deleted afterwards, with what it holds."""
+    create_bucket(backing.s3, name)
+    try:
+        yield name
+    finally:
+        delete_bucket(backing.s3, name)

@@ -1,16 +1,11 @@
-"""web-ui as deployed: configuration from the environment, gunicorn, health endpoints."""
+"""web-ui's configuration from the environment, readiness and health (gunicorn: tests/deployment)."""
 
 from __future__ import annotations
 
-import httpx
 import pytest
 from flask import Flask
 
-from snappy_devstack.backing import BackingServices
-from snappy_devstack.processes import free_ports, stop_process
-from snappy_topology import PartName
 from snappy_web_ui.config import ConfigurationError, Settings
-from tests.support.gunicorn import launch_gunicorn, wait_until_ready
 from tests.support.live import LiveMicroservices
 from tests.support.web_ui import build_web_ui, web_ui_settings
 
@@ -59,27 +54,6 @@ def test_required_settings(missing: str) -> None:
 def test_a_service_url_must_be_http() -> None:
     with pytest.raises(ConfigurationError, match="SNAPPY_PHOTO_SERVICE_URL"):
         Settings.from_environ({**REQUIRED, "SNAPPY_PHOTO_SERVICE_URL": "photo-service:8000"})
-
-
-def test_web_ui_runs_under_gunicorn(live_microservices: LiveMicroservices, backing: BackingServices) -> None:
-    port = free_ports(1)[0]
-    environment = live_microservices.environment_of(PartName.WEB_UI, backing, port)
-    process = launch_gunicorn("snappy_web_ui", environment, port, live_microservices.log_path)
-    base_url = f"http://127.0.0.1:{port}"
-    wait_until_ready(base_url, process, live_microservices.log_path)
-    try:
-        landing = httpx.get(f"{base_url}/", timeout=10)
-        ready = httpx.get(f"{base_url}/readyz", timeout=10)
-        stylesheet = httpx.get(f"{base_url}/static/snappy.css", timeout=10)
-    finally:
-        stop_process(process, grace_seconds=30)
-        assert process.returncode == 0
-
-    assert landing.status_code == 200
-    assert "Share photos with the people you choose." in landing.text
-    assert landing.headers["X-Request-ID"]
-    assert ready.json() == {"status": "ok"}
-    assert stylesheet.status_code == 200
 
 
 def test_web_ui_is_not_ready_without_the_token_signers_keys(
