@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
@@ -83,7 +83,8 @@ def recorder(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRe
 
 def peer_settings(url: str) -> PeerSettings:
     """Settings pointing both clients at the mock server; no retries, so a mismatch shows once."""
-    return PeerSettings(user_service_url=url, photo_service_url=url, read_attempts=1)
+    peers = PeerSettings(user_service_url=url, photo_service_url=url)
+    return replace(peers, calls=replace(peers.calls, attempts=1))
 
 
 ClientT = TypeVar("ClientT", UserServiceClient, PhotoServiceClient)

@@ -32,7 +32,7 @@ from snappy_devstack.backing import (
 )
 from snappy_photo_service import create_app
 from snappy_photo_service.__main__ import alembic_config
-from snappy_photo_service.components import EXTENSION_KEY, Components
+from snappy_photo_service.components import Components
 from snappy_photo_service.config import S3Settings, Settings, UserServiceSettings, sqlalchemy_url
 from snappy_photo_service.user_directory import LOOKUP_PATH
 from snappy_plumbing.tokens import generate_private_key_pem
@@ -98,14 +98,13 @@ def serve(app: WSGIApplication) -> RunningServer:
 
 
 class LookupRecorder:
-    """WSGI middleware: records the body of every user lookup, and can fail the next ones."""
+    """WSGI middleware: records the body and the request id of every user lookup."""
 
     def __init__(self, app: WSGIApplication) -> None:
         self._app = app
         self._lock = threading.Lock()
         self._lookups: list[dict[str, Any]] = []
         self._request_ids: list[str | None] = []
-        self._failures_left = 0
 
     @property
     def lookups(self) -> list[dict[str, Any]]:
@@ -120,16 +119,10 @@ class LookupRecorder:
             return list(self._request_ids)
 
     def clear(self) -> None:
-        """Forget the recorded calls and any pending failures."""
+        """Forget the recorded calls."""
         with self._lock:
             self._lookups.clear()
             self._request_ids.clear()
-            self._failures_left = 0
-
-    def fail_next(self, count: int) -> None:
-        """Answer the next `count` lookups with 503, as an overloaded instance would."""
-        with self._lock:
-            self._failures_left = count
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if environ.get("PATH_INFO") != LOOKUP_PATH:
@@ -139,11 +132,6 @@ class LookupRecorder:
         with self._lock:
             self._lookups.append(json.loads(body))
             self._request_ids.append(environ.get("HTTP_X_REQUEST_ID"))
-            failing = self._failures_left > 0
-            self._failures_left -= int(failing)
-        if failing:
-            start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
-            return [b"overloaded"]
         return self._app(environ, start_response)
 
 
@@ -230,7 +218,7 @@ def photo_settings(
             access_key_id=backing.s3.access_key_id,
             secret_access_key=backing.s3.secret_access_key,
         ),
-        user_service=UserServiceSettings(url=user_service.url, backoff_seconds=0.01),
+        user_service=with_fast_retries(UserServiceSettings(url=user_service.url)),
     )
 
 
@@ -242,7 +230,7 @@ def photo_service(settings: Settings) -> Iterator[Flask]:
     try:
         yield app
     finally:
-        wired: Components = app.extensions[EXTENSION_KEY]
+        wired = Components.of(app)
         wired.users.close()
         wired.revocations.close()
         wired.database.dispose()
@@ -315,6 +303,14 @@ def lookups(user_service: UserService) -> LookupRecorder:
     return user_service.recorder
 
 
+def with_fast_retries(directory: UserServiceSettings) -> UserServiceSettings:
+    """The directory's settings with a short backoff between attempts: the tests' outages are short."""
+    return replace(directory, calls=replace(directory.calls, backoff_seconds=0.01))
+
+
 def with_user_service(settings: Settings, url: str, **changes: Any) -> Settings:
-    """`settings` with another user-service address (and other directory settings)."""
-    return replace(settings, user_service=replace(settings.user_service, url=url, **changes))
+    """`settings` with another user-service address (and other policy of calls to it)."""
+    directory = settings.user_service
+    return replace(
+        settings, user_service=replace(directory, url=url, calls=replace(directory.calls, **changes))
+    )

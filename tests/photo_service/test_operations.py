@@ -1,4 +1,4 @@
-"""Health, readiness, metrics and configuration of the photo service."""
+"""Health, readiness and metrics of the photo service (its settings: test_config.py)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from snappy_photo_service.config import ConfigurationError, Settings
+from snappy_photo_service.config import Settings
 from tests.photo_service.conftest import PhotoServiceClient, photo_service
 from tests.support.openapi import assert_conforms
-
-MINIMAL_ENVIRONMENT = {
-    "SNAPPY_DATABASE_URL": "postgresql://photos@db/photos",
-    "SNAPPY_S3_BUCKET": "photos",
-    "SNAPPY_USER_SERVICE_URL": "http://user-service:8000/",
-}
 
 
 def test_healthz_answers_without_dependencies(api: PhotoServiceClient) -> None:
@@ -67,52 +61,3 @@ def test_an_unknown_path_is_a_problem_document(api: PhotoServiceClient) -> None:
 
     assert response.status_code == 404
     assert response.mimetype == "application/problem+json"
-
-
-def test_settings_from_the_minimal_environment() -> None:
-    settings = Settings.from_environ(MINIMAL_ENVIRONMENT)
-
-    assert settings.database_url == "postgresql+psycopg://photos@db/photos"
-    assert settings.jwks_url == "http://user-service:8000/.well-known/jwks.json"
-    assert settings.user_service.cache_ttl_seconds == 600
-    assert (settings.tokens.issuer, settings.tokens.audience) == ("snappy", "snappy-api")
-    assert settings.limits.max_upload_bytes == 10 * 1024 * 1024
-
-
-def test_settings_from_a_full_environment() -> None:
-    settings = Settings.from_environ(
-        {
-            **MINIMAL_ENVIRONMENT,
-            "SNAPPY_JWKS_URL": "https://keys.example/jwks.json",
-            "SNAPPY_USER_CACHE_TTL_SECONDS": "30",
-            "SNAPPY_USER_SERVICE_CONNECT_TIMEOUT_SECONDS": "0.5",
-            "SNAPPY_USER_SERVICE_READ_TIMEOUT_SECONDS": "2",
-            "SNAPPY_USER_SERVICE_ATTEMPTS": "4",
-            "SNAPPY_JWT_AUDIENCE": "other-api",
-            "SNAPPY_MAX_PAGE_SIZE": "50",
-        }
-    )
-
-    assert settings.jwks_url == "https://keys.example/jwks.json"
-    assert settings.user_service.cache_ttl_seconds == 30
-    assert settings.user_service.connect_timeout_seconds == 0.5
-    assert settings.user_service.read_timeout_seconds == 2
-    assert settings.user_service.attempts == 4
-    assert settings.tokens.audience == "other-api"
-    assert settings.limits.max_page_size == 50
-
-
-@pytest.mark.parametrize(
-    ("name", "value"),
-    [
-        ("SNAPPY_USER_SERVICE_URL", ""),
-        ("SNAPPY_USER_SERVICE_URL", "user-service:8000"),
-        ("SNAPPY_JWKS_URL", "file:///etc/jwks.json"),
-        ("SNAPPY_USER_CACHE_TTL_SECONDS", "0"),
-        ("SNAPPY_USER_SERVICE_ATTEMPTS", "many"),
-        ("SNAPPY_S3_BUCKET", ""),
-    ],
-)
-def test_bad_settings_name_the_variable(name: str, value: str) -> None:
-    with pytest.raises(ConfigurationError, match=name):
-        Settings.from_environ({**MINIMAL_ENVIRONMENT, name: value})

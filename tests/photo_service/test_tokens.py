@@ -13,7 +13,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from snappy_photo_service.config import Settings, TokenSettings
+from snappy_photo_service.config import Settings, TokenCheckSettings
 from snappy_plumbing.tokens import TokenSigner, generate_private_key_pem
 from tests.photo_service.conftest import PROBLEMS, PhotoServiceClient, UserService, photo_service, serve
 
@@ -56,7 +56,7 @@ def jwks() -> Iterator[tuple[JwksDocument, str]]:
 
 
 def settings_with_jwks(settings: Settings, url: str, min_refresh_seconds: float) -> Settings:
-    tokens = TokenSettings(jwks_url=url, jwks_min_refresh_seconds=min_refresh_seconds)
+    tokens = TokenCheckSettings(jwks_url=url, jwks_min_refresh_seconds=min_refresh_seconds)
     return replace(settings, tokens=tokens)
 
 
@@ -74,7 +74,8 @@ def my_photos(api: PhotoServiceClient, token: str) -> int:
 def test_the_keys_are_fetched_at_start_up_from_user_service_by_default(
     api: PhotoServiceClient, photo_settings: Settings, user_service: UserService
 ) -> None:
-    assert photo_settings.jwks_url == f"{user_service.url}/.well-known/jwks.json"
+    signer_keys_url = photo_settings.tokens.signer_keys_url(photo_settings.user_service.url)
+    assert signer_keys_url == f"{user_service.url}/.well-known/jwks.json"
 
     assert my_photos(api, api.user_with_token("alice")) == 200
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import httpx
 import pytest
 
 from snappy_photo_service.config import Settings, UserServiceSettings
 from snappy_photo_service.user_directory import MAX_LOOKUP_ENTRIES, UserDirectory
+from snappy_plumbing.errors import ServiceUnavailable
 from tests.images import image_bytes
 from tests.photo_service.conftest import (
     PROBLEMS,
@@ -24,6 +26,10 @@ from tests.photo_service.conftest import (
     with_user_service,
 )
 from tests.support.openapi import assert_conforms
+from tests.support.scripted_peer import ScriptedPeer
+
+ALICE_ID = 7
+ALICE = {"id": ALICE_ID, "username": "alice", "created_at": "2024-05-01T10:00:00.123456+00:00"}
 
 
 def upload(api: PhotoServiceClient, token: str, visibility: str = "private") -> int:
@@ -181,38 +187,39 @@ def test_lookups_carry_the_request_id(
     assert lookups.request_ids == ["trace-me-42"]
 
 
-def test_a_failed_lookup_is_retried(
-    api: PhotoServiceClient, lookups: LookupRecorder, photo_settings: Settings, user_service: UserService
+def scripted_directory(peer: ScriptedPeer) -> UserDirectory:
+    """A directory whose user-service answers from `peer`'s script."""
+    return UserDirectory(
+        UserServiceSettings(url="http://user-service.test"), sleep=peer.sleep, transport=peer.transport()
+    )
+
+
+@pytest.mark.parametrize("failure", [httpx.ConnectError("refused"), httpx.Response(503)])
+def test_a_lookup_that_failed_fast_is_sent_again(failure: httpx.Response | Exception) -> None:
+    peer = ScriptedPeer(failure, httpx.Response(200, json={"users": [ALICE]}))
+
+    assert scripted_directory(peer).usernames([ALICE_ID]) == {ALICE_ID: "alice"}
+    assert len(peer.requests) == 2
+
+
+@pytest.mark.parametrize(
+    ("answers", "sent"),
+    [
+        # The answer did not come in time: user-service has the lookup, asking again would wait as long.
+        ([httpx.ReadTimeout("slow")], 1),
+        ([httpx.Response(400, json={})], 1),
+        ([httpx.Response(502), httpx.ConnectError("refused")], 2),
+    ],
+    ids=["timed out", "refused", "attempts spent"],
+)
+def test_a_lookup_left_without_answer_is_503_service_unavailable(
+    answers: list[httpx.Response | Exception], sent: int
 ) -> None:
-    alice = api.user_with_token("alice")
-    bob = api.user_with_token("bob")
-    photo_id = upload(api, alice, visibility="public")
+    peer = ScriptedPeer(*answers)
 
-    with fresh_service_knowing(photo_settings, user_service, bob) as fresh:
-        # Every attempt but the last fails.
-        lookups.fail_next(photo_settings.user_service.attempts - 1)
-        response = fresh.get(f"/api/v1/photos/{photo_id}", bob)
-
-    assert response.status_code == 200
-    assert response.get_json()["owner"] == "alice"
-    assert len(lookups.lookups) == photo_settings.user_service.attempts
-
-
-def test_retries_are_bounded_then_the_answer_is_503(
-    api: PhotoServiceClient, lookups: LookupRecorder, photo_settings: Settings, user_service: UserService
-) -> None:
-    alice = api.user_with_token("alice")
-    bob = api.user_with_token("bob")
-    photo_id = upload(api, alice, visibility="public")
-
-    with fresh_service_knowing(photo_settings, user_service, bob) as fresh:
-        lookups.fail_next(100)
-        response = fresh.client.get(f"/api/v1/photos/{photo_id}", headers={"Authorization": f"Bearer {bob}"})
-
-    assert response.status_code == 503
-    assert response.mimetype == "application/problem+json"
-    assert response.get_json()["type"] == PROBLEMS + "service-unavailable"
-    assert len(lookups.lookups) == photo_settings.user_service.attempts
+    with pytest.raises(ServiceUnavailable, match="The user directory does not answer"):
+        scripted_directory(peer).user(ALICE_ID)
+    assert len(peer.requests) == sent
 
 
 @pytest.fixture

@@ -17,7 +17,6 @@ import pytest
 from snappy_edge.app import EdgeSettings
 from snappy_monolith.config import Settings as MonolithSettings
 from snappy_photo_service.config import Settings as PhotoServiceSettings
-from snappy_plumbing.config import ConfigurationError
 from snappy_user_service.config import Settings as UserServiceSettings
 from snappy_web_ui.config import Settings as WebUiSettings
 
@@ -70,7 +69,8 @@ def test_the_edge_waits_longer_than_web_uis_longest_call() -> None:
 
     assert edge().read_timeout_seconds > peers.longest_call_seconds()
     assert peers.longest_call_seconds() == max(
-        peers.read_worst_case_seconds(), peers.write_worst_case_seconds()
+        peers.calls.read_worst_case_seconds(),
+        peers.calls.write_worst_case_seconds(peers.write_timeout_seconds),
     )
 
 
@@ -81,7 +81,7 @@ def test_web_ui_waits_for_a_write_longer_than_each_services_request_budget() -> 
     assert peers.write_timeout_seconds > photo_service().request_budget_seconds
     assert peers.write_timeout_seconds > user_service().request_budget_seconds
     # Reads keep their own shorter wait: a slow page degrades sooner than a write gives up.
-    assert peers.read_timeout_seconds < peers.write_timeout_seconds
+    assert peers.calls.read_timeout_seconds < peers.write_timeout_seconds
 
 
 def test_photo_services_budget_exceeds_each_of_its_store_calls() -> None:
@@ -89,7 +89,7 @@ def test_photo_services_budget_exceeds_each_of_its_store_calls() -> None:
 
     assert settings.request_budget_seconds > settings.database.worst_case_seconds()
     assert settings.request_budget_seconds > settings.s3.worst_case_seconds()
-    assert settings.request_budget_seconds > settings.user_service.worst_case_seconds()
+    assert settings.request_budget_seconds > settings.user_service.calls.read_worst_case_seconds()
     limits = settings.database
     assert limits.lock_timeout_seconds < limits.statement_timeout_seconds < limits.answer_timeout_seconds
 
@@ -133,52 +133,3 @@ def test_gunicorns_worker_timeout_comes_from_the_environment(
         assert importlib.reload(importlib.import_module(name)).timeout == 90
     finally:
         gunicorn_configuration(name, monkeypatch)
-
-
-def test_user_service_reads_its_database_limits_and_budget_from_the_environment() -> None:
-    settings = UserServiceSettings.from_environ(
-        {
-            "SNAPPY_DATABASE_URL": DATABASE_URL,
-            "SNAPPY_DATABASE_POOL_TIMEOUT_SECONDS": "0.5",
-            "SNAPPY_DATABASE_CONNECT_TIMEOUT_SECONDS": "3",
-            "SNAPPY_DATABASE_LOCK_TIMEOUT_SECONDS": "0.5",
-            "SNAPPY_DATABASE_STATEMENT_TIMEOUT_SECONDS": "2",
-            "SNAPPY_DATABASE_ANSWER_TIMEOUT_SECONDS": "2.5",
-            "SNAPPY_REQUEST_BUDGET_SECONDS": "9",
-        }
-    )
-
-    database = settings.database
-    assert (database.pool_timeout_seconds, database.connect_timeout_seconds) == (0.5, 3)
-    assert (database.lock_timeout_seconds, database.statement_timeout_seconds) == (0.5, 2.0)
-    assert database.answer_timeout_seconds == 2.5
-    assert settings.request_budget_seconds == 9.0
-
-
-@pytest.mark.parametrize(
-    ("overrides", "message"),
-    [
-        # 1 + 4 + 2 + 4 = 11 s for one database call: a 10 s budget cannot hold it.
-        ({"SNAPPY_REQUEST_BUDGET_SECONDS": "10"}, "SNAPPY_REQUEST_BUDGET_SECONDS"),
-        ({"SNAPPY_DATABASE_LOCK_TIMEOUT_SECONDS": "3"}, "SNAPPY_DATABASE_LOCK_TIMEOUT_SECONDS"),
-        ({"SNAPPY_DATABASE_STATEMENT_TIMEOUT_SECONDS": "5"}, "SNAPPY_DATABASE_STATEMENT_TIMEOUT_SECONDS"),
-        ({"SNAPPY_DATABASE_CONNECT_TIMEOUT_SECONDS": "1"}, "SNAPPY_DATABASE_CONNECT_TIMEOUT_SECONDS"),
-    ],
-)
-def test_user_service_refuses_limits_that_do_not_nest(overrides: dict[str, str], message: str) -> None:
-    with pytest.raises(ConfigurationError, match=message):
-        UserServiceSettings.from_environ({"SNAPPY_DATABASE_URL": DATABASE_URL, **overrides})
-
-
-def test_web_ui_reads_its_write_timeout_from_the_environment() -> None:
-    settings = WebUiSettings.from_environ(
-        {
-            "SNAPPY_USER_SERVICE_URL": USER_SERVICE_URL,
-            "SNAPPY_PHOTO_SERVICE_URL": PHOTO_SERVICE_URL,
-            "SNAPPY_SECRET_KEY": "secret",
-            "SNAPPY_PEER_WRITE_TIMEOUT_SECONDS": "25",
-        }
-    )
-
-    assert settings.peers.write_timeout_seconds == 25.0
-    assert settings.peers.write_worst_case_seconds() == 27.0

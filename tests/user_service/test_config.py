@@ -1,4 +1,8 @@
-"""user-service's configuration comes from the environment, with clear errors for bad values."""
+"""user-service's settings: its variables, its defaults, and what it refuses to start with.
+
+How any variable is read (blank is unset, parse errors, `_FILE` variables) is plumbing's
+rule, tested once in tests/plumbing/test_config.py.
+"""
 
 from __future__ import annotations
 
@@ -9,22 +13,19 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from snappy_plumbing.config import ConfigurationError
+from snappy_plumbing.database import DatabaseTimeouts
 from snappy_plumbing.tokens import generate_private_key_pem
 from snappy_user_service import create_app
-from snappy_user_service.config import Settings
+from snappy_user_service.config import LoginThrottleSettings, Settings, TokenSettings
 
 MINIMAL = {"SNAPPY_DATABASE_URL": "postgresql://u@db:5432/users"}
+DATABASE_URL = "postgresql+psycopg://u@db:5432/users"
 
 
-def test_defaults_apply_when_only_the_database_is_given() -> None:
-    settings = Settings.from_environ(MINIMAL)
-
-    assert settings.database_url == "postgresql+psycopg://u@db:5432/users"
-    assert settings.tokens.private_key_pem is None
-    assert settings.tokens.issuer == "snappy"
-    assert settings.tokens.audience == "snappy-api"
-    assert settings.tokens.ttl_seconds == 3600
-    assert settings.log_level == "INFO"
+def test_only_the_database_is_required_and_the_rest_are_the_fields_defaults() -> None:
+    assert Settings.from_environ(MINIMAL) == Settings(database_url=DATABASE_URL)
+    with pytest.raises(ConfigurationError, match="SNAPPY_DATABASE_URL is required"):
+        Settings.from_environ({})
 
 
 def test_every_setting_is_read_from_its_variable() -> None:
@@ -35,18 +36,51 @@ def test_every_setting_is_read_from_its_variable() -> None:
         "SNAPPY_JWT_AUDIENCE": "aud",
         "SNAPPY_ACCESS_TOKEN_TTL_SECONDS": "60",
         "SNAPPY_LOG_LEVEL": "debug",
+        "SNAPPY_LOGIN_ACCOUNT_MAX_FAILURES": "3",
+        "SNAPPY_LOGIN_ACCOUNT_WINDOW_SECONDS": "600",
+        "SNAPPY_LOGIN_ADDRESS_MAX_FAILURES": "50",
+        "SNAPPY_LOGIN_ADDRESS_WINDOW_SECONDS": "300",
+        "SNAPPY_LOGIN_BLOCK_SECONDS": "10",
+        "SNAPPY_LOGIN_MAX_BLOCK_SECONDS": "100",
+        "SNAPPY_TRUSTED_PROXY_HOPS": "1",
+        "SNAPPY_DATABASE_POOL_TIMEOUT_SECONDS": "0.5",
+        "SNAPPY_DATABASE_CONNECT_TIMEOUT_SECONDS": "3",
+        "SNAPPY_DATABASE_LOCK_TIMEOUT_SECONDS": "0.5",
+        "SNAPPY_DATABASE_STATEMENT_TIMEOUT_SECONDS": "2",
+        "SNAPPY_DATABASE_ANSWER_TIMEOUT_SECONDS": "2.5",
+        "SNAPPY_REQUEST_BUDGET_SECONDS": "9",
     }
 
-    settings = Settings.from_environ(environ)
+    assert Settings.from_environ(environ) == Settings(
+        database_url=DATABASE_URL,
+        tokens=TokenSettings(
+            issuer="iss",
+            audience="aud",
+            private_key_pem="-----BEGIN PRIVATE KEY-----\ninline",
+            ttl_seconds=60,
+        ),
+        log_level="DEBUG",
+        login_throttle=LoginThrottleSettings(
+            account_max_failures=3,
+            account_window_seconds=600,
+            address_max_failures=50,
+            address_window_seconds=300,
+            block_seconds=10,
+            max_block_seconds=100,
+        ),
+        trusted_proxy_hops=1,
+        database=DatabaseTimeouts(
+            pool_timeout_seconds=0.5,
+            connect_timeout_seconds=3,
+            lock_timeout_seconds=0.5,
+            statement_timeout_seconds=2.0,
+            answer_timeout_seconds=2.5,
+        ),
+        request_budget_seconds=9.0,
+    )
 
-    assert settings.tokens.private_key_pem == "-----BEGIN PRIVATE KEY-----\ninline"
-    assert settings.tokens.issuer == "iss"
-    assert settings.tokens.audience == "aud"
-    assert settings.tokens.ttl_seconds == 60
-    assert settings.log_level == "DEBUG"
 
-
-def test_the_signing_key_can_come_from_a_file(tmp_path: Path) -> None:
+def test_the_signing_key_may_be_a_mounted_file(tmp_path: Path) -> None:
     key_file = tmp_path / "key.pem"
     key_file.write_text("-----BEGIN PRIVATE KEY-----\n...")
 
@@ -58,13 +92,22 @@ def test_the_signing_key_can_come_from_a_file(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"SNAPPY_DATABASE_URL": ""}, "SNAPPY_DATABASE_URL is required"),
-        ({"SNAPPY_ACCESS_TOKEN_TTL_SECONDS": "an hour"}, "SNAPPY_ACCESS_TOKEN_TTL_SECONDS must be a whole"),
-        ({"SNAPPY_ACCESS_TOKEN_TTL_SECONDS": "0"}, "SNAPPY_ACCESS_TOKEN_TTL_SECONDS must be at least 1"),
-        ({"SNAPPY_JWT_PRIVATE_KEY_FILE": "/no/such/key.pem"}, "cannot read /no/such/key.pem"),
+        (
+            {"SNAPPY_ACCESS_TOKEN_TTL_SECONDS": "86401"},
+            "SNAPPY_ACCESS_TOKEN_TTL_SECONDS must be from 1 to 86400",
+        ),
+        (
+            {"SNAPPY_LOGIN_BLOCK_SECONDS": "60", "SNAPPY_LOGIN_MAX_BLOCK_SECONDS": "30"},
+            "SNAPPY_LOGIN_MAX_BLOCK_SECONDS must be at least SNAPPY_LOGIN_BLOCK_SECONDS",
+        ),
+        # 1 + 4 + 2 + 4 = 11 s for one database call: a 10 s budget cannot hold it.
+        ({"SNAPPY_REQUEST_BUDGET_SECONDS": "10"}, "SNAPPY_REQUEST_BUDGET_SECONDS"),
+        ({"SNAPPY_DATABASE_LOCK_TIMEOUT_SECONDS": "3"}, "SNAPPY_DATABASE_LOCK_TIMEOUT_SECONDS"),
+        ({"SNAPPY_DATABASE_STATEMENT_TIMEOUT_SECONDS": "5"}, "SNAPPY_DATABASE_STATEMENT_TIMEOUT_SECONDS"),
+        ({"SNAPPY_DATABASE_CONNECT_TIMEOUT_SECONDS": "1"}, "SNAPPY_DATABASE_CONNECT_TIMEOUT_SECONDS"),
     ],
 )
-def test_bad_settings_are_named_in_the_error(overrides: dict[str, str], message: str) -> None:
+def test_settings_that_do_not_hold_together_stop_the_start(overrides: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         Settings.from_environ({**MINIMAL, **overrides})
 

@@ -1,4 +1,4 @@
-"""The peer clients on a scripted transport: retries, no retries, problem documents, the cache."""
+"""The peer clients on a scripted transport: which calls are sent again, problem documents, the cache."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from snappy_plumbing.errors import (
 )
 from snappy_web_ui.clients import PeerUnavailable, PhotoServiceClient, UserServiceClient
 from snappy_web_ui.config import PeerSettings
+from tests.support.scripted_peer import ScriptedPeer
 
 SETTINGS = PeerSettings(user_service_url="http://users.test", photo_service_url="http://photos.test")
 PROBLEMS = "https://snappy.example/problems/"
@@ -24,59 +25,31 @@ PHOTO_PAGE: dict[str, object] = {"items": [], "next_cursor": None}
 USER = {"id": 7, "username": "alice", "display_name": "Alice", "created_at": "2024-05-01T10:00:00.123456Z"}
 
 
-class Script:
-    """Answers requests in turn, and records them."""
-
-    def __init__(self, *answers: httpx.Response | Exception) -> None:
-        self.answers = list(answers)
-        self.requests: list[httpx.Request] = []
-        self.sleeps: list[float] = []
-
-    def handle(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        answer = self.answers.pop(0)
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    def transport(self) -> httpx.MockTransport:
-        return httpx.MockTransport(self.handle)
-
-
 def problem(slug: str, status: int, detail: str, **extra: object) -> httpx.Response:
     document = {"type": PROBLEMS + slug, "title": slug, "status": status, "detail": detail, **extra}
     return httpx.Response(status, json=document, headers={"Content-Type": "application/problem+json"})
 
 
-def photo_client(script: Script) -> PhotoServiceClient:
-    return PhotoServiceClient(SETTINGS, sleep=script.sleeps.append, transport=script.transport())
+def photo_client(script: ScriptedPeer) -> PhotoServiceClient:
+    return PhotoServiceClient(SETTINGS, sleep=script.sleep, transport=script.transport())
 
 
-def test_a_read_is_retried_with_exponential_backoff() -> None:
-    script = Script(httpx.ConnectError("refused"), httpx.Response(503), httpx.Response(200, json=PHOTO_PAGE))
+def test_reads_are_sent_again_after_failing_fast_but_not_after_timing_out() -> None:
+    """The peers' rule (tests/plumbing/test_peers.py), with the visitor's token on every attempt."""
+    script = ScriptedPeer(
+        httpx.ConnectError("refused"),
+        httpx.Response(503),
+        httpx.Response(200, json=PHOTO_PAGE),
+        httpx.ReadTimeout("slow"),
+    )
+    client = photo_client(script)
 
-    page = photo_client(script).feed("token", 20, None)
-
-    assert page.items == []
-    assert len(script.requests) == 3
+    assert client.feed("token", 20, None).items == []
+    with pytest.raises(PeerUnavailable):
+        client.photo("token", 1)
+    assert len(script.requests) == 4
     assert script.sleeps == [0.1, 0.2]
-    assert script.requests[0].headers["Authorization"] == "Bearer token"
-
-
-def test_a_read_gives_up_after_its_attempts() -> None:
-    script = Script(httpx.Response(502), httpx.Response(502), httpx.Response(502))
-
-    with pytest.raises(PeerUnavailable):
-        photo_client(script).feed("token", 20, None)
-    assert len(script.requests) == 3
-
-
-def test_a_timeout_is_not_retried() -> None:
-    script = Script(httpx.ReadTimeout("slow"))
-
-    with pytest.raises(PeerUnavailable):
-        photo_client(script).photo("token", 1)
-    assert len(script.requests) == 1
+    assert {sent.headers["Authorization"] for sent in script.requests} == {"Bearer token"}
 
 
 @pytest.mark.parametrize(
@@ -88,7 +61,7 @@ def test_a_timeout_is_not_retried() -> None:
     ],
 )
 def test_a_write_is_sent_once(call: Callable[[PhotoServiceClient], object]) -> None:
-    script = Script(httpx.Response(503), httpx.Response(204))
+    script = ScriptedPeer(httpx.Response(503), httpx.Response(204))
 
     with pytest.raises(PeerUnavailable):
         call(photo_client(script))
@@ -109,7 +82,7 @@ def upload(client: PhotoServiceClient, idempotency_key: str | None = None) -> ob
 @pytest.mark.parametrize("failure", [httpx.ReadTimeout("slow"), httpx.ConnectError("refused")])
 def test_a_keyed_upload_is_sent_once_too(failure: Exception) -> None:
     # The key would make a retry safe; the visitor's browser makes it, with the same form.
-    script = Script(failure, httpx.Response(201, json={}))
+    script = ScriptedPeer(failure, httpx.Response(201, json={}))
 
     with pytest.raises(PeerUnavailable):
         upload(photo_client(script), "form-key")
@@ -118,7 +91,7 @@ def test_a_keyed_upload_is_sent_once_too(failure: Exception) -> None:
 
 
 def test_an_upload_without_a_key_sends_no_idempotency_key() -> None:
-    script = Script(httpx.Response(503))
+    script = ScriptedPeer(httpx.Response(503))
 
     with pytest.raises(PeerUnavailable):
         upload(photo_client(script))
@@ -126,7 +99,7 @@ def test_an_upload_without_a_key_sends_no_idempotency_key() -> None:
 
 
 def test_writes_wait_longer_than_the_services_budget_and_reads_their_own_shorter_time() -> None:
-    script = Script(httpx.Response(503), httpx.Response(503), httpx.Response(200, json=PHOTO_PAGE))
+    script = ScriptedPeer(httpx.Response(503), httpx.Response(503), httpx.Response(200, json=PHOTO_PAGE))
     client = photo_client(script)
 
     with pytest.raises(PeerUnavailable):
@@ -137,12 +110,12 @@ def test_writes_wait_longer_than_the_services_budget_and_reads_their_own_shorter
 
     upload_timeout, delete_timeout, read_timeout = (sent.extensions["timeout"] for sent in script.requests)
     assert upload_timeout["read"] == delete_timeout["read"] == SETTINGS.write_timeout_seconds == 20.0
-    assert upload_timeout["connect"] == SETTINGS.connect_timeout_seconds
-    assert read_timeout["read"] == SETTINGS.read_timeout_seconds == 5.0
+    assert upload_timeout["connect"] == SETTINGS.calls.connect_timeout_seconds
+    assert read_timeout["read"] == SETTINGS.calls.read_timeout_seconds == 5.0
 
 
 def test_idempotency_problems_become_the_plumbing_errors() -> None:
-    script = Script(
+    script = ScriptedPeer(
         problem("idempotency-key-in-use", 409, "An upload with this Idempotency-Key is still in progress"),
         problem("idempotency-key-reused", 422, "This Idempotency-Key was used for another upload"),
     )
@@ -155,7 +128,7 @@ def test_idempotency_problems_become_the_plumbing_errors() -> None:
 
 
 def test_problem_documents_become_the_plumbing_errors() -> None:
-    script = Script(
+    script = ScriptedPeer(
         problem("not-found", 404, "No photo 1"),
         problem("user-not-found", 404, "No user named 'x'"),
         problem("already-shared", 409, "shared"),
@@ -185,14 +158,14 @@ def test_problem_documents_become_the_plumbing_errors() -> None:
 
 def test_profiles_are_cached_and_unknown_users_are_not() -> None:
     now = [0.0]
-    script = Script(
+    script = ScriptedPeer(
         httpx.Response(200, json=USER),
         problem("not-found", 404, "No user named 'bob'"),
         problem("not-found", 404, "No user named 'bob'"),
         httpx.Response(200, json=USER),
     )
     client = UserServiceClient(
-        SETTINGS, clock=lambda: now[0], sleep=script.sleeps.append, transport=script.transport()
+        SETTINGS, clock=lambda: now[0], sleep=script.sleep, transport=script.transport()
     )
 
     assert client.users({"alice", "bob"}, "token") == client.users({"alice", "bob"}, "token")

@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from flask import current_app
+from snappy_photo_service.config import Settings
+from snappy_photo_service.storage import ObjectStorage
+from snappy_photo_service.user_directory import UserDirectory
+from snappy_plumbing.components import AppComponents
+from snappy_plumbing.database import Database
+from snappy_plumbing.revocation import RevocationList
+from snappy_plumbing.tokens import TokenVerifier
 
-if TYPE_CHECKING:
-    from snappy_photo_service.config import Settings
-    from snappy_photo_service.storage import ObjectStorage
-    from snappy_photo_service.user_directory import UserDirectory
-    from snappy_plumbing.database import Database
-    from snappy_plumbing.revocation import RevocationList
-    from snappy_plumbing.tokens import TokenVerifier
-
-__all__ = ["EXTENSION_KEY", "Components", "components"]
-
-EXTENSION_KEY = "snappy"
+__all__ = ["Components", "components"]
 
 
 @dataclass(frozen=True)
-class Components:
+class Components(AppComponents):
     """Everything a request handler may need, besides the request."""
 
     settings: Settings
@@ -32,7 +27,5 @@ class Components:
     revocations: RevocationList
 
 
-def components() -> Components:
-    """The current application's components."""
-    found: Components = current_app.extensions[EXTENSION_KEY]
-    return found
+# The current application's components.
+components = Components.current

@@ -1,45 +1,58 @@
 """Configuration of the photo service, read from environment variables at call time.
 
 Every setting has one environment variable (documented in the README's configuration
-table). Nothing is read at import time, so tests and tools can build settings from any
-mapping.
+table) and one default: on its field (`snappy_plumbing.config`).
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from snappy_plumbing.config import ConfigurationError, EnvironmentReader, sqlalchemy_url
+from snappy_plumbing.access_tokens import TokenCheckSettings
+from snappy_plumbing.config import (
+    ConfigurationError,
+    EnvironmentSettings,
+    check_request_budget,
+    http_url,
+    positive_float,
+    positive_int,
+    postgresql_url,
+    section,
+    sqlalchemy_url,
+    upper_case,
+    variable,
+)
 from snappy_plumbing.database import DatabaseTimeouts
+from snappy_plumbing.peers import PeerPolicy
 
 __all__ = [
     "ConfigurationError",
     "Limits",
     "S3Settings",
     "Settings",
-    "TokenSettings",
+    "TokenCheckSettings",
     "UserServiceSettings",
     "sqlalchemy_url",
 ]
-
-JWKS_PATH = "/.well-known/jwks.json"
 
 
 @dataclass(frozen=True)
 class S3Settings:
     """Where photos and thumbnails are stored."""
 
-    bucket: str
-    endpoint_url: str | None = None
-    region: str = "us-east-1"
-    access_key_id: str | None = None
-    secret_access_key: str | None = None
-    connect_timeout_seconds: float = 1.0
-    read_timeout_seconds: float = 3.0
+    bucket: str = field(metadata=variable("SNAPPY_S3_BUCKET"))
+    endpoint_url: str | None = field(default=None, metadata=variable("SNAPPY_S3_ENDPOINT_URL"))
+    region: str = field(default="us-east-1", metadata=variable("SNAPPY_S3_REGION"))
+    access_key_id: str | None = field(default=None, metadata=variable("SNAPPY_S3_ACCESS_KEY_ID"))
+    secret_access_key: str | None = field(default=None, metadata=variable("SNAPPY_S3_SECRET_ACCESS_KEY"))
+    connect_timeout_seconds: float = field(
+        default=1.0, metadata=variable("SNAPPY_S3_CONNECT_TIMEOUT_SECONDS", positive_float)
+    )
+    read_timeout_seconds: float = field(
+        default=3.0, metadata=variable("SNAPPY_S3_READ_TIMEOUT_SECONDS", positive_float)
+    )
     # Attempts of one call, the first included (botocore's standard retry mode).
-    max_attempts: int = 2
+    max_attempts: int = field(default=2, metadata=variable("SNAPPY_S3_MAX_ATTEMPTS", positive_int))
 
     def worst_case_seconds(self) -> float:
         """The longest one S3 call can take: every attempt timing out, plus the backoff between."""
@@ -51,134 +64,57 @@ class S3Settings:
 class UserServiceSettings:
     """How to reach user-service, and how long to trust what it said."""
 
-    url: str
-    connect_timeout_seconds: float = 1.0
-    read_timeout_seconds: float = 3.0
-    attempts: int = 2
-    backoff_seconds: float = 0.1
-    cache_ttl_seconds: float = 600.0
-
-    def worst_case_seconds(self) -> float:
-        """The longest one lookup can take: every attempt timing out, plus the backoff between."""
-        backoff = sum(self.backoff_seconds * 2.0**attempt for attempt in range(self.attempts - 1))
-        return self.attempts * (self.connect_timeout_seconds + self.read_timeout_seconds) + backoff
-
-
-@dataclass(frozen=True)
-class TokenSettings:
-    """How access tokens are checked; the keys come from the signer's JWKS document."""
-
-    jwks_url: str | None = None
-    issuer: str = "snappy"
-    audience: str = "snappy-api"
-    jwks_ttl_seconds: float = 300.0
-    jwks_min_refresh_seconds: float = 10.0
-    jwks_timeout_seconds: float = 3.0
-    # How often the list of revoked tokens is fetched from user-service, and how old it may
-    # grow while user-service does not answer before tokens are refused with 503.
-    revocation_ttl_seconds: float = 5.0
-    revocation_max_staleness_seconds: float = 60.0
+    url: str = field(metadata=variable("SNAPPY_USER_SERVICE_URL", http_url))
+    # Lookups run inside the request budget: a shorter wait and fewer attempts than web-ui's.
+    calls: PeerPolicy = field(default=PeerPolicy(read_timeout_seconds=3.0, attempts=2), metadata=section())
+    cache_ttl_seconds: float = field(
+        default=600.0, metadata=variable("SNAPPY_USER_CACHE_TTL_SECONDS", positive_float)
+    )
 
 
 @dataclass(frozen=True)
 class Limits:
     """Explicit limits on what a client may send or ask for."""
 
-    max_upload_bytes: int = 10 * 1024 * 1024
-    max_image_pixels: int = 40_000_000
-    max_caption_length: int = 2000
-    default_page_size: int = 20
-    max_page_size: int = 100
+    max_upload_bytes: int = field(
+        default=10 * 1024 * 1024, metadata=variable("SNAPPY_MAX_UPLOAD_BYTES", positive_int)
+    )
+    max_image_pixels: int = field(
+        default=40_000_000, metadata=variable("SNAPPY_MAX_IMAGE_PIXELS", positive_int)
+    )
+    max_caption_length: int = field(
+        default=2000, metadata=variable("SNAPPY_MAX_CAPTION_LENGTH", positive_int)
+    )
+    default_page_size: int = field(default=20, metadata=variable("SNAPPY_DEFAULT_PAGE_SIZE", positive_int))
+    max_page_size: int = field(default=100, metadata=variable("SNAPPY_MAX_PAGE_SIZE", positive_int))
     thumbnail_size: int = 320
 
 
 @dataclass(frozen=True)
-class Settings:
+class Settings(EnvironmentSettings):
     """Everything the service needs to run."""
 
-    database_url: str
-    s3: S3Settings
-    user_service: UserServiceSettings
-    tokens: TokenSettings = field(default_factory=TokenSettings)
-    limits: Limits = field(default_factory=Limits)
-    log_level: str = "INFO"
-    database: DatabaseTimeouts = field(default_factory=DatabaseTimeouts)
+    database_url: str = field(metadata=variable("SNAPPY_DATABASE_URL", postgresql_url))
+    s3: S3Settings = field(metadata=section())
+    user_service: UserServiceSettings = field(metadata=section())
+    tokens: TokenCheckSettings = field(default_factory=TokenCheckSettings, metadata=section())
+    limits: Limits = field(default_factory=Limits, metadata=section())
+    log_level: str = field(default="INFO", metadata=variable("SNAPPY_LOG_LEVEL", upper_case))
+    database: DatabaseTimeouts = field(default_factory=DatabaseTimeouts, metadata=section())
     # The longest a request may take when one dependency fails; below the edge's upstream
     # timeout, web-ui's upload timeout and gunicorn's worker timeout, above every
     # dependency call (checked here).
-    request_budget_seconds: float = 15.0
+    request_budget_seconds: float = field(
+        default=15.0, metadata=variable("SNAPPY_REQUEST_BUDGET_SECONDS", positive_float)
+    )
 
     def __post_init__(self) -> None:
         self.database.check()
-        calls = {
-            "a PostgreSQL call": self.database.worst_case_seconds(),
-            "an S3 call": self.s3.worst_case_seconds(),
-            "a user-service lookup": self.user_service.worst_case_seconds(),
-        }
-        for call, worst_case in calls.items():
-            if not worst_case < self.request_budget_seconds:
-                raise ConfigurationError(
-                    f"SNAPPY_REQUEST_BUDGET_SECONDS ({self.request_budget_seconds} s) must exceed"
-                    f" the longest {call} can take ({worst_case} s)"
-                )
-
-    @property
-    def jwks_url(self) -> str:
-        """The signer's JWKS document: configured, or user-service's own."""
-        return self.tokens.jwks_url or self.user_service.url.rstrip("/") + JWKS_PATH
-
-    @classmethod
-    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
-        """Build settings from `environ` (the process environment by default)."""
-        reader = EnvironmentReader(os.environ if environ is None else environ)
-        return cls(
-            database_url=sqlalchemy_url(reader.required("SNAPPY_DATABASE_URL")),
-            s3=S3Settings(
-                bucket=reader.required("SNAPPY_S3_BUCKET"),
-                endpoint_url=reader.optional("SNAPPY_S3_ENDPOINT_URL"),
-                region=reader.optional("SNAPPY_S3_REGION") or "us-east-1",
-                access_key_id=reader.optional("SNAPPY_S3_ACCESS_KEY_ID"),
-                secret_access_key=reader.optional("SNAPPY_S3_SECRET_ACCESS_KEY"),
-                connect_timeout_seconds=reader.positive_float("SNAPPY_S3_CONNECT_TIMEOUT_SECONDS", 1.0),
-                read_timeout_seconds=reader.positive_float("SNAPPY_S3_READ_TIMEOUT_SECONDS", 3.0),
-                max_attempts=reader.positive_int("SNAPPY_S3_MAX_ATTEMPTS", 2),
-            ),
-            database=DatabaseTimeouts.from_reader(reader),
-            request_budget_seconds=reader.positive_float("SNAPPY_REQUEST_BUDGET_SECONDS", 15.0),
-            user_service=UserServiceSettings(
-                url=_http_url("SNAPPY_USER_SERVICE_URL", reader.required("SNAPPY_USER_SERVICE_URL")),
-                connect_timeout_seconds=reader.positive_float(
-                    "SNAPPY_USER_SERVICE_CONNECT_TIMEOUT_SECONDS", 1.0
-                ),
-                read_timeout_seconds=reader.positive_float("SNAPPY_USER_SERVICE_READ_TIMEOUT_SECONDS", 3.0),
-                attempts=reader.positive_int("SNAPPY_USER_SERVICE_ATTEMPTS", 2),
-                cache_ttl_seconds=reader.positive_float("SNAPPY_USER_CACHE_TTL_SECONDS", 600.0),
-            ),
-            tokens=TokenSettings(
-                jwks_url=_optional_http_url("SNAPPY_JWKS_URL", reader.optional("SNAPPY_JWKS_URL")),
-                issuer=reader.optional("SNAPPY_JWT_ISSUER") or "snappy",
-                audience=reader.optional("SNAPPY_JWT_AUDIENCE") or "snappy-api",
-                revocation_ttl_seconds=reader.positive_float("SNAPPY_REVOCATION_TTL_SECONDS", 5.0),
-                revocation_max_staleness_seconds=reader.positive_float(
-                    "SNAPPY_REVOCATION_MAX_STALENESS_SECONDS", 60.0
-                ),
-            ),
-            limits=Limits(
-                max_upload_bytes=reader.positive_int("SNAPPY_MAX_UPLOAD_BYTES", 10 * 1024 * 1024),
-                max_image_pixels=reader.positive_int("SNAPPY_MAX_IMAGE_PIXELS", 40_000_000),
-                max_caption_length=reader.positive_int("SNAPPY_MAX_CAPTION_LENGTH", 2000),
-                default_page_size=reader.positive_int("SNAPPY_DEFAULT_PAGE_SIZE", 20),
-                max_page_size=reader.positive_int("SNAPPY_MAX_PAGE_SIZE", 100),
-            ),
-            log_level=(reader.optional("SNAPPY_LOG_LEVEL") or "INFO").upper(),
+        check_request_budget(
+            self.request_budget_seconds,
+            {
+                "a PostgreSQL call": self.database.worst_case_seconds(),
+                "an S3 call": self.s3.worst_case_seconds(),
+                "a user-service lookup": self.user_service.calls.read_worst_case_seconds(),
+            },
         )
-
-
-def _http_url(name: str, value: str) -> str:
-    if not value.startswith(("http://", "https://")):
-        raise ConfigurationError(f"{name} must be an http:// or https:// URL, got {value!r}")
-    return value
-
-
-def _optional_http_url(name: str, value: str | None) -> str | None:
-    return None if value is None else _http_url(name, value)

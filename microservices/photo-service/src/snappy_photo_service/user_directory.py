@@ -13,10 +13,9 @@ a deleted account could name someone else, and a share must never go to the wron
 Users user-service does not know are not remembered, so someone who signs up is found at
 once.
 
-The lookup is a read, so a call that fails (no connection, a timeout, a 5xx or 429
-answer) is retried, a bounded number of times with exponential backoff. Each attempt has
-explicit connect and read timeouts. When user-service still does not answer and the
-answer is not cached, the request fails with 503 service-unavailable.
+The lookup is a read, sent through a `snappy_plumbing.peers.PeerClient` with its timeouts
+and retries. When user-service does not answer and the answer is not cached, the request
+fails with 503 service-unavailable.
 """
 
 from __future__ import annotations
@@ -29,12 +28,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import httpx
-from flask import g, has_request_context
 
 from snappy_photo_service.config import UserServiceSettings
 from snappy_photo_service.validation import is_valid_username
 from snappy_plumbing.errors import ServiceUnavailable
-from snappy_plumbing.observability import REQUEST_ID_HEADER
+from snappy_plumbing.peers import PeerClient, PeerUnavailable
 
 __all__ = ["LOOKUP_PATH", "MAX_LOOKUP_ENTRIES", "KnownUser", "UserDirectory"]
 
@@ -63,18 +61,13 @@ class UserDirectory:
         settings: UserServiceSettings,
         *,
         clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._settings = settings
         self._clock = clock
-        self._http = httpx.Client(
-            base_url=settings.url,
-            timeout=httpx.Timeout(
-                connect=settings.connect_timeout_seconds,
-                read=settings.read_timeout_seconds,
-                write=settings.read_timeout_seconds,
-                pool=settings.connect_timeout_seconds,
-            ),
-            headers={"Accept": "application/json"},
+        self._user_service = PeerClient(
+            "user-service", settings.url, settings.calls, sleep=sleep, transport=transport
         )
         self._lock = threading.Lock()
         # User by id, with the moment the entry expires.
@@ -120,7 +113,7 @@ class UserDirectory:
 
     def close(self) -> None:
         """Close the pooled connections to user-service."""
-        self._http.close()
+        self._user_service.close()
 
     def _lookup(self, body: dict[str, list[int] | list[str]]) -> list[KnownUser]:
         users = self._call(body)
@@ -128,33 +121,18 @@ class UserDirectory:
         return users
 
     def _call(self, body: dict[str, list[int] | list[str]]) -> list[KnownUser]:
-        attempts = self._settings.attempts
-        failure = ""
-        for attempt in range(1, attempts + 1):
-            try:
-                response = self._http.post(LOOKUP_PATH, json=body, headers=_forwarded_headers())
-            except httpx.TransportError as exc:
-                failure = f"{type(exc).__name__}: {exc}"
-            else:
-                if response.status_code == 200:
-                    return _parse_users(response)
-                if response.status_code != 429 and response.status_code < 500:
-                    # The request itself was refused: sending it again would change nothing.
-                    logger.error(
-                        "user-service refused a lookup",
-                        extra={"status": response.status_code, "body": response.text[:500]},
-                    )
-                    raise ServiceUnavailable(UNAVAILABLE_DETAIL)
-                failure = f"HTTP {response.status_code}"
-            if attempt < attempts:
-                delay = self._settings.backoff_seconds * 2 ** (attempt - 1)
-                logger.warning(
-                    "user-service lookup failed; retrying",
-                    extra={"attempt": attempt, "error": failure, "retry_in_seconds": delay},
-                )
-                time.sleep(delay)
-        logger.error("user-service does not answer", extra={"attempts": attempts, "error": failure})
-        raise ServiceUnavailable(UNAVAILABLE_DETAIL)
+        try:
+            response = self._user_service.read("POST", LOOKUP_PATH, json=body)
+        except PeerUnavailable:
+            raise ServiceUnavailable(UNAVAILABLE_DETAIL) from None
+        if response.status_code != 200:
+            # The request itself was refused: sending it again would change nothing.
+            logger.error(
+                "user-service refused a lookup",
+                extra={"status": response.status_code, "body": response.text[:500]},
+            )
+            raise ServiceUnavailable(UNAVAILABLE_DETAIL)
+        return _parse_users(response)
 
     def _remember(self, users: list[KnownUser]) -> None:
         now = self._clock()
@@ -168,13 +146,6 @@ class UserDirectory:
     def _forget_expired(self, now: float) -> None:
         self._users = {key: entry for key, entry in self._users.items() if entry[1] > now}
         self._next_sweep = now + self._settings.cache_ttl_seconds
-
-
-def _forwarded_headers() -> dict[str, str]:
-    # The same request id on both services' log lines.
-    if has_request_context() and "request_id" in g:
-        return {REQUEST_ID_HEADER: str(g.request_id)}
-    return {}
 
 
 def _parse_users(response: httpx.Response) -> list[KnownUser]:

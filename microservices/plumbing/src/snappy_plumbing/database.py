@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import psycopg
@@ -33,7 +33,7 @@ from psycopg.abc import PQGen
 from sqlalchemy import Engine, create_engine, event, exc, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from snappy_plumbing.config import ConfigurationError, EnvironmentReader
+from snappy_plumbing.config import ConfigurationError, positive_float, positive_int, variable
 
 __all__ = [
     "NAMING_CONVENTION",
@@ -67,37 +67,23 @@ logger = logging.getLogger(__name__)
 class DatabaseTimeouts:
     """How long each step of talking to PostgreSQL may take (docs/security.md, Deadlines)."""
 
-    pool_timeout_seconds: float = 1.0
+    pool_timeout_seconds: float = field(
+        default=1.0, metadata=variable("SNAPPY_DATABASE_POOL_TIMEOUT_SECONDS", positive_float)
+    )
     # libpq counts whole seconds, and at least 2.
-    connect_timeout_seconds: int = 2
-    lock_timeout_seconds: float = 1.0
-    statement_timeout_seconds: float = 3.0
+    connect_timeout_seconds: int = field(
+        default=2, metadata=variable("SNAPPY_DATABASE_CONNECT_TIMEOUT_SECONDS", positive_int)
+    )
+    lock_timeout_seconds: float = field(
+        default=1.0, metadata=variable("SNAPPY_DATABASE_LOCK_TIMEOUT_SECONDS", positive_float)
+    )
+    statement_timeout_seconds: float = field(
+        default=3.0, metadata=variable("SNAPPY_DATABASE_STATEMENT_TIMEOUT_SECONDS", positive_float)
+    )
     # Client side: the longest wait for any answer, for a server or network that stalls.
-    answer_timeout_seconds: float = 4.0
-
-    @classmethod
-    def from_reader(cls, reader: EnvironmentReader) -> DatabaseTimeouts:
-        """The SNAPPY_DATABASE_*_TIMEOUT_SECONDS variables, checked."""
-        defaults = cls()
-        timeouts = cls(
-            pool_timeout_seconds=reader.positive_float(
-                "SNAPPY_DATABASE_POOL_TIMEOUT_SECONDS", defaults.pool_timeout_seconds
-            ),
-            connect_timeout_seconds=reader.positive_int(
-                "SNAPPY_DATABASE_CONNECT_TIMEOUT_SECONDS", defaults.connect_timeout_seconds
-            ),
-            lock_timeout_seconds=reader.positive_float(
-                "SNAPPY_DATABASE_LOCK_TIMEOUT_SECONDS", defaults.lock_timeout_seconds
-            ),
-            statement_timeout_seconds=reader.positive_float(
-                "SNAPPY_DATABASE_STATEMENT_TIMEOUT_SECONDS", defaults.statement_timeout_seconds
-            ),
-            answer_timeout_seconds=reader.positive_float(
-                "SNAPPY_DATABASE_ANSWER_TIMEOUT_SECONDS", defaults.answer_timeout_seconds
-            ),
-        )
-        timeouts.check()
-        return timeouts
+    answer_timeout_seconds: float = field(
+        default=4.0, metadata=variable("SNAPPY_DATABASE_ANSWER_TIMEOUT_SECONDS", positive_float)
+    )
 
     def worst_case_seconds(self) -> float:
         """The longest one database call can take: checkout, a failed pre-ping, reconnect, statement."""

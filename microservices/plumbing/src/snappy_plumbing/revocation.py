@@ -6,9 +6,8 @@ of every revoked token that has not expired yet. The list is fetched when a toke
 checked and the copy is older than `ttl_seconds`, so a revoked token stops working
 everywhere within that interval, at the cost of one call per interval, not per request.
 
-The fetch is a read: each attempt has explicit connect and read timeouts, and failures
-(no connection, a 5xx or 429 answer) are retried a bounded number of times with
-exponential backoff. When user-service does not answer, the copy already held keeps
+The fetch is a read through the service's `peers.PeerClient` to user-service, with its
+timeouts and retries. When user-service does not answer, the copy already held keeps
 serving until it is `max_staleness_seconds` old; after that every check fails with 503
 service-unavailable rather than accepting tokens blindly. A failed refresh is not tried
 again before `ttl_seconds` have passed, so an outage does not put the retries on every
@@ -23,16 +22,14 @@ import time
 from collections.abc import Callable
 
 import httpx
-from flask import g, has_request_context
 
 from snappy_plumbing.errors import ServiceUnavailable
-from snappy_plumbing.observability import REQUEST_ID_HEADER
+from snappy_plumbing.peers import PeerClient, PeerUnavailable
 
 __all__ = ["REVOKED_TOKENS_PATH", "RevocationList"]
 
 REVOKED_TOKENS_PATH = "/internal/v1/revoked-tokens"
 UNAVAILABLE_DETAIL = "The list of revoked tokens is not available; try again shortly"
-_RETRIED_STATUSES = {429, 500, 502, 503, 504}
 
 logger = logging.getLogger(__name__)
 
@@ -42,35 +39,16 @@ class RevocationList:
 
     def __init__(
         self,
-        user_service_url: str,
+        user_service: PeerClient,
         *,
         ttl_seconds: float = 5.0,
         max_staleness_seconds: float = 60.0,
-        connect_timeout_seconds: float = 1.0,
-        read_timeout_seconds: float = 3.0,
-        attempts: int = 2,
-        backoff_seconds: float = 0.1,
         clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-        transport: httpx.BaseTransport | None = None,
     ) -> None:
+        self._user_service = user_service
         self._ttl_seconds = ttl_seconds
         self._max_staleness_seconds = max(max_staleness_seconds, ttl_seconds)
-        self._attempts = attempts
-        self._backoff_seconds = backoff_seconds
         self._clock = clock
-        self._sleep = sleep
-        self._http = httpx.Client(
-            base_url=user_service_url,
-            timeout=httpx.Timeout(
-                connect=connect_timeout_seconds,
-                read=read_timeout_seconds,
-                write=read_timeout_seconds,
-                pool=connect_timeout_seconds,
-            ),
-            headers={"Accept": "application/json"},
-            transport=transport,
-        )
         self._lock = threading.Lock()
         self._revoked: frozenset[str] = frozenset()
         self._fetched_at: float | None = None
@@ -94,7 +72,7 @@ class RevocationList:
 
     def close(self) -> None:
         """Close the pooled connections to user-service."""
-        self._http.close()
+        self._user_service.close()
 
     def _is_due(self, now: float) -> bool:
         fresh = self._fetched_at is not None and now - self._fetched_at < self._ttl_seconds
@@ -110,29 +88,16 @@ class RevocationList:
             self._fetched_at = now
 
     def _fetch(self) -> frozenset[str] | None:
-        failure = ""
-        for attempt in range(1, self._attempts + 1):
-            try:
-                response = self._http.get(REVOKED_TOKENS_PATH, headers=_forwarded_headers())
-            except httpx.TransportError as exc:
-                failure = f"{type(exc).__name__}: {exc}"
-            else:
-                if response.status_code == 200:
-                    return _parse(response)
-                failure = f"HTTP {response.status_code}"
-                if response.status_code not in _RETRIED_STATUSES:
-                    break  # sending the same request again would change nothing
-            if attempt < self._attempts:
-                self._sleep(self._backoff_seconds * 2 ** (attempt - 1))
+        try:
+            response = self._user_service.read("GET", REVOKED_TOKENS_PATH)
+        except PeerUnavailable as exc:
+            failure = exc.detail
+        else:
+            if response.status_code == 200:
+                return _parse(response)
+            failure = f"HTTP {response.status_code}"
         logger.error("could not refresh the revoked tokens; keeping the list held", extra={"error": failure})
         return None
-
-
-def _forwarded_headers() -> dict[str, str]:
-    # The same request id on both services' log lines.
-    if has_request_context() and "request_id" in g:
-        return {REQUEST_ID_HEADER: str(g.request_id)}
-    return {}
 
 
 def _parse(response: httpx.Response) -> frozenset[str] | None:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
 
+from snappy_plumbing.access_tokens import JWKS_PATH
+from snappy_plumbing.components import create_flask_app
 from snappy_plumbing.database import Database, install_request_sessions, is_database_unavailable
 from snappy_plumbing.errors import register_error_handlers
 from snappy_plumbing.observability import install_observability
 from snappy_plumbing.security_headers import install_security_headers
 from snappy_plumbing.tokens import TokenSigner, TokenVerifier
 from snappy_user_service.api import create_api_blueprint, create_internal_blueprint
-from snappy_user_service.components import EXTENSION_KEY, Components, components
+from snappy_user_service.components import Components, components
 from snappy_user_service.config import Settings
 from snappy_user_service.passwords import PASSWORD_CHECKS
 
@@ -25,26 +26,22 @@ MAX_REQUEST_BYTES = 10 * 1024 * 1024 + 64 * 1024
 def create_app(settings: Settings | None = None) -> Flask:
     """Build user-service from `settings` (the environment when omitted)."""
     settings = settings or Settings.from_environ()
-    app = Flask(__name__)
-    if settings.trusted_proxy_hops:
-        # The client's address (the log-in throttle counts by it) is the entry that many
-        # proxies back in X-Forwarded-For; entries further left are the client's own claims.
-        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
-            app.wsgi_app, x_for=settings.trusted_proxy_hops, x_proto=0, x_host=0, x_port=0, x_prefix=0
-        )
-    app.config.update(MAX_CONTENT_LENGTH=MAX_REQUEST_BYTES, JSON_SORT_KEYS=False)
+    # The log-in throttle counts by the client's address, which the trusted proxies name.
+    app = create_flask_app(
+        __name__, max_content_length=MAX_REQUEST_BYTES, trusted_proxy_hops=settings.trusted_proxy_hops
+    )
+    app.config.update(JSON_SORT_KEYS=False)
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
     tokens = settings.tokens
     signer = TokenSigner(tokens.private_key_pem, tokens.issuer, tokens.audience, tokens.ttl_seconds)
     database = Database(settings.database_url, settings.database)
-    app.extensions[EXTENSION_KEY] = Components(
+    Components(
         settings=settings,
         database=database,
         signer=signer,
-        # The signer is its own key source: tokens are verified with the key that signs them.
         verifier=TokenVerifier(signer, tokens.issuer, tokens.audience),
-    )
+    ).install(app)
     install_request_sessions(app, database)
 
     register_error_handlers(app, dependency_unavailable=is_database_unavailable)
@@ -54,7 +51,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.register_blueprint(create_api_blueprint())
     app.register_blueprint(create_internal_blueprint())
 
-    @app.get("/.well-known/jwks.json")
+    @app.get(JWKS_PATH)
     def jwks() -> dict[str, object]:
         """The public keys that verify Snappy access tokens."""
         return components().signer.jwks()

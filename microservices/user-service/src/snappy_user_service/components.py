@@ -4,28 +4,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import current_app
-
+from snappy_plumbing.components import AppComponents
 from snappy_plumbing.database import Database
 from snappy_plumbing.tokens import TokenSigner, TokenVerifier
 from snappy_user_service.config import Settings
 
-__all__ = ["EXTENSION_KEY", "Components", "components"]
-
-EXTENSION_KEY = "snappy"
+__all__ = ["Components", "components"]
 
 
 @dataclass(frozen=True)
-class Components:
+class Components(AppComponents):
     """Everything a request handler may need, besides the request."""
 
     settings: Settings
     database: Database
     signer: TokenSigner
+    # The signer is its own key source: tokens are verified with the key that signs them.
     verifier: TokenVerifier
 
 
-def components() -> Components:
-    """The current application's components."""
-    found: Components = current_app.extensions[EXTENSION_KEY]
-    return found
+# The current application's components.
+components = Components.current

@@ -1,14 +1,11 @@
 """Clients of user-service and photo-service, through their public API, with the user's token.
 
-Every call has explicit connect and read timeouts: reads wait `read_timeout_seconds`,
-writes `write_timeout_seconds`, longer than the services' request budget, so a write a
-service completes within its budget is never reported failed here (docs/security.md,
-"Deadlines and idempotency"). Reads (GET) that fail fast (no connection, a broken pooled
-connection, a 5xx or 429 answer) are retried a bounded number of times with exponential
-backoff; a timeout is not retried, since it has already cost the visitor the whole wait.
-Writes (POST, PATCH, DELETE) are sent once, keyed uploads included: sending one twice
-could upload or share twice, and a keyed upload is retried by the visitor's browser
-instead (the same form, the same key), within the edge's timeout.
+Every call goes through a `snappy_plumbing.peers.PeerClient`, with its timeouts and its
+retries of reads (GET). Writes (POST, PATCH, DELETE) are sent once, keyed uploads
+included, and wait `write_timeout_seconds`, longer than the services' request budget, so
+a write a service completes within its budget is never reported failed here
+(docs/security.md, "Deadlines and idempotency"). A keyed upload is retried by the
+visitor's browser instead (the same form, the same key), within the edge's timeout.
 
 A problem document from a peer becomes the matching `snappy_plumbing.errors` exception,
 so the pages handle errors as the monolith's pages do. A peer that does not answer, or
@@ -28,7 +25,6 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
-from flask import g, has_request_context
 
 from snappy_plumbing.errors import (
     AlreadyShared,
@@ -43,7 +39,6 @@ from snappy_plumbing.errors import (
     MalformedRequest,
     NotFound,
     PayloadTooLarge,
-    ServiceUnavailable,
     SnappyError,
     TooManyAttempts,
     UnsupportedMediaType,
@@ -51,7 +46,7 @@ from snappy_plumbing.errors import (
     UserNotFound,
     ValidationFailed,
 )
-from snappy_plumbing.observability import REQUEST_ID_HEADER
+from snappy_plumbing.peers import PeerClient, PeerUnavailable
 from snappy_web_ui.config import PeerSettings
 
 __all__ = [
@@ -89,15 +84,7 @@ _PROBLEM_TYPES: dict[str, type[SnappyError]] = {
         IdempotencyKeyReused,
     )
 }
-_RETRIED_STATUSES = {429, 500, 502, 503, 504}
 _IMAGE_CHUNK_BYTES = 64 * 1024
-# Below the peers' keep-alive (gunicorn: 5 s), so a pooled connection is dropped here before
-# the peer closes it under a request.
-_KEEPALIVE_EXPIRY_SECONDS = 2.0
-
-
-class PeerUnavailable(ServiceUnavailable):
-    """A service web-ui depends on did not answer, or answered with a server error."""
 
 
 @dataclass(frozen=True)
@@ -172,7 +159,7 @@ class ImageStream:
 
 
 class _PeerClient:
-    """Calls to one peer: timeouts, retries of reads, problem documents to exceptions."""
+    """Calls to one peer through the public API: problem documents become exceptions."""
 
     def __init__(
         self,
@@ -185,40 +172,20 @@ class _PeerClient:
     ) -> None:
         self.name = name
         self._settings = settings
-        self._sleep = sleep
-        self._write_timeout = httpx.Timeout(
-            connect=settings.connect_timeout_seconds,
-            read=settings.write_timeout_seconds,
-            write=settings.write_timeout_seconds,
-            pool=settings.connect_timeout_seconds,
-        )
-        self._http = httpx.Client(
-            base_url=base_url,
-            timeout=httpx.Timeout(
-                connect=settings.connect_timeout_seconds,
-                read=settings.read_timeout_seconds,
-                write=settings.read_timeout_seconds,
-                pool=settings.connect_timeout_seconds,
-            ),
-            limits=httpx.Limits(keepalive_expiry=_KEEPALIVE_EXPIRY_SECONDS),
-            headers={"Accept": "application/json, application/problem+json"},
-            transport=transport,
-        )
+        self._peer = PeerClient(name, base_url, settings.calls, sleep=sleep, transport=transport)
 
     def close(self) -> None:
         """Close the pooled connections."""
-        self._http.close()
+        self._peer.close()
 
     def _read(self, path: str, token: str | None, params: Mapping[str, str | int] | None = None) -> Any:
-        """GET a JSON document, retrying failures that are safe and quick to retry."""
-        request = self._http.build_request("GET", path, params=params, headers=_headers(token))
-        response = self._send_with_retries(request, stream=False)
+        """GET a JSON document."""
+        response = self._peer.read("GET", path, headers=_authorization(token), params=params)
         return _document(self.name, _checked(self.name, response))
 
     def _open(self, path: str, token: str) -> httpx.Response:
-        """GET a body to stream (the caller closes it), with the retries of `_read`."""
-        request = self._http.build_request("GET", path, headers=_headers(token))
-        response = self._send_with_retries(request, stream=True)
+        """GET a body to stream (the caller closes it)."""
+        response = self._peer.read("GET", path, headers=_authorization(token), stream=True)
         if not response.is_success:
             response.read()
             response.close()
@@ -233,49 +200,15 @@ class _PeerClient:
         **kwargs: Any,
     ) -> Any:
         """Send a write once, waiting up to the write timeout; the JSON answer, or None for 204."""
-        all_headers = {**_headers(token), **(headers or {})}
-        request = self._http.build_request(
-            method, path, headers=all_headers, timeout=self._write_timeout, **kwargs
+        response = self._peer.write(
+            method,
+            path,
+            answer_timeout_seconds=self._settings.write_timeout_seconds,
+            headers={**_authorization(token), **(headers or {})},
+            **kwargs,
         )
-        try:
-            response = self._http.send(request)
-        except httpx.TransportError as exc:
-            raise self._unavailable(f"{type(exc).__name__}: {exc}", method) from None
         response = _checked(self.name, response)
         return None if response.status_code == 204 else _document(self.name, response)
-
-    def _send_with_retries(self, request: httpx.Request, *, stream: bool) -> httpx.Response:
-        attempts = self._settings.read_attempts
-        failure = ""
-        for attempt in range(1, attempts + 1):
-            try:
-                response = self._http.send(request, stream=stream)
-            except httpx.TimeoutException as exc:
-                raise self._unavailable(f"{type(exc).__name__}: {exc}", request.method) from None
-            except httpx.TransportError as exc:
-                failure = f"{type(exc).__name__}: {exc}"
-            else:
-                if response.status_code not in _RETRIED_STATUSES:
-                    return response
-                failure = f"HTTP {response.status_code}"
-                response.close()
-            if attempt < attempts:
-                delay = self._settings.backoff_seconds * 2 ** (attempt - 1)
-                logger.warning(
-                    "peer call failed; retrying",
-                    extra={
-                        "peer": self.name,
-                        "attempt": attempt,
-                        "error": failure,
-                        "retry_in_seconds": delay,
-                    },
-                )
-                self._sleep(delay)
-        raise self._unavailable(failure, request.method)
-
-    def _unavailable(self, failure: str, method: str) -> PeerUnavailable:
-        logger.error("peer does not answer", extra={"peer": self.name, "method": method, "error": failure})
-        return PeerUnavailable(f"{self.name} does not answer")
 
 
 class UserServiceClient(_PeerClient):
@@ -452,14 +385,8 @@ class PhotoServiceClient(_PeerClient):
         return PhotoPage(items=items, next_cursor=next_cursor)
 
 
-def _headers(token: str | None) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    if token is not None:
-        headers["Authorization"] = f"Bearer {token}"
-    # The same request id on every service's log lines.
-    if has_request_context() and "request_id" in g:
-        headers[REQUEST_ID_HEADER] = str(g.request_id)
-    return headers
+def _authorization(token: str | None) -> dict[str, str]:
+    return {} if token is None else {"Authorization": f"Bearer {token}"}
 
 
 def _segment(value: str) -> str:

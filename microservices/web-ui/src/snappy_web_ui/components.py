@@ -4,20 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import current_app
-
+from snappy_plumbing.components import AppComponents
 from snappy_plumbing.revocation import RevocationList
 from snappy_plumbing.tokens import TokenVerifier
 from snappy_web_ui.clients import PhotoServiceClient, UserServiceClient
 from snappy_web_ui.config import Settings
 
-__all__ = ["EXTENSION_KEY", "Components", "components"]
-
-EXTENSION_KEY = "snappy_web_ui"
+__all__ = ["Components", "components"]
 
 
 @dataclass(frozen=True)
-class Components:
+class Components(AppComponents):
     """What every page may use."""
 
     settings: Settings
@@ -27,7 +24,5 @@ class Components:
     revocations: RevocationList
 
 
-def components() -> Components:
-    """The components of the current application."""
-    found: Components = current_app.extensions[EXTENSION_KEY]
-    return found
+# The components of the current application.
+components = Components.current

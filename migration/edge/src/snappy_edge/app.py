@@ -39,9 +39,9 @@ import os
 import re
 import tempfile
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.cookiejar import Cookie, CookieJar
-from typing import IO, Any
+from typing import IO, Any, Self
 from urllib.parse import unquote_to_bytes
 from urllib.request import Request as UrllibRequest
 
@@ -51,7 +51,13 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import PathConverter
 
 from snappy_edge.routing import PHASES, component_for, is_internal
-from snappy_plumbing.config import ConfigurationError, EnvironmentReader
+from snappy_plumbing.config import (
+    ConfigurationError,
+    EnvironmentSettings,
+    positive_float,
+    positive_int,
+    variable,
+)
 from snappy_plumbing.errors import (
     MalformedRequest,
     NotFound,
@@ -61,7 +67,7 @@ from snappy_plumbing.errors import (
 )
 from snappy_plumbing.observability import ReadinessCheck, install_observability
 from snappy_plumbing.security_headers import install_security_headers
-from snappy_topology import PartName, part
+from snappy_topology import EDGE_PHASE, PartName, part
 
 __all__ = ["AmbiguousPath", "EdgeSettings", "create_app", "decision_path"]
 
@@ -166,38 +172,41 @@ def decision_path(raw_path: str) -> str:
         raise AmbiguousPath("The path's percent escapes are not UTF-8") from None
 
 
+def _phase(name: str, raw: str) -> int:
+    if raw not in {str(phase) for phase in PHASES}:
+        raise ConfigurationError(f"{name} must be one of {sorted(PHASES)}, got {raw!r}")
+    return int(raw)
+
+
 @dataclass(frozen=True)
-class EdgeSettings:
+class EdgeSettings(EnvironmentSettings):
     """The phase, and where each component listens."""
 
-    phase: int
+    phase: int = field(default=3, metadata=variable(EDGE_PHASE, _phase))
+    # From the variable of each peer that has one (COMPONENT_URL_VARIABLES).
     upstreams: Mapping[PartName, str] = field(default_factory=dict)
-    connect_timeout_seconds: float = 2.0
-    # Above web-ui's longest call (a write: 22 s) and the request budgets under it, below
+    connect_timeout_seconds: float = field(
+        default=2.0, metadata=variable("SNAPPY_EDGE_CONNECT_TIMEOUT_SECONDS", positive_float)
+    )
+    # Above web-ui's longest call (a write: 21 s) and the request budgets under it, below
     # gunicorn's worker timeout (tests/security/test_deadline_budget.py checks the chain).
-    read_timeout_seconds: float = 30.0
-    max_body_bytes: int = 32 * 1024 * 1024
+    read_timeout_seconds: float = field(
+        default=30.0, metadata=variable("SNAPPY_EDGE_READ_TIMEOUT_SECONDS", positive_float)
+    )
+    max_body_bytes: int = field(
+        default=32 * 1024 * 1024, metadata=variable("SNAPPY_EDGE_MAX_BODY_BYTES", positive_int)
+    )
 
     @classmethod
-    def from_environ(cls, environ: Mapping[str, str] | None = None) -> EdgeSettings:
-        """Read the phase and the upstream addresses from `environ`."""
-        reader = EnvironmentReader(os.environ if environ is None else environ)
-        raw_phase = reader.optional("SNAPPY_EDGE_PHASE") or "3"
-        if raw_phase not in {str(phase) for phase in PHASES}:
-            raise ConfigurationError(f"SNAPPY_EDGE_PHASE must be one of {sorted(PHASES)}, got {raw_phase!r}")
-        phase = int(raw_phase)
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Self:
+        """Read the phase, the timeouts and the upstream addresses from `environ`."""
+        environ = os.environ if environ is None else environ
         upstreams = {
             component: url.rstrip("/")
-            for component, variable in COMPONENT_URL_VARIABLES.items()
-            if (url := reader.optional(variable))
+            for component, name in COMPONENT_URL_VARIABLES.items()
+            if (url := environ.get(name, "").strip())
         }
-        return cls(
-            phase=phase,
-            upstreams=upstreams,
-            connect_timeout_seconds=reader.positive_float("SNAPPY_EDGE_CONNECT_TIMEOUT_SECONDS", 2.0),
-            read_timeout_seconds=reader.positive_float("SNAPPY_EDGE_READ_TIMEOUT_SECONDS", 30.0),
-            max_body_bytes=reader.positive_int("SNAPPY_EDGE_MAX_BODY_BYTES", 32 * 1024 * 1024),
-        )
+        return replace(super().from_environ(environ), upstreams=upstreams)
 
     def components_in_use(self) -> set[PartName]:
         """The components this phase sends traffic to."""

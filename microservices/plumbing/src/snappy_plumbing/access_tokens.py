@@ -1,0 +1,108 @@
+"""The access-token settings every service shares, and the token checks of those that do not sign.
+
+Every service requires the same issuer and audience of a token (`TokenSettings`). A
+service that does not sign tokens (photo-service, web-ui) checks each one locally: its
+signature against the signer's public keys (`jwks.JwksKeySet`, cached), then its id
+against the revoked ones (`revocation.RevocationList`, fetched from user-service).
+`TokenCheckSettings` are their settings, the same variables in both, and `check_tokens`
+builds the three pieces from them.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from snappy_plumbing.config import http_url, positive_float, positive_int, variable
+from snappy_plumbing.jwks import JwksKeySet
+from snappy_plumbing.peers import PeerClient, PeerPolicy
+from snappy_plumbing.revocation import RevocationList
+from snappy_plumbing.tokens import TokenVerifier, check_ttl_seconds
+
+__all__ = [
+    "DEFAULT_TTL_SECONDS",
+    "JWKS_PATH",
+    "TokenCheckSettings",
+    "TokenChecks",
+    "TokenSettings",
+    "check_tokens",
+    "token_ttl",
+]
+
+# Where the signer publishes its public keys.
+JWKS_PATH = "/.well-known/jwks.json"
+# The monolith's lifetime of an access token (and of web-ui's session, which holds one).
+DEFAULT_TTL_SECONDS = 3600
+
+logger = logging.getLogger(__name__)
+
+
+def token_ttl(name: str, raw: str) -> int:
+    """A token's lifetime in whole seconds, from 1 to `tokens.MAX_TOKEN_TTL_SECONDS`."""
+    return check_ttl_seconds(positive_int(name, raw))
+
+
+@dataclass(frozen=True)
+class TokenSettings:
+    """What every service requires of an access token: who issued it, and for whom."""
+
+    issuer: str = field(default="snappy", metadata=variable("SNAPPY_JWT_ISSUER"))
+    audience: str = field(default="snappy-api", metadata=variable("SNAPPY_JWT_AUDIENCE"))
+
+
+@dataclass(frozen=True)
+class TokenCheckSettings(TokenSettings):
+    """How a service that does not sign tokens checks them: the signer's keys, the revoked ids."""
+
+    # None: the JWKS document user-service publishes.
+    jwks_url: str | None = field(default=None, metadata=variable("SNAPPY_JWKS_URL", http_url))
+    jwks_ttl_seconds: float = 300.0
+    jwks_min_refresh_seconds: float = 10.0
+    # How often the list of revoked tokens is fetched from user-service, and how old it may
+    # grow while user-service does not answer before tokens are refused (503).
+    revocation_ttl_seconds: float = field(
+        default=5.0, metadata=variable("SNAPPY_REVOCATION_TTL_SECONDS", positive_float)
+    )
+    revocation_max_staleness_seconds: float = field(
+        default=60.0, metadata=variable("SNAPPY_REVOCATION_MAX_STALENESS_SECONDS", positive_float)
+    )
+
+    def signer_keys_url(self, user_service_url: str) -> str:
+        """The signer's JWKS document: the one configured, or user-service's own."""
+        return self.jwks_url or user_service_url.rstrip("/") + JWKS_PATH
+
+
+@dataclass(frozen=True)
+class TokenChecks:
+    """What checks a token: the verifier, the keys it trusts (a readiness check), the revoked ids."""
+
+    verifier: TokenVerifier
+    keys: JwksKeySet
+    revocations: RevocationList
+
+
+def check_tokens(
+    settings: TokenCheckSettings, user_service_url: str, policy: PeerPolicy, *, jwks_timeout_seconds: float
+) -> TokenChecks:
+    """The token checks of a service, its first fetch of the signer's keys done (best effort).
+
+    Without the keys now, readiness and the first request with a token fetch them again.
+    """
+    keys_url = settings.signer_keys_url(user_service_url)
+    keys = JwksKeySet(
+        keys_url,
+        ttl_seconds=settings.jwks_ttl_seconds,
+        min_refresh_seconds=settings.jwks_min_refresh_seconds,
+        timeout_seconds=jwks_timeout_seconds,
+    )
+    if not keys.prefetch():
+        logger.warning("token keys not available at start-up", extra={"jwks_url": keys_url})
+    return TokenChecks(
+        verifier=TokenVerifier(keys, settings.issuer, settings.audience),
+        keys=keys,
+        revocations=RevocationList(
+            PeerClient("user-service", user_service_url, policy),
+            ttl_seconds=settings.revocation_ttl_seconds,
+            max_staleness_seconds=settings.revocation_max_staleness_seconds,
+        ),
+    )

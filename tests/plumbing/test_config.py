@@ -1,0 +1,138 @@
+"""The rules every deployable's settings follow: one variable and one default per setting, clear errors.
+
+Each service's tests check its own variables and defaults; what is tested here holds for
+all of them, so it is tested once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from snappy_plumbing.config import (
+    ConfigurationError,
+    EnvironmentSettings,
+    boolean,
+    check_request_budget,
+    http_url,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    postgresql_url,
+    section,
+    upper_case,
+    variable,
+)
+
+
+@dataclass(frozen=True)
+class Calls:
+    timeout_seconds: float = field(default=1.0, metadata=variable("TEST_TIMEOUT_SECONDS", positive_float))
+    attempts: int = field(default=3, metadata=variable("TEST_ATTEMPTS", positive_int))
+    # Not a setting: no variable.
+    backoff_seconds: float = 0.1
+
+
+@dataclass(frozen=True)
+class Example(EnvironmentSettings):
+    url: str = field(metadata=variable("TEST_URL", http_url))
+    name: str = field(default="snappy", metadata=variable("TEST_NAME"))
+    secret: str | None = field(default=None, metadata=variable("TEST_SECRET", from_file=True))
+    calls: Calls = field(default_factory=Calls, metadata=section())
+    # A section whose default holds other defaults than its class's.
+    quick_calls: Calls = field(default=Calls(timeout_seconds=0.5, backoff_seconds=0.01), metadata=section())
+
+
+REQUIRED = {"TEST_URL": "http://peer:8000"}
+
+
+def test_without_variables_every_setting_has_its_fields_default() -> None:
+    assert Example.from_environ(REQUIRED) == Example(url="http://peer:8000")
+
+
+def test_a_blank_variable_is_unset() -> None:
+    assert Example.from_environ({**REQUIRED, "TEST_NAME": "  ", "TEST_ATTEMPTS": ""}) == Example(
+        url="http://peer:8000"
+    )
+
+
+def test_a_setting_without_default_is_required() -> None:
+    with pytest.raises(ConfigurationError, match="TEST_URL is required"):
+        Example.from_environ({"TEST_URL": " "})
+
+
+def test_variables_are_read_stripped_into_every_section() -> None:
+    settings = Example.from_environ(
+        {**REQUIRED, "TEST_NAME": " other ", "TEST_TIMEOUT_SECONDS": "2.5", "TEST_ATTEMPTS": "4"}
+    )
+
+    assert settings.name == "other"
+    # Both sections read the same variables; a section's own default is kept for the rest.
+    assert settings.calls == Calls(timeout_seconds=2.5, attempts=4)
+    assert settings.quick_calls == Calls(timeout_seconds=2.5, attempts=4, backoff_seconds=0.01)
+
+
+def test_a_sections_default_holds_the_defaults_of_its_fields() -> None:
+    assert Example.from_environ(REQUIRED).quick_calls == Calls(timeout_seconds=0.5, backoff_seconds=0.01)
+
+
+def test_a_secret_can_come_from_the_file_its_file_variable_names(tmp_path: Path) -> None:
+    secret_file = tmp_path / "secret"
+    secret_file.write_text("from the file\n")
+    environ = {**REQUIRED, "TEST_SECRET_FILE": str(secret_file)}
+
+    assert Example.from_environ(environ).secret == "from the file\n"
+    assert Example.from_environ({**environ, "TEST_SECRET": "inline"}).secret == "inline"
+    with pytest.raises(ConfigurationError, match="TEST_SECRET_FILE: cannot read /no/such/file"):
+        Example.from_environ({**REQUIRED, "TEST_SECRET_FILE": "/no/such/file"})
+
+
+@pytest.mark.parametrize(
+    ("parse", "raw", "value"),
+    [
+        (positive_int, "7", 7),
+        (non_negative_int, "0", 0),
+        (positive_float, "0.5", 0.5),
+        (boolean, "yes", True),
+        (boolean, "Off", False),
+        (http_url, "https://keys.example/jwks.json", "https://keys.example/jwks.json"),
+        (postgresql_url, "postgresql://u@db/photos", "postgresql+psycopg://u@db/photos"),
+        (postgresql_url, "postgres://u@db/photos", "postgresql+psycopg://u@db/photos"),
+        (upper_case, "debug", "DEBUG"),
+    ],
+)
+def test_values_are_parsed(parse: Callable[[str, str], object], raw: str, value: object) -> None:
+    assert parse("SNAPPY_X", raw) == value
+
+
+@pytest.mark.parametrize(
+    ("parse", "raw", "message"),
+    [
+        (positive_int, "ten", "SNAPPY_X must be a whole number, got 'ten'"),
+        (positive_int, "0", "SNAPPY_X must be at least 1, got 0"),
+        (non_negative_int, "-1", "SNAPPY_X must be a whole number of at least 0, got '-1'"),
+        (positive_float, "soon", "SNAPPY_X must be a number, got 'soon'"),
+        (positive_float, "0", "SNAPPY_X must be above 0, got 0.0"),
+        (boolean, "maybe", "SNAPPY_X must be true or false, got 'maybe'"),
+        (http_url, "peer:8000", "SNAPPY_X must be an http:// or https:// URL, got 'peer:8000'"),
+    ],
+)
+def test_a_value_that_does_not_parse_is_named_in_the_error(
+    parse: Callable[[str, str], object], raw: str, message: str
+) -> None:
+    with pytest.raises(ConfigurationError) as refused:
+        parse("SNAPPY_X", raw)
+    assert str(refused.value) == message
+
+
+def test_the_request_budget_must_exceed_every_call_it_covers() -> None:
+    check_request_budget(15.0, {"a PostgreSQL call": 11.0, "an S3 call": 9.0})
+
+    with pytest.raises(ConfigurationError) as refused:
+        check_request_budget(9.0, {"a PostgreSQL call": 8.0, "an S3 call": 9.0})
+    assert str(refused.value) == (
+        "SNAPPY_REQUEST_BUDGET_SECONDS (9.0 s) must exceed the longest an S3 call can take (9.0 s)"
+    )

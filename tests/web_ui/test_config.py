@@ -1,0 +1,112 @@
+"""web-ui's settings: its variables, its defaults, and what it refuses to start with.
+
+How any variable is read (blank is unset, parse errors) is plumbing's rule, tested once in
+tests/plumbing/test_config.py; how its calls to the services are made, in
+tests/plumbing/test_peers.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from snappy_plumbing.peers import PeerPolicy
+from snappy_web_ui.config import ConfigurationError, PeerSettings, Settings, TokenSettings
+
+REQUIRED = {
+    "SNAPPY_USER_SERVICE_URL": "http://user-service:8000",
+    "SNAPPY_PHOTO_SERVICE_URL": "http://photo-service:8000",
+    "SNAPPY_SECRET_KEY": "secret",
+}
+# What REQUIRED stands for, as the dataclasses write it.
+REQUIRED_SETTINGS = Settings(
+    peers=PeerSettings(
+        user_service_url="http://user-service:8000", photo_service_url="http://photo-service:8000"
+    ),
+    secret_key="secret",
+)
+
+
+def test_three_settings_are_required_and_the_rest_are_the_fields_defaults() -> None:
+    settings = Settings.from_environ(REQUIRED)
+
+    assert settings == REQUIRED_SETTINGS
+    assert settings.tokens.signer_keys_url(settings.peers.user_service_url) == (
+        "http://user-service:8000/.well-known/jwks.json"
+    )
+    # A page's read waits 5 s at most per attempt; a write 20 s, above the services' budget.
+    assert settings.peers.calls == PeerPolicy(read_timeout_seconds=5.0, attempts=3)
+    assert settings.peers.write_timeout_seconds == 20.0
+
+
+@pytest.mark.parametrize("missing", sorted(REQUIRED))
+def test_each_required_setting_is_named_when_missing(missing: str) -> None:
+    with pytest.raises(ConfigurationError, match=f"{missing} is required"):
+        Settings.from_environ({name: value for name, value in REQUIRED.items() if name != missing})
+
+
+def test_every_setting_is_read_from_its_variable() -> None:
+    environ = {
+        **REQUIRED,
+        "SNAPPY_PEER_CONNECT_TIMEOUT_SECONDS": "0.5",
+        "SNAPPY_PEER_READ_TIMEOUT_SECONDS": "2",
+        "SNAPPY_PEER_ATTEMPTS": "2",
+        "SNAPPY_PEER_WRITE_TIMEOUT_SECONDS": "25",
+        "SNAPPY_USER_CACHE_TTL_SECONDS": "30",
+        "SNAPPY_JWKS_URL": "https://keys.example/jwks.json",
+        "SNAPPY_JWT_ISSUER": "iss",
+        "SNAPPY_JWT_AUDIENCE": "aud",
+        "SNAPPY_ACCESS_TOKEN_TTL_SECONDS": "600",
+        "SNAPPY_REVOCATION_TTL_SECONDS": "2",
+        "SNAPPY_REVOCATION_MAX_STALENESS_SECONDS": "30",
+        "SNAPPY_SESSION_COOKIE_SECURE": "true",
+        "SNAPPY_MAX_UPLOAD_BYTES": "2048",
+        "SNAPPY_DEFAULT_PAGE_SIZE": "5",
+        "SNAPPY_LOG_LEVEL": "debug",
+        "SNAPPY_TRUSTED_PROXY_HOPS": "1",
+    }
+
+    assert Settings.from_environ(environ) == replace(
+        REQUIRED_SETTINGS,
+        peers=replace(
+            REQUIRED_SETTINGS.peers,
+            calls=PeerPolicy(read_timeout_seconds=2.0, attempts=2, connect_timeout_seconds=0.5),
+            write_timeout_seconds=25.0,
+            user_cache_ttl_seconds=30.0,
+        ),
+        tokens=TokenSettings(
+            issuer="iss",
+            audience="aud",
+            jwks_url="https://keys.example/jwks.json",
+            revocation_ttl_seconds=2.0,
+            revocation_max_staleness_seconds=30.0,
+            ttl_seconds=600,
+        ),
+        session_cookie_secure=True,
+        max_upload_bytes=2048,
+        page_size=5,
+        log_level="DEBUG",
+        trusted_proxy_hops=1,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SNAPPY_PHOTO_SERVICE_URL", "photo-service:8000"),
+        ("SNAPPY_JWKS_URL", "file:///etc/jwks.json"),
+        ("SNAPPY_ACCESS_TOKEN_TTL_SECONDS", "86401"),
+    ],
+)
+def test_a_bad_value_is_named_in_the_error(name: str, value: str) -> None:
+    with pytest.raises(ConfigurationError, match=name):
+        Settings.from_environ({**REQUIRED, name: value})
+
+
+def test_the_longest_call_is_a_write() -> None:
+    peers = REQUIRED_SETTINGS.peers
+
+    # A write: a connection, then 20 s for the answer; a read: 3 x (1 + 5) + 0.3 s.
+    assert peers.longest_call_seconds() == 21.0
+    assert peers.calls.read_worst_case_seconds() == pytest.approx(18.3)
