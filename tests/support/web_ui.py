@@ -21,7 +21,7 @@ def web_ui_settings(
     """Settings of a web-ui in front of these services (optionally with a shorter read timeout)."""
     peers = PeerSettings(user_service_url=user_service_url, photo_service_url=photo_service_url)
     if read_timeout_seconds is not None:
-        peers = replace(peers, read_timeout_seconds=read_timeout_seconds)
+        peers = replace(peers, calls=replace(peers.calls, read_timeout_seconds=read_timeout_seconds))
     return Settings(peers=peers, secret_key=secret_key)
 
 

@@ -1,59 +1,11 @@
-"""web-ui's configuration from the environment, readiness and health (gunicorn: tests/deployment)."""
+"""web-ui's readiness and health (its settings: test_config.py; gunicorn: tests/deployment)."""
 
 from __future__ import annotations
 
-import pytest
 from flask import Flask
 
-from snappy_web_ui.config import ConfigurationError, Settings
 from tests.support.live import LiveMicroservices
 from tests.support.web_ui import build_web_ui, web_ui_settings
-
-REQUIRED = {
-    "SNAPPY_USER_SERVICE_URL": "http://user-service:8000",
-    "SNAPPY_PHOTO_SERVICE_URL": "http://photo-service:8000",
-    "SNAPPY_SECRET_KEY": "secret",
-}
-
-
-def test_settings_defaults() -> None:
-    settings = Settings.from_environ(REQUIRED)
-
-    assert settings.jwks_url == "http://user-service:8000/.well-known/jwks.json"
-    assert settings.peers.connect_timeout_seconds == 1.0
-    assert settings.peers.read_timeout_seconds == 5.0
-    assert settings.tokens.ttl_seconds == 3600
-    assert settings.session_cookie_secure is False
-
-
-def test_settings_from_the_environment() -> None:
-    settings = Settings.from_environ(
-        {
-            **REQUIRED,
-            "SNAPPY_JWKS_URL": "https://keys.example/jwks.json",
-            "SNAPPY_PEER_CONNECT_TIMEOUT_SECONDS": "0.5",
-            "SNAPPY_PEER_READ_TIMEOUT_SECONDS": "2",
-            "SNAPPY_ACCESS_TOKEN_TTL_SECONDS": "600",
-            "SNAPPY_SESSION_COOKIE_SECURE": "true",
-        }
-    )
-
-    assert settings.jwks_url == "https://keys.example/jwks.json"
-    assert settings.peers.connect_timeout_seconds == 0.5
-    assert settings.peers.read_timeout_seconds == 2.0
-    assert settings.tokens.ttl_seconds == 600
-    assert settings.session_cookie_secure is True
-
-
-@pytest.mark.parametrize("missing", sorted(REQUIRED))
-def test_required_settings(missing: str) -> None:
-    with pytest.raises(ConfigurationError, match=missing):
-        Settings.from_environ({name: value for name, value in REQUIRED.items() if name != missing})
-
-
-def test_a_service_url_must_be_http() -> None:
-    with pytest.raises(ConfigurationError, match="SNAPPY_PHOTO_SERVICE_URL"):
-        Settings.from_environ({**REQUIRED, "SNAPPY_PHOTO_SERVICE_URL": "photo-service:8000"})
 
 
 def test_web_ui_is_not_ready_without_the_token_signers_keys(
