@@ -170,7 +170,7 @@ def test_photo_service_has_no_foreign_key_to_users(scratch_database: Callable[[s
 def _users_table(database_url: str) -> dict[str, object]:
     engine = create_engine(database_url)
     inspector = inspect(engine)
-    described = {
+    described: dict[str, object] = {
         "columns": [
             (column["name"], str(column["type"]), column["nullable"], column.get("default"))
             for column in inspector.get_columns("users")
