@@ -59,9 +59,7 @@ def providers(backing: BackingServices, tmp_path_factory: pytest.TempPathFactory
         services = spawn_services(
             backing,
             common,
-            user_database_url=stores.user_database_url,
-            photo_database_url=stores.photo_database_url,
-            bucket=stores.bucket,
+            stores,
             key_file=key_file,
             log_path=folder / "services.log",
             processes=processes,

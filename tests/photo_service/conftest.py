@@ -20,7 +20,6 @@ import pytest
 from alembic import command
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from snappy_devstack.backing import (
@@ -43,7 +42,7 @@ from snappy_user_service.config import TokenSettings as UserServiceTokenSettings
 from tests.http_client import HttpTestClient
 from tests.support.api_client import ApiClient
 from tests.support.session import SESSION_TAG
-from tests.support.stores import list_objects, s3_client
+from tests.support.stores import empty_bucket, execute_sql
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -56,7 +55,6 @@ __all__ = [
     "RunningServer",
     "UserService",
     "photo_service",
-    "run_sql",
     "serve",
     "user_service_app",
     "with_user_service",
@@ -232,7 +230,7 @@ def photo_service(settings: Settings) -> Iterator[Flask]:
     finally:
         wired = Components.of(app)
         wired.users.close()
-        wired.revocations.close()
+        wired.tokens.close()
         wired.database.dispose()
 
 
@@ -243,11 +241,11 @@ def empty_services(
     """Empty both services' tables and the bucket, and forget recorded lookups."""
     # Identities restart, so the same id names another user in the next test: every test
     # builds its own photo service, whose user cache starts empty.
-    run_sql(photo_resources.database_url, "TRUNCATE shares, photos, upload_requests RESTART IDENTITY CASCADE")
-    run_sql(user_service.database_url, "TRUNCATE users RESTART IDENTITY CASCADE")
-    client = s3_client(backing)
-    for key in list_objects(backing, photo_resources.bucket):
-        client.delete_object(Bucket=photo_resources.bucket, Key=key)
+    execute_sql(
+        photo_resources.database_url, "TRUNCATE shares, photos, upload_requests RESTART IDENTITY CASCADE"
+    )
+    execute_sql(user_service.database_url, "TRUNCATE users RESTART IDENTITY CASCADE")
+    empty_bucket(backing, photo_resources.bucket)
     user_service.recorder.clear()
 
 
@@ -256,17 +254,6 @@ def photo_app(empty_services: None, photo_settings: Settings) -> Iterator[Flask]
     """A fresh photo service on empty data."""
     with photo_service(photo_settings) as app:
         yield app
-
-
-def run_sql(database_url: str, statement: str, **parameters: Any) -> Any:
-    """Run one statement in its own transaction; returns the result's rows."""
-    engine = create_engine(database_url)
-    try:
-        with engine.begin() as connection:
-            result = connection.execute(text(statement), parameters)
-            return result.all() if result.returns_rows else None
-    finally:
-        engine.dispose()
 
 
 class PhotoServiceClient(ApiClient):

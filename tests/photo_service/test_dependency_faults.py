@@ -16,7 +16,6 @@ from tests.photo_service.conftest import (
     PhotoServiceClient,
     UserService,
     photo_service,
-    run_sql,
 )
 from tests.support.dependency_faults import (
     BUDGET_SECONDS,
@@ -27,7 +26,7 @@ from tests.support.dependency_faults import (
     through,
     timed,
 )
-from tests.support.stores import list_objects
+from tests.support.stores import execute_sql, list_objects
 
 
 @pytest.fixture
@@ -68,7 +67,7 @@ def test_photo_service_answers_503_while_postgresql_stalls_and_recovers(
     assert_unavailable(listing, elapsed)
 
     faults.database.pass_through()
-    assert run_sql(photo_resources.database_url, "SELECT count(*) FROM photos")[0][0] == 1
+    assert execute_sql(photo_resources.database_url, "SELECT count(*) FROM photos") == 1
     assert len(list_objects(backing, photo_resources.bucket)) == 2
     assert photo_api.upload(token, image_bytes(), caption="after").status_code == 201
 

@@ -20,13 +20,13 @@ from tests.photo_service.conftest import (
     RunningServer,
     UserService,
     photo_service,
-    run_sql,
     serve,
     user_service_app,
     with_user_service,
 )
 from tests.support.openapi import assert_conforms
 from tests.support.scripted_peer import ScriptedPeer
+from tests.support.stores import execute_sql, fetch_rows
 
 ALICE_ID = 7
 ALICE = {"id": ALICE_ID, "username": "alice", "created_at": "2024-05-01T10:00:00.123456+00:00"}
@@ -110,25 +110,25 @@ def test_a_full_page_of_100_photos_by_20_owners_makes_one_lookup(
     bob = api.log_in("bob")
     # Rows written directly: only the owners' ids and names matter here.
     owner_ids = [
-        row[0]
-        for row in run_sql(
+        row["id"]
+        for row in fetch_rows(
             user_service.database_url,
             "INSERT INTO users (username, display_name, password_hash) "
             "SELECT 'owner_' || n, 'Owner ' || n, 'unused' FROM generate_series(1, 20) AS n RETURNING id",
         )
     ]
-    run_sql(
+    execute_sql(
         photo_resources.database_url,
         "INSERT INTO photos (owner_id, caption, visibility, content_type, width, height, size_bytes, "
         "object_key, thumbnail_key) "
         "SELECT (CAST(:owners AS bigint[]))[1 + n % 20], '', 'private', 'image/jpeg', 1, 1, 1, "
         "'photos/' || n, 'thumbnails/' || n FROM generate_series(1, 100) AS n",
-        owners=owner_ids,
+        {"owners": owner_ids},
     )
-    run_sql(
+    execute_sql(
         photo_resources.database_url,
         "INSERT INTO shares (photo_id, user_id) SELECT id, :bob FROM photos ORDER BY id",
-        bob=bob_id,
+        {"bob": bob_id},
     )
     assert api.get("/api/v1/photos", bob).status_code == 200  # bob's own account, checked once
     lookups.clear()
@@ -286,7 +286,7 @@ def test_a_photo_whose_owner_user_service_no_longer_knows_is_gone(
     bob = api.user_with_token("bob")
     photo_id = upload(api, alice, visibility="public")
     share(api, alice, photo_id, "bob")
-    run_sql(user_service.database_url, "DELETE FROM users WHERE username = 'alice'")
+    execute_sql(user_service.database_url, "DELETE FROM users WHERE username = 'alice'")
 
     with fresh_service_knowing(photo_settings, user_service, bob) as fresh:
         assert fresh.get(f"/api/v1/photos/{photo_id}", bob).status_code == 404
@@ -338,7 +338,7 @@ def test_a_username_taken_again_after_its_account_is_gone_names_the_new_account(
     api.sign_up("bob")
     first = upload(api, alice)
     share(api, alice, first, "bob")
-    run_sql(user_service.database_url, "DELETE FROM users WHERE username = 'bob'")
+    execute_sql(user_service.database_url, "DELETE FROM users WHERE username = 'bob'")
     new_bob = api.user_with_token("bob")
     second = upload(api, alice)
 

@@ -5,14 +5,19 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from snappy_devstack.backing import BackingServices
 from snappy_topology import PartName, part
 from tests.support.gunicorn import spawn_monolith, stopped_on_exit
-from tests.support.parts import part_environment, spawn_microservices
-from tests.support.provisioning import MonolithResources, microservices_stores, provisioned_monolith
+from tests.support.parts import MicroservicesUrls, part_environment, spawn_microservices
+from tests.support.provisioning import (
+    MicroservicesStores,
+    MonolithResources,
+    microservices_stores,
+    provisioned_monolith,
+)
 from tests.support.session import SESSION_SECRET, SESSION_TAG, SIGNING_KEY_PEM
 
 __all__ = [
@@ -65,16 +70,12 @@ def running_monolith(backing: BackingServices, folder: Path) -> Iterator[LiveMon
 
 
 @dataclass(frozen=True)
-class LiveMicroservices:
-    """user-service, photo-service, web-ui and the edge (phase 3) under gunicorn."""
+class LiveMicroservices(MicroservicesUrls, MicroservicesStores):
+    """user-service, photo-service, web-ui and the edge (phase 3) under gunicorn.
 
-    edge_url: str
-    user_service_url: str
-    photo_service_url: str
-    web_ui_url: str
-    user_database_url: str
-    photo_database_url: str
-    bucket: str
+    Where they answer, the stores they run on, and what they run with.
+    """
+
     # What every part of the stack runs with beyond its topology settings (e.g. SNAPPY_THREADS).
     environment: dict[str, str]
     key_file: Path
@@ -129,14 +130,5 @@ def running_microservices(backing: BackingServices, folder: Path) -> Iterator[Li
             processes=processes,
         )
         yield LiveMicroservices(
-            edge_url=urls.edge_url,
-            user_service_url=urls.user_service_url,
-            photo_service_url=urls.photo_service_url,
-            web_ui_url=urls.web_ui_url,
-            user_database_url=stores.user_database_url,
-            photo_database_url=stores.photo_database_url,
-            bucket=stores.bucket,
-            environment=common,
-            key_file=key_file,
-            log_path=log_path,
+            **asdict(urls), **asdict(stores), environment=common, key_file=key_file, log_path=log_path
         )

@@ -11,14 +11,26 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, TypedDict
 
 from snappy_devstack.backing import BackingServices
 from snappy_devstack.processes import LOOPBACK, free_ports
 from snappy_topology import EDGE_PHASE, ObjectStorage, PartName, Wiring, environment, part
 from tests.support.gunicorn import launch_gunicorn, wait_until_ready
+from tests.support.provisioning import MicroservicesStores
 from tests.support.session import SESSION_SECRET
 
-__all__ = ["MicroservicesUrls", "part_environment", "spawn_microservices", "spawn_part", "spawn_services"]
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+__all__ = [
+    "MicroservicesUrls",
+    "PartWiring",
+    "part_environment",
+    "spawn_microservices",
+    "spawn_part",
+    "spawn_services",
+]
 
 
 def part_environment(
@@ -55,29 +67,28 @@ def part_environment(
     return {**base, **environment(part(name), wiring)}
 
 
+class PartWiring(TypedDict, total=False):
+    """What a part is wired to besides its port and base environment (see `part_environment`)."""
+
+    peers: Mapping[PartName, str] | None
+    database_url: str | None
+    bucket: str | None
+    s3_endpoint_url: str | None
+    key_file: Path | None
+
+
 def spawn_part(
     name: PartName,
     backing: BackingServices,
     log_path: Path,
     *,
     base: Mapping[str, str],
-    peers: Mapping[PartName, str] | None = None,
-    database_url: str | None = None,
-    bucket: str | None = None,
-    key_file: Path | None = None,
+    **wiring: Unpack[PartWiring],
 ) -> tuple[subprocess.Popen[bytes], str]:
     """Start part `name` under gunicorn on a free port, wired by the topology; wait until it is ready."""
     [port] = free_ports(1)
     part_settings = part_environment(
-        name,
-        backing,
-        port=port,
-        base=base,
-        peers=peers,
-        database_url=database_url,
-        bucket=bucket,
-        key_file=key_file,
-        session_secret=SESSION_SECRET,
+        name, backing, port=port, base=base, session_secret=SESSION_SECRET, **wiring
     )
     process = launch_gunicorn(part(name).package, part_settings, port, log_path)
     base_url = f"http://{LOOPBACK}:{port}"
@@ -98,10 +109,8 @@ class MicroservicesUrls:
 def spawn_services(
     backing: BackingServices,
     common: Mapping[str, str],
+    stores: MicroservicesStores,
     *,
-    user_database_url: str,
-    photo_database_url: str,
-    bucket: str,
     key_file: Path,
     log_path: Path,
     processes: list[subprocess.Popen[bytes]],
@@ -116,7 +125,7 @@ def spawn_services(
         backing,
         log_path,
         base=common,
-        database_url=user_database_url,
+        database_url=stores.user_database_url,
         key_file=key_file,
     )
     processes.append(user_process)
@@ -127,8 +136,8 @@ def spawn_services(
         log_path,
         base=common,
         peers=services,
-        database_url=photo_database_url,
-        bucket=bucket,
+        database_url=stores.photo_database_url,
+        bucket=stores.bucket,
     )
     processes.append(photo_process)
     return {**services, PartName.PHOTO_SERVICE: photo_url}
@@ -152,9 +161,7 @@ def spawn_microservices(
     services = spawn_services(
         backing,
         common,
-        user_database_url=user_database_url,
-        photo_database_url=photo_database_url,
-        bucket=bucket,
+        MicroservicesStores(user_database_url, photo_database_url, bucket),
         key_file=key_file,
         log_path=log_path,
         processes=processes,

@@ -32,12 +32,14 @@ def execute_sql(
         engine.dispose()
 
 
-def fetch_rows(database_url: str, query: str) -> list[dict[str, Any]]:
-    """Every row `query` returns, as column -> value."""
+def fetch_rows(
+    database_url: str, query: str, parameters: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Every row `query` returns, as column -> value (committed, for a statement that writes too)."""
     engine = create_engine(sqlalchemy_url(database_url))
     try:
         with engine.begin() as connection:
-            return [dict(row) for row in connection.execute(text(query)).mappings()]
+            return [dict(row) for row in connection.execute(text(query), parameters).mappings()]
     finally:
         engine.dispose()
 
