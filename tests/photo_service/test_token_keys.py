@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from snappy_plumbing.access_tokens import TokenCheckSettings
 from snappy_plumbing.errors import ServiceUnavailable
 from snappy_plumbing.jwks import JwksKeySet
 from snappy_plumbing.tokens import TokenSigner, TokenVerifier, generate_private_key_pem
@@ -54,7 +55,16 @@ def clock() -> Clock:
 
 @pytest.fixture
 def keys(signer: Signer, clock: Clock) -> JwksKeySet:
-    return JwksKeySet(JWKS_URL, clock=clock, transport=httpx.MockTransport(signer.handle))
+    """The keys as a service holds them, with its default settings."""
+    settings = TokenCheckSettings()
+    return JwksKeySet(
+        JWKS_URL,
+        ttl_seconds=settings.jwks_ttl_seconds,
+        min_refresh_seconds=settings.jwks_min_refresh_seconds,
+        timeout_seconds=1.0,
+        clock=clock,
+        transport=httpx.MockTransport(signer.handle),
+    )
 
 
 def _token(signer: Signer) -> str:

@@ -37,16 +37,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     database = Database(settings.database_url, settings.database)
     storage = ObjectStorage(settings.s3)
     user_service = settings.user_service
-    token_checks = check_tokens(
+    tokens = check_tokens(
         settings.tokens, user_service.url, user_service.calls, jwks_timeout_seconds=JWKS_TIMEOUT_SECONDS
     )
     Components(
         settings=settings,
         database=database,
         storage=storage,
-        tokens=token_checks.verifier,
+        tokens=tokens,
         users=UserDirectory(user_service),
-        revocations=token_checks.revocations,
     ).install(app)
     install_request_sessions(app, database)
 
@@ -58,7 +57,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         readiness_checks={
             "database": database.ping,
             "object store": storage.ping,
-            "token keys": token_checks.keys.require_keys,
+            "token keys": tokens.require_keys,
         },
     )
     install_security_headers(app, strict_transport=False)  # no pages: `nosniff` on the API

@@ -11,18 +11,14 @@ from dataclasses import dataclass, field
 from snappy_plumbing.access_tokens import TokenCheckSettings
 from snappy_plumbing.config import (
     ConfigurationError,
-    EnvironmentSettings,
-    check_request_budget,
     http_url,
     positive_float,
     positive_int,
-    postgresql_url,
     section,
     sqlalchemy_url,
-    upper_case,
     variable,
 )
-from snappy_plumbing.database import DatabaseTimeouts
+from snappy_plumbing.database import DatabaseServiceSettings
 from snappy_plumbing.peers import PeerPolicy
 
 __all__ = [
@@ -91,30 +87,17 @@ class Limits:
 
 
 @dataclass(frozen=True)
-class Settings(EnvironmentSettings):
+class Settings(DatabaseServiceSettings):
     """Everything the service needs to run."""
 
-    database_url: str = field(metadata=variable("SNAPPY_DATABASE_URL", postgresql_url))
     s3: S3Settings = field(metadata=section())
     user_service: UserServiceSettings = field(metadata=section())
     tokens: TokenCheckSettings = field(default_factory=TokenCheckSettings, metadata=section())
     limits: Limits = field(default_factory=Limits, metadata=section())
-    log_level: str = field(default="INFO", metadata=variable("SNAPPY_LOG_LEVEL", upper_case))
-    database: DatabaseTimeouts = field(default_factory=DatabaseTimeouts, metadata=section())
-    # The longest a request may take when one dependency fails; below the edge's upstream
-    # timeout, web-ui's upload timeout and gunicorn's worker timeout, above every
-    # dependency call (checked here).
-    request_budget_seconds: float = field(
-        default=15.0, metadata=variable("SNAPPY_REQUEST_BUDGET_SECONDS", positive_float)
-    )
 
-    def __post_init__(self) -> None:
-        self.database.check()
-        check_request_budget(
-            self.request_budget_seconds,
-            {
-                "a PostgreSQL call": self.database.worst_case_seconds(),
-                "an S3 call": self.s3.worst_case_seconds(),
-                "a user-service lookup": self.user_service.calls.read_worst_case_seconds(),
-            },
-        )
+    def other_worst_cases(self) -> dict[str, float]:
+        """An S3 call's and a user-service lookup's."""
+        return {
+            "an S3 call": self.s3.worst_case_seconds(),
+            "a user-service lookup": self.user_service.calls.read_worst_case_seconds(),
+        }

@@ -30,9 +30,9 @@ from datetime import datetime
 import httpx
 
 from snappy_photo_service.config import UserServiceSettings
-from snappy_photo_service.validation import is_valid_username
 from snappy_plumbing.errors import ServiceUnavailable
 from snappy_plumbing.peers import PeerClient, PeerUnavailable
+from snappy_plumbing.validation import is_valid_username
 
 __all__ = ["LOOKUP_PATH", "MAX_LOOKUP_ENTRIES", "KnownUser", "UserDirectory"]
 

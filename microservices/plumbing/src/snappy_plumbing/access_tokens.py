@@ -5,7 +5,7 @@ service that does not sign tokens (photo-service, web-ui) checks each one locall
 signature against the signer's public keys (`jwks.JwksKeySet`, cached), then its id
 against the revoked ones (`revocation.RevocationList`, fetched from user-service).
 `TokenCheckSettings` are their settings, the same variables in both, and `check_tokens`
-builds the three pieces from them.
+builds their `TokenChecks` from them.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from snappy_plumbing.config import http_url, positive_float, positive_int, varia
 from snappy_plumbing.jwks import JwksKeySet
 from snappy_plumbing.peers import PeerClient, PeerPolicy
 from snappy_plumbing.revocation import RevocationList
-from snappy_plumbing.tokens import TokenVerifier, check_ttl_seconds
+from snappy_plumbing.tokens import TokenClaims, TokenVerifier, check_ttl_seconds
 
 __all__ = [
     "DEFAULT_TTL_SECONDS",
@@ -72,13 +72,29 @@ class TokenCheckSettings(TokenSettings):
         return self.jwks_url or user_service_url.rstrip("/") + JWKS_PATH
 
 
-@dataclass(frozen=True)
 class TokenChecks:
-    """What checks a token: the verifier, the keys it trusts (a readiness check), the revoked ids."""
+    """A service's checks of access tokens: the signature, against the signer's keys, and revocation."""
 
-    verifier: TokenVerifier
-    keys: JwksKeySet
-    revocations: RevocationList
+    def __init__(self, keys: JwksKeySet, verifier: TokenVerifier, revocations: RevocationList) -> None:
+        self._keys = keys
+        self._verifier = verifier
+        self._revocations = revocations
+
+    def verify(self, token: str) -> TokenClaims:
+        """The claims of a token whose signature, issuer, audience and lifetime are good; 401 otherwise."""
+        return self._verifier.verify(token)
+
+    def is_revoked(self, token_id: str) -> bool:
+        """Whether the token was revoked (logged out); 503 when the list is too old to trust."""
+        return self._revocations.is_revoked(token_id)
+
+    def require_keys(self) -> None:
+        """A readiness check: raises until the signer's keys are known."""
+        self._keys.require_keys()
+
+    def close(self) -> None:
+        """Close the connections to user-service."""
+        self._revocations.close()
 
 
 def check_tokens(
@@ -97,12 +113,9 @@ def check_tokens(
     )
     if not keys.prefetch():
         logger.warning("token keys not available at start-up", extra={"jwks_url": keys_url})
-    return TokenChecks(
-        verifier=TokenVerifier(keys, settings.issuer, settings.audience),
-        keys=keys,
-        revocations=RevocationList(
-            PeerClient("user-service", user_service_url, policy),
-            ttl_seconds=settings.revocation_ttl_seconds,
-            max_staleness_seconds=settings.revocation_max_staleness_seconds,
-        ),
+    revocations = RevocationList(
+        PeerClient("user-service", user_service_url, policy),
+        ttl_seconds=settings.revocation_ttl_seconds,
+        max_staleness_seconds=settings.revocation_max_staleness_seconds,
     )
+    return TokenChecks(keys, TokenVerifier(keys, settings.issuer, settings.audience), revocations)

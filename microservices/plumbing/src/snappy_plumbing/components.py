@@ -7,7 +7,8 @@ stores, clients) once, and installs them on the app; request handlers reach them
 
 from __future__ import annotations
 
-from typing import Self
+from dataclasses import dataclass
+from typing import Generic, Self, TypeVar
 
 from flask import Flask, current_app
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -17,6 +18,7 @@ from snappy_plumbing.converters import IdConverter
 __all__ = ["EXTENSION_KEY", "AppComponents", "create_flask_app"]
 
 EXTENSION_KEY = "snappy.components"
+SettingsT = TypeVar("SettingsT")
 
 
 def create_flask_app(import_name: str, *, max_content_length: int, trusted_proxy_hops: int = 0) -> Flask:
@@ -35,8 +37,11 @@ def create_flask_app(import_name: str, *, max_content_length: int, trusted_proxy
     return app
 
 
-class AppComponents:
-    """The base of a service's components: a frozen dataclass of what its request handlers use."""
+@dataclass(frozen=True)
+class AppComponents(Generic[SettingsT]):
+    """The base of a service's components: its settings, and in a subclass what its request handlers use."""
+
+    settings: SettingsT
 
     def install(self, app: Flask) -> None:
         """Make these the components of `app`."""

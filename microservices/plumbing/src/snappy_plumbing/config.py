@@ -22,12 +22,13 @@ import dataclasses
 import os
 import typing
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 __all__ = [
     "ConfigurationError",
     "EnvironmentSettings",
+    "ServiceSettings",
     "boolean",
     "check_request_budget",
     "http_url",
@@ -225,3 +226,10 @@ def check_request_budget(budget_seconds: float, worst_cases: Mapping[str, float]
                 f"SNAPPY_REQUEST_BUDGET_SECONDS ({budget_seconds} s) must exceed"
                 f" the longest {call} can take ({worst_case} s)"
             )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceSettings(EnvironmentSettings):
+    """What the settings of every Snappy service hold."""
+
+    log_level: str = field(default="INFO", metadata=variable("SNAPPY_LOG_LEVEL", upper_case))

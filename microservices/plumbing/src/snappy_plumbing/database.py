@@ -33,12 +33,22 @@ from psycopg.abc import PQGen
 from sqlalchemy import Engine, create_engine, event, exc, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from snappy_plumbing.config import ConfigurationError, positive_float, positive_int, variable
+from snappy_plumbing.config import (
+    ConfigurationError,
+    ServiceSettings,
+    check_request_budget,
+    positive_float,
+    positive_int,
+    postgresql_url,
+    section,
+    variable,
+)
 
 __all__ = [
     "NAMING_CONVENTION",
     "AnswerDeadlineConnection",
     "Database",
+    "DatabaseServiceSettings",
     "DatabaseTimeouts",
     "add_in_savepoint",
     "close_request_session",
@@ -108,6 +118,31 @@ class DatabaseTimeouts:
                 " SNAPPY_DATABASE_ANSWER_TIMEOUT_SECONDS, so the server cancels a slow statement"
                 " before the client gives up on it"
             )
+
+
+@dataclass(frozen=True, kw_only=True)
+class DatabaseServiceSettings(ServiceSettings):
+    """What the settings of a service with a database hold: the database, and the request budget.
+
+    The budget is the longest a request may take when one dependency fails: below web-ui's
+    write timeout, the edge's upstream timeout and gunicorn's worker timeout, and above the
+    longest call to each dependency, which is checked here.
+    """
+
+    database_url: str = field(metadata=variable("SNAPPY_DATABASE_URL", postgresql_url))
+    database: DatabaseTimeouts = field(default_factory=DatabaseTimeouts, metadata=section())
+    request_budget_seconds: float = field(
+        default=15.0, metadata=variable("SNAPPY_REQUEST_BUDGET_SECONDS", positive_float)
+    )
+
+    def __post_init__(self) -> None:
+        self.database.check()
+        calls = {"a PostgreSQL call": self.database.worst_case_seconds(), **self.other_worst_cases()}
+        check_request_budget(self.request_budget_seconds, calls)
+
+    def other_worst_cases(self) -> dict[str, float]:
+        """The longest each call to another dependency can take, by the call's name in a sentence."""
+        return {}
 
 
 class AnswerDeadlineConnection(psycopg.Connection[Any]):

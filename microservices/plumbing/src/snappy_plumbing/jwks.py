@@ -39,10 +39,10 @@ class JwksKeySet:
         self,
         url: str,
         *,
-        ttl_seconds: float = 300.0,
-        min_refresh_seconds: float = 10.0,
+        ttl_seconds: float,
+        min_refresh_seconds: float,
+        timeout_seconds: float,
         min_refresh_without_keys_seconds: float = 1.0,
-        timeout_seconds: float = 3.0,
         clock: Callable[[], float] = time.monotonic,
         transport: httpx.BaseTransport | None = None,
     ) -> None:

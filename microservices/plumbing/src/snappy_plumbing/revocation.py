@@ -41,8 +41,8 @@ class RevocationList:
         self,
         user_service: PeerClient,
         *,
-        ttl_seconds: float = 5.0,
-        max_staleness_seconds: float = 60.0,
+        ttl_seconds: float,
+        max_staleness_seconds: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._user_service = user_service

@@ -13,10 +13,9 @@ __all__ = ["Components", "components"]
 
 
 @dataclass(frozen=True)
-class Components(AppComponents):
+class Components(AppComponents[Settings]):
     """Everything a request handler may need, besides the request."""
 
-    settings: Settings
     database: Database
     signer: TokenSigner
     # The signer is its own key source: tokens are verified with the key that signs them.

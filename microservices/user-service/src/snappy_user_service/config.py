@@ -11,19 +11,8 @@ from dataclasses import dataclass, field
 
 from snappy_plumbing import access_tokens
 from snappy_plumbing.access_tokens import DEFAULT_TTL_SECONDS, token_ttl
-from snappy_plumbing.config import (
-    ConfigurationError,
-    EnvironmentSettings,
-    check_request_budget,
-    non_negative_int,
-    positive_float,
-    positive_int,
-    postgresql_url,
-    section,
-    upper_case,
-    variable,
-)
-from snappy_plumbing.database import DatabaseTimeouts
+from snappy_plumbing.config import ConfigurationError, non_negative_int, positive_int, section, variable
+from snappy_plumbing.database import DatabaseServiceSettings
 
 __all__ = ["LoginThrottleSettings", "Settings", "TokenSettings"]
 
@@ -70,28 +59,13 @@ class LoginThrottleSettings:
 
 
 @dataclass(frozen=True)
-class Settings(EnvironmentSettings):
+class Settings(DatabaseServiceSettings):
     """Everything user-service needs to run."""
 
-    database_url: str = field(metadata=variable("SNAPPY_DATABASE_URL", postgresql_url))
     tokens: TokenSettings = field(default_factory=TokenSettings, metadata=section())
-    log_level: str = field(default="INFO", metadata=variable("SNAPPY_LOG_LEVEL", upper_case))
     login_throttle: LoginThrottleSettings = field(default_factory=LoginThrottleSettings, metadata=section())
     # Proxies in front whose X-Forwarded-For entries are believed: 1 behind the edge, which
     # web-ui's calls count as too; 0 believes none.
     trusted_proxy_hops: int = field(
         default=0, metadata=variable("SNAPPY_TRUSTED_PROXY_HOPS", non_negative_int)
     )
-    database: DatabaseTimeouts = field(default_factory=DatabaseTimeouts, metadata=section())
-    # The longest a request may take when PostgreSQL fails, as in photo-service: below
-    # web-ui's write timeout, the edge's upstream timeout and gunicorn's worker timeout,
-    # above the longest database call (checked here).
-    request_budget_seconds: float = field(
-        default=15.0, metadata=variable("SNAPPY_REQUEST_BUDGET_SECONDS", positive_float)
-    )
-
-    def __post_init__(self) -> None:
-        self.database.check()
-        check_request_budget(
-            self.request_budget_seconds, {"a PostgreSQL call": self.database.worst_case_seconds()}
-        )

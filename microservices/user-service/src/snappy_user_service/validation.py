@@ -7,10 +7,10 @@ import re
 from precis_i18n import get_profile
 
 from snappy_plumbing.errors import FieldError
+from snappy_plumbing.validation import is_storable_text, is_valid_username
 
 __all__ = ["display_name_errors", "enforced_display_name", "is_valid_username", "new_user_errors"]
 
-USERNAME_PATTERN = re.compile(r"[a-z0-9_]{3,32}")
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 256
 DISPLAY_NAME_MAX_LENGTH = 64
@@ -19,11 +19,6 @@ _CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 # control, format, bidirectional, zero-width or other invisible characters, spaces mapped to
 # U+0020, trimmed and collapsed, NFKC. What is stored and shown is the enforced form.
 _NICKNAME = get_profile("NicknameCasePreserved")
-
-
-def is_valid_username(username: str) -> bool:
-    """True for a syntactically valid username (3-32 of a-z, 0-9, _)."""
-    return USERNAME_PATTERN.fullmatch(username) is not None
 
 
 def new_user_errors(username: str, password: str, display_name: str) -> list[FieldError]:
@@ -35,7 +30,7 @@ def new_user_errors(username: str, password: str, display_name: str) -> list[Fie
         errors.append(FieldError("password", f"must be at least {PASSWORD_MIN_LENGTH} characters"))
     elif len(password) > PASSWORD_MAX_LENGTH:
         errors.append(FieldError("password", f"must be at most {PASSWORD_MAX_LENGTH} characters"))
-    elif not _is_encodable(password):
+    elif not is_storable_text(password):
         errors.append(FieldError("password", "must be valid Unicode text"))
     errors.extend(display_name_errors(display_name))
     return errors
@@ -45,7 +40,7 @@ def display_name_errors(display_name: str) -> list[FieldError]:
     """Every rule a display name breaks."""
     if not 1 <= len(display_name) <= DISPLAY_NAME_MAX_LENGTH:
         return [FieldError("display_name", f"must be 1 to {DISPLAY_NAME_MAX_LENGTH} characters")]
-    if _CONTROL_CHARACTERS.search(display_name) or not _is_encodable(display_name):
+    if _CONTROL_CHARACTERS.search(display_name) or not is_storable_text(display_name):
         return [FieldError("display_name", "must not contain control characters")]
     try:
         enforced = _NICKNAME.enforce(display_name)
@@ -68,12 +63,3 @@ def display_name_errors(display_name: str) -> list[FieldError]:
 def enforced_display_name(display_name: str) -> str:
     """The display name as stored and shown: PRECIS Nickname enforcement of a valid one."""
     return _NICKNAME.enforce(display_name)
-
-
-def _is_encodable(text: str) -> bool:
-    # A lone surrogate (possible through JSON escapes) cannot be stored as UTF-8.
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True

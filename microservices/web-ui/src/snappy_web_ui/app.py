@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
 
     peers = settings.peers
-    token_checks = check_tokens(
+    tokens = check_tokens(
         settings.tokens,
         peers.user_service_url,
         peers.calls,
@@ -54,16 +54,15 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
     Components(
         settings=settings,
-        verifier=token_checks.verifier,
+        tokens=tokens,
         users=UserServiceClient(peers),
         photos=PhotoServiceClient(peers),
-        revocations=token_checks.revocations,
     ).install(app)
 
     register_error_handlers(app, html_page=render_error_page)
     # Peers being down does not make web-ui unready (a degraded page beats no page); only
     # never having had the token signer's keys does, since no signed-in page can work then.
-    install_observability(app, readiness_checks={"signing keys": token_checks.keys.require_keys})
+    install_observability(app, readiness_checks={"signing keys": tokens.require_keys})
     # HSTS only where the session cookie is Secure, that is where the site is HTTPS-only.
     install_security_headers(app, strict_transport=settings.session_cookie_secure)
     CSRFProtect(app)

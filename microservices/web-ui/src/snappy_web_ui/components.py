@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from snappy_plumbing.access_tokens import TokenChecks
 from snappy_plumbing.components import AppComponents
-from snappy_plumbing.revocation import RevocationList
-from snappy_plumbing.tokens import TokenVerifier
 from snappy_web_ui.clients import PhotoServiceClient, UserServiceClient
 from snappy_web_ui.config import Settings
 
@@ -14,14 +13,12 @@ __all__ = ["Components", "components"]
 
 
 @dataclass(frozen=True)
-class Components(AppComponents):
+class Components(AppComponents[Settings]):
     """What every page may use."""
 
-    settings: Settings
-    verifier: TokenVerifier
+    tokens: TokenChecks
     users: UserServiceClient
     photos: PhotoServiceClient
-    revocations: RevocationList
 
 
 # The components of the current application.

@@ -13,14 +13,13 @@ from snappy_plumbing import access_tokens
 from snappy_plumbing.access_tokens import DEFAULT_TTL_SECONDS, token_ttl
 from snappy_plumbing.config import (
     ConfigurationError,
-    EnvironmentSettings,
+    ServiceSettings,
     boolean,
     http_url,
     non_negative_int,
     positive_float,
     positive_int,
     section,
-    upper_case,
     variable,
 )
 from snappy_plumbing.peers import PeerPolicy
@@ -63,7 +62,7 @@ class TokenSettings(access_tokens.TokenCheckSettings):
 
 
 @dataclass(frozen=True)
-class Settings(EnvironmentSettings):
+class Settings(ServiceSettings):
     """Everything web-ui needs to run."""
 
     peers: PeerSettings = field(metadata=section())
@@ -78,7 +77,6 @@ class Settings(EnvironmentSettings):
         default=10 * 1024 * 1024, metadata=variable("SNAPPY_MAX_UPLOAD_BYTES", positive_int)
     )
     page_size: int = field(default=20, metadata=variable("SNAPPY_DEFAULT_PAGE_SIZE", positive_int))
-    log_level: str = field(default="INFO", metadata=variable("SNAPPY_LOG_LEVEL", upper_case))
     # Proxies in front whose X-Forwarded-For entries are believed (the edge: 1); 0 believes
     # none. The address found is the one the log-in page names to user-service's throttle.
     trusted_proxy_hops: int = field(

@@ -12,8 +12,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import asdict, dataclass, replace
 from functools import wraps
 from typing import ParamSpec, TypeVar
 from urllib.parse import unquote, urlsplit
@@ -75,18 +74,10 @@ web = Blueprint("web", __name__)
 
 
 @dataclass(frozen=True)
-class ShownPhoto:
-    """A photo as the templates show it: with its owner's profile."""
+class ShownPhoto(Photo):
+    """A photo as the templates show it: with its owner's profile too."""
 
-    id: int
-    owner: User
-    caption: str
-    visibility: str
-    content_type: str
-    width: int
-    height: int
-    size_bytes: int
-    created_at: datetime
+    owner_profile: User
 
 
 @dataclass(frozen=True)
@@ -127,9 +118,9 @@ def _bound_viewer(token: str) -> TokenClaims:
     have the token's id, username and creation time, as the services require.
     """
     wired = components()
-    claims = wired.verifier.verify(token)
+    claims = wired.tokens.verify(token)
     try:
-        revoked = wired.revocations.is_revoked(claims.token_id)
+        revoked = wired.tokens.is_revoked(claims.token_id)
     except ServiceUnavailable:
         raise PeerUnavailable("user-service does not answer") from None
     if revoked:
@@ -479,17 +470,7 @@ def _shown(photos: list[Photo]) -> list[ShownPhoto]:
     """The photos with their owners' profiles; a photo whose owner is gone is left out."""
     owners = components().users.users({photo.owner for photo in photos}, _token())
     return [
-        ShownPhoto(
-            id=photo.id,
-            owner=owners[photo.owner],
-            caption=photo.caption,
-            visibility=photo.visibility,
-            content_type=photo.content_type,
-            width=photo.width,
-            height=photo.height,
-            size_bytes=photo.size_bytes,
-            created_at=photo.created_at,
-        )
+        ShownPhoto(**asdict(photo), owner_profile=owners[photo.owner])
         for photo in photos
         if photo.owner in owners
     ]

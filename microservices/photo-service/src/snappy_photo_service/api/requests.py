@@ -29,7 +29,7 @@ def authenticated_caller() -> TokenClaims:
     """
     wired = components()
     claims = wired.tokens.verify(bearer_token())
-    if wired.revocations.is_revoked(claims.token_id):
+    if wired.tokens.is_revoked(claims.token_id):
         raise AuthenticationRequired(REFUSED_DETAIL)
     user = wired.users.user(claims.user_id)
     if user is None or not claims.binds(user.user_id, user.username, user.created_at):
