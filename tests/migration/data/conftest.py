@@ -9,10 +9,12 @@ from __future__ import annotations
 import itertools
 import os
 import random
+import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -296,3 +298,40 @@ def run_migrate(
             timeout=timeout,
             check=False,
         )
+
+
+# How a script starts a background job (`snappy-migrate sync --follow &`): with SIGINT
+# ignored, a disposition Python keeps unless the program sets its own. `exec` keeps the pid,
+# so a signal sent to the process reaches the tool itself.
+_WITH_SIGINT_IGNORED = ("sh", "-c", 'trap "" INT; exec "$@"', "sh")
+
+
+def start_to_interrupt(stores: MigrationStores, *arguments: str) -> subprocess.Popen[str]:
+    """`snappy migrate <arguments>` begun with SIGINT ignored, output captured; Ctrl-C must stop it."""
+    return subprocess.Popen(
+        [*_WITH_SIGINT_IGNORED, sys.executable, "-m", "snappy_migration", *arguments],
+        env={**os.environ, **stores.environment},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def interrupt(process: subprocess.Popen[str], *, timeout: float = 60) -> tuple[str, str]:
+    """Ctrl-C: SIGINT, then the output and errors of the process once it ended; fail if it does not end."""
+    process.send_signal(signal.SIGINT)
+    try:
+        return process.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        pytest.fail(f"still running {timeout} s after Ctrl-C")
+
+
+def wait_for(condition: Callable[[], bool], what: str, *, timeout: float = 60) -> None:
+    """Poll `condition` until it holds; fail the test, naming `what`, when `timeout` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not happen within {timeout} s")
+        time.sleep(0.05)

@@ -1,4 +1,5 @@
-"""A backfill killed with SIGKILL at random points resumes to exactly the result of a clean run."""
+"""A backfill killed with SIGKILL at random points resumes to exactly the result of a clean run; Ctrl-C
+stops one with its work checkpointed."""
 
 from __future__ import annotations
 
@@ -9,14 +10,19 @@ import subprocess
 import sys
 import time
 
+import psycopg
+
 from tests.migration.data.conftest import (
     MigrationStores,
     StoresFactory,
     execute,
+    interrupt,
     run_migrate,
     seed_monolith,
     source_snapshot,
+    start_to_interrupt,
     target_snapshot,
+    wait_for,
 )
 
 # Small chunks: many checkpoints, so the kills land between them and inside them.
@@ -104,22 +110,30 @@ def test_a_backfill_killed_at_random_points_resumes_to_the_result_of_a_clean_run
 
 def test_ctrl_c_leaves_a_checkpoint_and_says_how_to_resume(stores: MigrationStores) -> None:
     seed_monolith(stores, users=400, photos=40, shares=100)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "snappy_migration", "backfill", "--chunk-rows", "10"],
-        env={**os.environ, **stores.environment},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 60
-    while not checkpoint_positions(stores) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    process.send_signal(signal.SIGINT)
-    _, errors = process.communicate(timeout=60)
+    # A user of id 200 written on the target in a transaction left open: the chunk of ids 191
+    # to 200 waits for that transaction, so Ctrl-C lands mid-table, inside a statement.
+    with psycopg.connect(stores.users_url) as holding_id_200:
+        holding_id_200.execute(
+            "INSERT INTO users (id, username, display_name, password_hash) VALUES (200, 'held', 'H', 'x')"
+        )
+        process = start_to_interrupt(stores, "backfill", "--chunk-rows", "10")
+        wait_for(lambda: waits_for_a_lock(stores.users_url), "the backfill waiting for id 200")
+        _, errors = interrupt(process)
+        holding_id_200.rollback()
 
-    assert process.returncode == 130
+    assert process.returncode == 130, errors
     assert "interrupted; what was done is checkpointed" in errors
     assert "again to resume" in errors
-    assert checkpoint_positions(stores)
+    assert checkpoint_positions(stores) == [("rows:users", 190, False)]
     assert run_migrate(stores, "backfill").returncode == 0
     assert run_migrate(stores, "verify").returncode == 0
+
+
+def waits_for_a_lock(url: str) -> bool:
+    """Whether a `snappy migrate` session on the database at `url` waits for a lock."""
+    waiting = execute(
+        url,
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+        " AND application_name = 'snappy-migrate' AND wait_event_type = 'Lock'",
+    )
+    return bool(waiting[0][0])

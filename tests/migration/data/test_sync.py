@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
 from typing import Any
 
 import pytest
@@ -21,10 +16,13 @@ from snappy_migration.verify import verify
 from tests.migration.data.conftest import (
     MigrationStores,
     execute,
+    interrupt,
     put_objects,
     seed_monolith,
     source_snapshot,
+    start_to_interrupt,
     target_snapshot,
+    wait_for,
 )
 
 NEW_PHOTO = (
@@ -255,27 +253,18 @@ def test_a_monolith_row_gone_before_it_was_synced_leaves_the_services_row_of_tha
 
 def test_sync_follow_applies_new_changes_as_they_come_until_ctrl_c(backfilled: MigrationStores) -> None:
     stores = backfilled
-    process = subprocess.Popen(
-        [sys.executable, "-m", "snappy_migration", "sync", "--follow"],
-        env={**os.environ, **stores.environment},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_to_interrupt(stores, "sync", "--follow")
     try:
         execute(stores.source_url, "UPDATE users SET display_name = 'Followed' WHERE id = 2")
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and execute(
-            stores.users_url, "SELECT display_name FROM users WHERE id = 2"
-        ) != [("Followed",)]:
-            time.sleep(0.1)
-        applied = execute(stores.users_url, "SELECT display_name FROM users WHERE id = 2")
+        # Sync deletes an entry once its change is applied: then it waits for the next one.
+        wait_for(
+            lambda: execute(stores.source_url, "SELECT count(*) FROM change_log") == [(0,)],
+            "the change to be applied",
+        )
     finally:
-        process.send_signal(signal.SIGINT)
-        output, errors = process.communicate(timeout=60)
+        output, errors = interrupt(process)
 
-    assert applied == [("Followed",)]
+    assert execute(stores.users_url, "SELECT display_name FROM users WHERE id = 2") == [("Followed",)]
     assert "Following the change log" in output
-    assert process.returncode == 130
+    assert process.returncode == 130, errors
     assert "interrupted" in errors
-    assert execute(stores.source_url, "SELECT count(*) FROM change_log") == [(0,)]

@@ -18,7 +18,6 @@ import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 
 from psycopg import sql
 
@@ -51,6 +50,8 @@ EXIT_DIFFERENCES = 1
 EXIT_FAILED = 2
 EXIT_INTERRUPTED = 130
 _WRITING_COMMANDS = frozenset({"backfill", "sync", "run"})
+# Ctrl-C, and a Kubernetes Job being stopped.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 # Option, environment variable, and what it names.
 _STORE_OPTIONS = {
@@ -86,7 +87,10 @@ def main(
     """Run one migration command; return the exit status."""
     arguments = _parser(prog, default_stores).parse_args(argv)
     environ = os.environ if environ is None else environ
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    # Both stop signals end the work as KeyboardInterrupt, between two statements or inside one
+    # (psycopg cancels it on the server). SIGINT is set too, not left to Python: a process that
+    # starts with SIGINT ignored (a background job of a script) would otherwise ignore Ctrl-C.
+    previous = {number: signal.signal(number, signal.default_int_handler) for number in _STOP_SIGNALS}
     try:
         endpoints = resolve_endpoints(arguments, environ, default_stores)
         report_dir = (
@@ -110,7 +114,8 @@ def main(
         )
         return EXIT_INTERRUPTED
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def resolve_endpoints(
@@ -317,11 +322,6 @@ def _positive(text: str) -> int:
     if number < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a positive integer")
     return number
-
-
-def _interrupt(_signal_number: int, _frame: FrameType | None) -> None:
-    """SIGTERM (a Kubernetes Job being stopped) ends the work as Ctrl-C does."""
-    raise KeyboardInterrupt
 
 
 def _say(message: str, *, error: bool = False) -> None:
