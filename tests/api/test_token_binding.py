@@ -14,6 +14,7 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from snappy_monolith.config import ConfigurationError as MonolithConfigurationError
 from snappy_monolith.config import Settings as MonolithSettings
@@ -220,6 +221,21 @@ def test_a_lifetime_above_one_day_is_a_configuration_error(component: str) -> No
     for too_long in (str(MAX_TOKEN_TTL_SECONDS + 1), str(100 * 365 * 86_400)):
         with pytest.raises((MonolithConfigurationError, ConfigurationError), match="from 1 to 86400"):
             settings_from(component, {"SNAPPY_ACCESS_TOKEN_TTL_SECONDS": too_long})
+
+
+def test_the_signers_refuse_a_key_that_is_not_ed25519() -> None:
+    pem = (
+        ec.generate_private_key(ec.SECP256R1())
+        .private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+        .decode()
+    )
+
+    with pytest.raises(ConfigurationError, match="Ed25519"):
+        TokenSigner(pem, ISSUER, AUDIENCE, 600)
+    with pytest.raises(MonolithConfigurationError, match="Ed25519"):
+        TokenAuthority(MonolithTokenSettings(private_key_pem=pem))
 
 
 def test_the_signers_refuse_a_lifetime_above_one_day() -> None:

@@ -5,11 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
-from snappy_monolith.config import ConfigurationError, Settings, TokenSettings
-from snappy_monolith.tokens import TokenAuthority
+from snappy_monolith.config import ConfigurationError, Settings
 
 MINIMAL = {"SNAPPY_DATABASE_URL": "postgresql://u@db:5432/snappy", "SNAPPY_S3_BUCKET": "photos"}
 
@@ -74,16 +71,3 @@ def test_the_signing_key_can_come_from_a_file(tmp_path: Path) -> None:
 def test_bad_settings_are_named_in_the_error(overrides: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigurationError, match=message):
         Settings.from_environ({**MINIMAL, **overrides})
-
-
-def test_a_key_that_is_not_ed25519_is_refused() -> None:
-    pem = (
-        ec.generate_private_key(ec.SECP256R1())
-        .private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-        .decode()
-    )
-
-    with pytest.raises(ConfigurationError, match="Ed25519"):
-        TokenAuthority(TokenSettings(private_key_pem=pem))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from snappy_plumbing.access_tokens import TokenCheckSettings
 from snappy_plumbing.config import (
     ConfigurationError,
     EnvironmentSettings,
@@ -26,6 +27,8 @@ from snappy_plumbing.config import (
     upper_case,
     variable,
 )
+from snappy_plumbing.database import DatabaseServiceSettings, DatabaseTimeouts
+from snappy_plumbing.peers import PeerPolicy
 
 
 @dataclass(frozen=True)
@@ -136,3 +139,96 @@ def test_the_request_budget_must_exceed_every_call_it_covers() -> None:
     assert str(refused.value) == (
         "SNAPPY_REQUEST_BUDGET_SECONDS (9.0 s) must exceed the longest an S3 call can take (9.0 s)"
     )
+
+
+# The sections the services share: their variables are read here once; each service's
+# tests check only that it holds them, and its own defaults.
+
+
+@dataclass(frozen=True)
+class ExampleService(DatabaseServiceSettings):
+    calls: PeerPolicy = field(default=PeerPolicy(read_timeout_seconds=3.0, attempts=2), metadata=section())
+    tokens: TokenCheckSettings = field(default_factory=TokenCheckSettings, metadata=section())
+
+    def other_worst_cases(self) -> dict[str, float]:
+        return {"a peer call": self.calls.read_worst_case_seconds()}
+
+
+DATABASE = {"SNAPPY_DATABASE_URL": "postgresql://u@db/example"}
+
+
+def test_the_shared_sections_are_read_from_their_variables() -> None:
+    environ = {
+        **DATABASE,
+        "SNAPPY_LOG_LEVEL": "debug",
+        "SNAPPY_DATABASE_POOL_TIMEOUT_SECONDS": "0.5",
+        "SNAPPY_DATABASE_CONNECT_TIMEOUT_SECONDS": "3",
+        "SNAPPY_DATABASE_LOCK_TIMEOUT_SECONDS": "0.5",
+        "SNAPPY_DATABASE_STATEMENT_TIMEOUT_SECONDS": "2",
+        "SNAPPY_DATABASE_ANSWER_TIMEOUT_SECONDS": "2.5",
+        "SNAPPY_REQUEST_BUDGET_SECONDS": "20",
+        "SNAPPY_PEER_CONNECT_TIMEOUT_SECONDS": "0.5",
+        "SNAPPY_PEER_READ_TIMEOUT_SECONDS": "2",
+        "SNAPPY_PEER_ATTEMPTS": "4",
+        "SNAPPY_JWKS_URL": "https://keys.example/jwks.json",
+        "SNAPPY_JWT_ISSUER": "iss",
+        "SNAPPY_JWT_AUDIENCE": "aud",
+        "SNAPPY_REVOCATION_TTL_SECONDS": "2",
+        "SNAPPY_REVOCATION_MAX_STALENESS_SECONDS": "30",
+    }
+
+    assert ExampleService.from_environ(environ) == ExampleService(
+        log_level="DEBUG",
+        database_url="postgresql+psycopg://u@db/example",
+        database=DatabaseTimeouts(
+            pool_timeout_seconds=0.5,
+            connect_timeout_seconds=3,
+            lock_timeout_seconds=0.5,
+            statement_timeout_seconds=2.0,
+            answer_timeout_seconds=2.5,
+        ),
+        request_budget_seconds=20.0,
+        calls=PeerPolicy(read_timeout_seconds=2.0, attempts=4, connect_timeout_seconds=0.5),
+        tokens=TokenCheckSettings(
+            issuer="iss",
+            audience="aud",
+            jwks_url="https://keys.example/jwks.json",
+            revocation_ttl_seconds=2.0,
+            revocation_max_staleness_seconds=30.0,
+        ),
+    )
+
+
+def test_the_signers_keys_are_user_services_unless_configured() -> None:
+    assert TokenCheckSettings().signer_keys_url("http://user-service:8000/") == (
+        "http://user-service:8000/.well-known/jwks.json"
+    )
+    configured = TokenCheckSettings(jwks_url="https://keys.example/jwks.json")
+    assert configured.signer_keys_url("http://user-service:8000") == "https://keys.example/jwks.json"
+
+
+# Short database limits: 1 + 2 + 2 + 2 = 7 s for one PostgreSQL call at worst.
+SHORT_DATABASE = {
+    "SNAPPY_DATABASE_LOCK_TIMEOUT_SECONDS": "0.5",
+    "SNAPPY_DATABASE_STATEMENT_TIMEOUT_SECONDS": "1.5",
+    "SNAPPY_DATABASE_ANSWER_TIMEOUT_SECONDS": "2",
+}
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        # 1 + 4 + 2 + 4 = 11 s for one PostgreSQL call with the default limits.
+        ({"SNAPPY_REQUEST_BUDGET_SECONDS": "10"}, r"longest a PostgreSQL call can take \(11.0 s\)"),
+        # 2 x (1 + 3) + 0.1 s for a peer call, the service's other call.
+        ({**SHORT_DATABASE, "SNAPPY_REQUEST_BUDGET_SECONDS": "8"}, r"longest a peer call can take \(8.1 s\)"),
+        ({"SNAPPY_DATABASE_LOCK_TIMEOUT_SECONDS": "3"}, "LOCK_TIMEOUT_SECONDS must be below"),
+        ({"SNAPPY_DATABASE_STATEMENT_TIMEOUT_SECONDS": "5"}, "STATEMENT_TIMEOUT_SECONDS must be below"),
+        ({"SNAPPY_DATABASE_CONNECT_TIMEOUT_SECONDS": "1"}, "CONNECT_TIMEOUT_SECONDS must be at least 2"),
+    ],
+)
+def test_limits_that_do_not_nest_under_the_budget_stop_the_start(
+    overrides: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        ExampleService.from_environ({**DATABASE, **overrides})

@@ -1,7 +1,8 @@
-"""user-service's settings: its variables, its defaults, and what it refuses to start with.
+"""user-service's settings: its own variables, its defaults, and what it refuses to start with.
 
-How any variable is read (blank is unset, parse errors, `_FILE` variables) is plumbing's
-rule, tested once in tests/plumbing/test_config.py.
+How any variable is read (blank is unset, parse errors, `_FILE` variables), and the
+sections every service shares (log level, database, request budget, token issuer and
+audience), are plumbing's, tested once in tests/plumbing/test_config.py.
 """
 
 from __future__ import annotations
@@ -9,11 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 
 from snappy_plumbing.config import ConfigurationError
-from snappy_plumbing.database import DatabaseTimeouts
 from snappy_plumbing.tokens import generate_private_key_pem
 from snappy_user_service import create_app
 from snappy_user_service.config import LoginThrottleSettings, Settings, TokenSettings
@@ -28,14 +26,15 @@ def test_only_the_database_is_required_and_the_rest_are_the_fields_defaults() ->
         Settings.from_environ({})
 
 
-def test_every_setting_is_read_from_its_variable() -> None:
+def test_its_own_settings_are_read_from_their_variables(tmp_path: Path) -> None:
+    # The signing key as a mounted secret: its file's variable.
+    key_file = tmp_path / "key.pem"
+    key_file.write_text("-----BEGIN PRIVATE KEY-----\n...")
     environ = {
         **MINIMAL,
-        "SNAPPY_JWT_PRIVATE_KEY": "-----BEGIN PRIVATE KEY-----\ninline",
+        "SNAPPY_JWT_PRIVATE_KEY_FILE": str(key_file),
         "SNAPPY_JWT_ISSUER": "iss",
-        "SNAPPY_JWT_AUDIENCE": "aud",
         "SNAPPY_ACCESS_TOKEN_TTL_SECONDS": "60",
-        "SNAPPY_LOG_LEVEL": "debug",
         "SNAPPY_LOGIN_ACCOUNT_MAX_FAILURES": "3",
         "SNAPPY_LOGIN_ACCOUNT_WINDOW_SECONDS": "600",
         "SNAPPY_LOGIN_ADDRESS_MAX_FAILURES": "50",
@@ -43,23 +42,13 @@ def test_every_setting_is_read_from_its_variable() -> None:
         "SNAPPY_LOGIN_BLOCK_SECONDS": "10",
         "SNAPPY_LOGIN_MAX_BLOCK_SECONDS": "100",
         "SNAPPY_TRUSTED_PROXY_HOPS": "1",
-        "SNAPPY_DATABASE_POOL_TIMEOUT_SECONDS": "0.5",
-        "SNAPPY_DATABASE_CONNECT_TIMEOUT_SECONDS": "3",
-        "SNAPPY_DATABASE_LOCK_TIMEOUT_SECONDS": "0.5",
-        "SNAPPY_DATABASE_STATEMENT_TIMEOUT_SECONDS": "2",
-        "SNAPPY_DATABASE_ANSWER_TIMEOUT_SECONDS": "2.5",
-        "SNAPPY_REQUEST_BUDGET_SECONDS": "9",
     }
 
     assert Settings.from_environ(environ) == Settings(
         database_url=DATABASE_URL,
         tokens=TokenSettings(
-            issuer="iss",
-            audience="aud",
-            private_key_pem="-----BEGIN PRIVATE KEY-----\ninline",
-            ttl_seconds=60,
+            issuer="iss", private_key_pem="-----BEGIN PRIVATE KEY-----\n...", ttl_seconds=60
         ),
-        log_level="DEBUG",
         login_throttle=LoginThrottleSettings(
             account_max_failures=3,
             account_window_seconds=600,
@@ -69,60 +58,16 @@ def test_every_setting_is_read_from_its_variable() -> None:
             max_block_seconds=100,
         ),
         trusted_proxy_hops=1,
-        database=DatabaseTimeouts(
-            pool_timeout_seconds=0.5,
-            connect_timeout_seconds=3,
-            lock_timeout_seconds=0.5,
-            statement_timeout_seconds=2.0,
-            answer_timeout_seconds=2.5,
-        ),
-        request_budget_seconds=9.0,
     )
 
 
-def test_the_signing_key_may_be_a_mounted_file(tmp_path: Path) -> None:
-    key_file = tmp_path / "key.pem"
-    key_file.write_text("-----BEGIN PRIVATE KEY-----\n...")
-
-    settings = Settings.from_environ({**MINIMAL, "SNAPPY_JWT_PRIVATE_KEY_FILE": str(key_file)})
-
-    assert settings.tokens.private_key_pem == "-----BEGIN PRIVATE KEY-----\n..."
-
-
-@pytest.mark.parametrize(
-    ("overrides", "message"),
-    [
-        (
-            {"SNAPPY_ACCESS_TOKEN_TTL_SECONDS": "86401"},
-            "SNAPPY_ACCESS_TOKEN_TTL_SECONDS must be from 1 to 86400",
-        ),
-        (
-            {"SNAPPY_LOGIN_BLOCK_SECONDS": "60", "SNAPPY_LOGIN_MAX_BLOCK_SECONDS": "30"},
-            "SNAPPY_LOGIN_MAX_BLOCK_SECONDS must be at least SNAPPY_LOGIN_BLOCK_SECONDS",
-        ),
-        # 1 + 4 + 2 + 4 = 11 s for one database call: a 10 s budget cannot hold it.
-        ({"SNAPPY_REQUEST_BUDGET_SECONDS": "10"}, "SNAPPY_REQUEST_BUDGET_SECONDS"),
-        ({"SNAPPY_DATABASE_LOCK_TIMEOUT_SECONDS": "3"}, "SNAPPY_DATABASE_LOCK_TIMEOUT_SECONDS"),
-        ({"SNAPPY_DATABASE_STATEMENT_TIMEOUT_SECONDS": "5"}, "SNAPPY_DATABASE_STATEMENT_TIMEOUT_SECONDS"),
-        ({"SNAPPY_DATABASE_CONNECT_TIMEOUT_SECONDS": "1"}, "SNAPPY_DATABASE_CONNECT_TIMEOUT_SECONDS"),
-    ],
-)
-def test_settings_that_do_not_hold_together_stop_the_start(overrides: dict[str, str], message: str) -> None:
-    with pytest.raises(ConfigurationError, match=message):
-        Settings.from_environ({**MINIMAL, **overrides})
-
-
-def test_a_key_that_is_not_ed25519_stops_the_start() -> None:
-    pem = (
-        ec.generate_private_key(ec.SECP256R1())
-        .private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+def test_a_block_longer_than_its_cap_stops_the_start() -> None:
+    with pytest.raises(
+        ConfigurationError, match="SNAPPY_LOGIN_MAX_BLOCK_SECONDS must be at least SNAPPY_LOGIN_BLOCK_SECONDS"
+    ):
+        Settings.from_environ(
+            {**MINIMAL, "SNAPPY_LOGIN_BLOCK_SECONDS": "60", "SNAPPY_LOGIN_MAX_BLOCK_SECONDS": "30"}
         )
-        .decode()
-    )
-
-    with pytest.raises(ConfigurationError, match="Ed25519"):
-        create_app(Settings.from_environ({**MINIMAL, "SNAPPY_JWT_PRIVATE_KEY": pem}))
 
 
 def test_a_valid_key_builds_the_app_without_touching_the_database() -> None:
