@@ -44,12 +44,7 @@ def live_url_and_log(request: pytest.FixtureRequest, version: str, name: PartNam
         live_monolith: LiveMonolith = request.getfixturevalue("live_monolith")
         return live_monolith.base_url, live_monolith.log_path
     live_microservices: LiveMicroservices = request.getfixturevalue("live_microservices")
-    urls = {
-        PartName.USER_SERVICE: live_microservices.user_service_url,
-        PartName.PHOTO_SERVICE: live_microservices.photo_service_url,
-        PartName.WEB_UI: live_microservices.web_ui_url,
-    }
-    return urls[name], live_microservices.log_path
+    return live_microservices.part_urls[name], live_microservices.log_path
 
 
 # Starts one more instance of a part of a live version; returns the process and its port.

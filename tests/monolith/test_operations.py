@@ -1,4 +1,7 @@
-"""Health, readiness, metrics, request ids, JSON logs and the JWKS document."""
+"""The monolith's own operations: readiness without a dependency, JSON logs, the JWKS document.
+
+What every part answers its operators is tested over both versions in tests/operations.
+"""
 
 from __future__ import annotations
 
@@ -18,20 +21,6 @@ from snappy_monolith.observability import JsonLogFormatter
 from tests.support.api_client import ApiClient
 
 
-def test_healthz_answers_without_dependencies(client: FlaskClient) -> None:
-    response = client.get("/healthz")
-
-    assert response.status_code == 200
-    assert response.get_json() == {"status": "ok"}
-
-
-def test_readyz_answers_when_database_and_bucket_answer(client: FlaskClient) -> None:
-    response = client.get("/readyz")
-
-    assert response.status_code == 200
-    assert response.get_json() == {"status": "ok"}
-
-
 @pytest.mark.parametrize("broken", ["database", "object store"])
 def test_readyz_is_503_when_a_dependency_does_not_answer(settings: Settings, broken: str) -> None:
     if broken == "database":
@@ -45,43 +34,6 @@ def test_readyz_is_503_when_a_dependency_does_not_answer(settings: Settings, bro
     assert response.status_code == 503
     assert response.mimetype == "application/problem+json"
     assert broken in response.get_json()["detail"]
-
-
-def test_metrics_count_requests_by_route_template_and_status(
-    monolith_api: ApiClient, client: FlaskClient
-) -> None:
-    token = monolith_api.user_with_token("alice")
-    monolith_api.get("/api/v1/photos/12345", token)
-
-    response = client.get("/metrics")
-
-    assert response.status_code == 200
-    assert response.mimetype == "text/plain"
-    text = response.get_data(as_text=True)
-    assert (
-        'snappy_http_requests_total{method="GET",route="/api/v1/photos/<photo_id:photo_id>",status="404"}'
-        in text
-    )
-    assert (
-        'snappy_http_request_duration_seconds_bucket{le="0.005",method="POST",route="/api/v1/users"}' in text
-    )
-
-
-def test_a_sane_request_id_is_echoed(client: FlaskClient) -> None:
-    response = client.get("/healthz", headers={"X-Request-ID": "abc-123"})
-
-    assert response.headers["X-Request-ID"] == "abc-123"
-
-
-@pytest.mark.parametrize("incoming", [None, "", "has spaces", "x" * 200, "semi;colon"])
-def test_a_missing_or_unsafe_request_id_is_replaced(client: FlaskClient, incoming: str | None) -> None:
-    headers = {} if incoming is None else {"X-Request-ID": incoming}
-
-    response = client.get("/healthz", headers=headers)
-
-    generated = response.headers["X-Request-ID"]
-    assert generated != incoming
-    assert len(generated) == 32
 
 
 def test_log_lines_are_json_with_the_request_id(app: Flask) -> None:
@@ -122,21 +74,6 @@ def test_jwks_publishes_the_key_that_verifies_issued_tokens(
     public_key = jwt.PyJWK(key).key
     claims = jwt.decode(token, public_key, algorithms=["EdDSA"], audience=settings.tokens.audience)
     assert claims["username"] == "alice"
-
-
-def test_an_unknown_route_is_a_problem_document(client: FlaskClient) -> None:
-    response = client.get("/api/v1/nothing-here")
-
-    assert response.status_code == 404
-    assert response.mimetype == "application/problem+json"
-
-
-def test_a_wrong_method_is_405_with_allow(client: FlaskClient) -> None:
-    response = client.put("/api/v1/feed")
-
-    assert response.status_code == 405
-    assert response.mimetype == "application/problem+json"
-    assert "GET" in response.headers["Allow"]
 
 
 def test_a_log_record_stays_on_one_line_whatever_it_contains() -> None:

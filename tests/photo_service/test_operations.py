@@ -1,4 +1,7 @@
-"""Health, readiness and metrics of the photo service (its settings: test_config.py)."""
+"""photo-service's readiness without a dependency, and the problem document for another part's path.
+
+Its settings: test_config.py; what every part answers its operators: tests/operations.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +12,6 @@ import pytest
 from snappy_photo_service.config import Settings
 from tests.photo_service.conftest import PhotoServiceClient, photo_service
 from tests.support.openapi import assert_conforms
-
-
-def test_healthz_answers_without_dependencies(api: PhotoServiceClient) -> None:
-    response = api.get("/healthz")
-
-    assert response.status_code == 200
-    assert response.get_json() == {"status": "ok"}
-
-
-def test_readyz_answers_when_database_and_bucket_answer(api: PhotoServiceClient) -> None:
-    response = api.get("/readyz")
-
-    assert response.status_code == 200
 
 
 @pytest.mark.parametrize("broken", ["database", "object store", "token keys"])
@@ -42,18 +32,6 @@ def test_readyz_is_503_when_a_dependency_does_not_answer(photo_settings: Setting
     assert_conforms(response)
     assert response.status_code == 503
     assert broken in response.get_json()["detail"]
-
-
-def test_metrics_count_requests_by_route_template(api: PhotoServiceClient) -> None:
-    token = api.user_with_token("alice")
-    api.get("/api/v1/photos/12345", token)
-
-    text = api.client.get("/metrics").get_data(as_text=True)
-
-    assert (
-        'snappy_http_requests_total{method="GET",route="/api/v1/photos/<photo_id:photo_id>",status="404"}'
-        in text
-    )
 
 
 def test_an_unknown_path_is_a_problem_document(api: PhotoServiceClient) -> None:

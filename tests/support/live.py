@@ -81,13 +81,18 @@ class LiveMicroservices(MicroservicesUrls, MicroservicesStores):
     key_file: Path
     log_path: Path
 
-    def environment_of(self, name: PartName, backing: BackingServices, port: int) -> dict[str, str]:
-        """The environment of one more instance of part `name` on port `port`, on this stack's stores."""
-        running = {
+    @property
+    def part_urls(self) -> dict[PartName, str]:
+        """Where each part of the stack answers."""
+        return {
             PartName.USER_SERVICE: self.user_service_url,
             PartName.PHOTO_SERVICE: self.photo_service_url,
             PartName.WEB_UI: self.web_ui_url,
+            PartName.EDGE: self.edge_url,
         }
+
+    def environment_of(self, name: PartName, backing: BackingServices, port: int) -> dict[str, str]:
+        """The environment of one more instance of part `name` on port `port`, on this stack's stores."""
         databases = {
             PartName.USER_SERVICE: self.user_database_url,
             PartName.PHOTO_SERVICE: self.photo_database_url,
@@ -98,7 +103,11 @@ class LiveMicroservices(MicroservicesUrls, MicroservicesStores):
             backing,
             port=port,
             base=self.environment,
-            peers={peer.name: running[peer.name] for peer in described.peers if peer.name in running},
+            peers={
+                peer.name: self.part_urls[peer.name]
+                for peer in described.peers
+                if peer.name in self.part_urls
+            },
             database_url=databases.get(name),
             bucket=self.bucket if described.bucket is not None else None,
             key_file=self.key_file,
