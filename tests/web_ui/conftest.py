@@ -12,23 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from snappy_devstack.backing import BackingServices
 from snappy_devstack.processes import stop_process
-from snappy_topology import PartName
 from tests.support.gunicorn import launch_gunicorn, wait_until_ready
-from tests.support.live import LiveMicroservices
 
-__all__ = ["ServiceProcess", "photo_service_environment", "user_service_environment"]
-
-
-def photo_service_environment(live: LiveMicroservices, backing: BackingServices, port: int) -> dict[str, str]:
-    """photo-service's variables, on the live services' database, bucket and user-service."""
-    return live.environment_of(PartName.PHOTO_SERVICE, backing, port)
-
-
-def user_service_environment(live: LiveMicroservices, backing: BackingServices, port: int) -> dict[str, str]:
-    """user-service's variables, on the live services' user database and signing key."""
-    return live.environment_of(PartName.USER_SERVICE, backing, port)
+__all__ = ["ServiceProcess"]
 
 
 class ServiceProcess:

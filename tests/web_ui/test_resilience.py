@@ -11,7 +11,7 @@ import io
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,12 +21,13 @@ from flask.testing import FlaskClient
 from snappy_devstack.backing import BackingServices
 from snappy_devstack.processes import free_ports
 from snappy_monolith.config import Settings as MonolithSettings
+from snappy_topology import PartName, part
 from tests.images import image_bytes
 from tests.support.api_client import ApiClient
 from tests.support.forms import csrf_token, log_in_in_browser
 from tests.support.live import LiveMicroservices
 from tests.support.web_ui import build_web_ui, web_ui_settings
-from tests.web_ui.conftest import ServiceProcess, photo_service_environment, user_service_environment
+from tests.web_ui.conftest import ServiceProcess
 
 CONNECT_TIMEOUT_SECONDS = 1.0
 # Retries of a refused connection (0.1 s + 0.2 s of backoff) and rendering, on a slow machine.
@@ -59,53 +60,38 @@ def assert_degraded(status: int, page: str) -> None:
     assert "Traceback" not in page
 
 
+# Starts a process of a service for the test alone; the test may stop it and start it again.
+OwnService = Callable[[PartName], ServiceProcess]
+
+
 @pytest.fixture
-def photo_service(
+def own_service(
     live_microservices: LiveMicroservices,
     backing: BackingServices,
     service_processes: list[ServiceProcess],
     tmp_path: Path,
-) -> ServiceProcess:
-    """A photo-service of this test's own, on the live services' database and bucket."""
-    port = free_ports(1)[0]
-    process = ServiceProcess(
-        "snappy_photo_service",
-        photo_service_environment(live_microservices, backing, port),
-        port,
-        tmp_path / "photo-service.log",
-    )
-    service_processes.append(process)
-    process.start()
-    return process
+) -> OwnService:
+    """A service of this test's own, started, on the live services' stores and signing key."""
 
+    def start(name: PartName) -> ServiceProcess:
+        port = free_ports(1)[0]
+        environment = live_microservices.environment_of(name, backing, port)
+        process = ServiceProcess(part(name).package, environment, port, tmp_path / f"{name}.log")
+        service_processes.append(process)
+        process.start()
+        return process
 
-@pytest.fixture
-def user_service(
-    live_microservices: LiveMicroservices,
-    backing: BackingServices,
-    service_processes: list[ServiceProcess],
-    tmp_path: Path,
-) -> ServiceProcess:
-    """A user-service of this test's own, on the live services' user database."""
-    port = free_ports(1)[0]
-    process = ServiceProcess(
-        "snappy_user_service",
-        user_service_environment(live_microservices, backing, port),
-        port,
-        tmp_path / "user-service.log",
-    )
-    service_processes.append(process)
-    process.start()
-    return process
+    return start
 
 
 def test_photo_service_down_degrades_the_feed_and_it_recovers(
-    photo_service: ServiceProcess,
+    own_service: OwnService,
     live_microservices: LiveMicroservices,
     settings: MonolithSettings,
     services_api: ApiClient,
 ) -> None:
     assert settings.secret_key is not None
+    photo_service = own_service(PartName.PHOTO_SERVICE)
     web_ui = build_web_ui(
         web_ui_settings(live_microservices.user_service_url, photo_service.base_url, settings.secret_key)
     )
@@ -133,12 +119,13 @@ def test_photo_service_down_degrades_the_feed_and_it_recovers(
 
 
 def test_an_upload_while_photo_service_is_down_is_a_degraded_page(
-    photo_service: ServiceProcess,
+    own_service: OwnService,
     live_microservices: LiveMicroservices,
     settings: MonolithSettings,
     services_api: ApiClient,
 ) -> None:
     assert settings.secret_key is not None
+    photo_service = own_service(PartName.PHOTO_SERVICE)
     web_ui = build_web_ui(
         web_ui_settings(live_microservices.user_service_url, photo_service.base_url, settings.secret_key)
     )
@@ -158,7 +145,7 @@ def test_an_upload_while_photo_service_is_down_is_a_degraded_page(
 
 
 def test_user_service_down_keeps_a_signed_in_feed_with_known_owners(
-    user_service: ServiceProcess,
+    own_service: OwnService,
     live_microservices: LiveMicroservices,
     settings: MonolithSettings,
     services_api: ApiClient,
@@ -168,6 +155,7 @@ def test_user_service_down_keeps_a_signed_in_feed_with_known_owners(
     before are cached and render (200); a new owner makes the feed a degraded page (503).
     """
     assert settings.secret_key is not None
+    user_service = own_service(PartName.USER_SERVICE)
     web_ui = build_web_ui(
         web_ui_settings(user_service.base_url, live_microservices.photo_service_url, settings.secret_key)
     )
@@ -244,7 +232,7 @@ def test_a_hung_photo_service_is_a_degraded_page_after_one_read_timeout(
     settings: MonolithSettings,
     services_api: ApiClient,
 ) -> None:
-    """A timeout is not retried: the page waits one read timeout, not one per attempt."""
+    """A read that timed out is not sent again: the page waits one read timeout, not one per attempt."""
     assert settings.secret_key is not None
     # Long enough that a second attempt (2 x 2 s) could not hide inside the margin.
     read_timeout = 2.0
