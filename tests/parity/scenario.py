@@ -64,26 +64,20 @@ def scenario_steps(suffix: str) -> list[Step]:
     users = [alice, bob, carol]
     steps: list[Step] = []
     for user in users:
-        body = {"username": user, "password": PASSWORD, "display_name": user.split("_")[0].title()}
-        steps.append(Step(f"sign up {user}", "POST", "/api/v1/users", json_body=body))
+        steps.append(
+            sign_up(
+                f"sign up {user}",
+                {"username": user, "password": PASSWORD, "display_name": user.split("_")[0].title()},
+            )
+        )
     steps += [
-        Step(
-            "sign up a taken username",
-            "POST",
-            "/api/v1/users",
-            json_body={"username": alice, "password": PASSWORD, "display_name": "Again"},
+        sign_up(
+            "sign up a taken username", {"username": alice, "password": PASSWORD, "display_name": "Again"}
         ),
-        Step(
-            "sign up breaking every rule",
-            "POST",
-            "/api/v1/users",
-            json_body={"username": "NO!", "password": "short", "display_name": ""},
-        ),
-        Step(
+        sign_up("sign up breaking every rule", {"username": "NO!", "password": "short", "display_name": ""}),
+        sign_up(
             "sign up with an unknown field",
-            "POST",
-            "/api/v1/users",
-            json_body={"username": f"dan_{suffix}", "password": PASSWORD, "display_name": "D", "admin": True},
+            {"username": f"dan_{suffix}", "password": PASSWORD, "display_name": "D", "admin": True},
         ),
         Step("sign up with broken JSON", "POST", "/api/v1/users", raw_body=("application/json", b"{nope")),
         Step(
@@ -94,73 +88,30 @@ def scenario_steps(suffix: str) -> list[Step]:
         ),
     ]
     for user in users:
-        steps.append(
-            Step(
-                f"log in {user}",
-                "POST",
-                "/api/v1/tokens",
-                json_body={"username": user, "password": PASSWORD},
-                capture_token=user,
-            )
-        )
+        steps.append(log_in(f"log in {user}", {"username": user, "password": PASSWORD}, capture_token=user))
     steps += [
-        Step(
-            "log in with a wrong password",
-            "POST",
-            "/api/v1/tokens",
-            json_body={"username": alice, "password": "wrong-password"},
-        ),
-        Step("log in without a password", "POST", "/api/v1/tokens", json_body={"username": alice}),
+        log_in("log in with a wrong password", {"username": alice, "password": "wrong-password"}),
+        log_in("log in without a password", {"username": alice}),
         Step("my profile", "GET", "/api/v1/users/me", as_user=alice),
         Step("my profile without a token", "GET", "/api/v1/users/me"),
         Step("my profile with a forged token", "GET", "/api/v1/users/me", bearer="e30.e30.AAAA"),
         Step("another user's profile", "GET", f"/api/v1/users/{bob}", as_user=alice),
         Step("an unknown user's profile", "GET", "/api/v1/users/nobody_here", as_user=alice),
-        Step(
+        upload(
             "upload a public JPEG",
-            "POST",
-            "/api/v1/photos",
-            as_user=alice,
-            upload={"file": image_bytes("JPEG", (640, 480)), "caption": "Sunset", "visibility": "public"},
-            capture_id="sunset",
+            alice,
+            image_bytes("JPEG", (640, 480)),
+            "sunset",
+            caption="Sunset",
+            visibility="public",
         ),
-        Step(
-            "upload a private PNG",
-            "POST",
-            "/api/v1/photos",
-            as_user=alice,
-            upload={"file": image_bytes("PNG", (300, 200)), "caption": "Private notes"},
-            capture_id="notes",
+        upload(
+            "upload a private PNG", alice, image_bytes("PNG", (300, 200)), "notes", caption="Private notes"
         ),
-        Step(
-            "upload a WebP",
-            "POST",
-            "/api/v1/photos",
-            as_user=bob,
-            upload={"file": image_bytes("WEBP", (120, 90)), "caption": "Bob's"},
-            capture_id="bobs",
-        ),
-        Step(
-            "upload a file that is not an image",
-            "POST",
-            "/api/v1/photos",
-            as_user=alice,
-            upload={"file": b"%PDF-1.7 not an image"},
-        ),
-        Step(
-            "upload a decompression bomb",
-            "POST",
-            "/api/v1/photos",
-            as_user=alice,
-            upload={"file": png_bomb()},
-        ),
-        Step(
-            "upload with a caption too long",
-            "POST",
-            "/api/v1/photos",
-            as_user=alice,
-            upload={"file": image_bytes(), "caption": "x" * 2001},
-        ),
+        upload("upload a WebP", bob, image_bytes("WEBP", (120, 90)), "bobs", caption="Bob's"),
+        upload("upload a file that is not an image", alice, b"%PDF-1.7 not an image"),
+        upload("upload a decompression bomb", alice, png_bomb()),
+        upload("upload with a caption too long", alice, image_bytes(), caption="x" * 2001),
         Step("upload without a file", "POST", "/api/v1/photos", as_user=alice, upload={"caption": "no file"}),
         Step("upload as JSON", "POST", "/api/v1/photos", as_user=alice, json_body={"file": "aGk="}),
         Step("my photos, first page", "GET", "/api/v1/photos?limit=1", as_user=alice, capture_cursor="next"),
@@ -178,70 +129,16 @@ def scenario_steps(suffix: str) -> list[Step]:
             "/api/v1/photos/{notes}/content",
             as_user=bob,
         ),
-        Step(
-            "change a caption",
-            "PATCH",
-            "/api/v1/photos/{notes}",
-            as_user=alice,
-            json_body={"caption": "Renamed"},
-        ),
-        Step(
-            "change someone else's caption",
-            "PATCH",
-            "/api/v1/photos/{notes}",
-            as_user=bob,
-            json_body={"caption": "Hijacked"},
-        ),
-        Step(
-            "change to an unknown visibility",
-            "PATCH",
-            "/api/v1/photos/{notes}",
-            as_user=alice,
-            json_body={"visibility": "friends"},
-        ),
-        Step("change nothing", "PATCH", "/api/v1/photos/{notes}", as_user=alice, json_body={}),
-        Step(
-            "share with bob",
-            "POST",
-            "/api/v1/photos/{notes}/shares",
-            as_user=alice,
-            json_body={"username": bob},
-        ),
-        Step(
-            "share with carol",
-            "POST",
-            "/api/v1/photos/{notes}/shares",
-            as_user=alice,
-            json_body={"username": carol},
-        ),
-        Step(
-            "share with bob again",
-            "POST",
-            "/api/v1/photos/{notes}/shares",
-            as_user=alice,
-            json_body={"username": bob},
-        ),
-        Step(
-            "share with nobody",
-            "POST",
-            "/api/v1/photos/{notes}/shares",
-            as_user=alice,
-            json_body={"username": "nobody_here"},
-        ),
-        Step(
-            "share with myself",
-            "POST",
-            "/api/v1/photos/{notes}/shares",
-            as_user=alice,
-            json_body={"username": alice},
-        ),
-        Step(
-            "share someone else's photo",
-            "POST",
-            "/api/v1/photos/{notes}/shares",
-            as_user=bob,
-            json_body={"username": carol},
-        ),
+        edit_notes("change a caption", alice, {"caption": "Renamed"}),
+        edit_notes("change someone else's caption", bob, {"caption": "Hijacked"}),
+        edit_notes("change to an unknown visibility", alice, {"visibility": "friends"}),
+        edit_notes("change nothing", alice, {}),
+        share_notes("share with bob", alice, bob),
+        share_notes("share with carol", alice, carol),
+        share_notes("share with bob again", alice, bob),
+        share_notes("share with nobody", alice, "nobody_here"),
+        share_notes("share with myself", alice, alice),
+        share_notes("share someone else's photo", bob, carol),
         Step("list shares", "GET", "/api/v1/photos/{notes}/shares", as_user=alice),
         Step("list shares, one per page", "GET", "/api/v1/photos/{notes}/shares?limit=1", as_user=alice),
         Step("list shares as someone it is shared with", "GET", "/api/v1/photos/{notes}/shares", as_user=bob),
@@ -262,6 +159,40 @@ def scenario_steps(suffix: str) -> list[Step]:
         Step("a method the path does not take", "PUT", "/api/v1/feed", as_user=alice),
     ]
     return steps
+
+
+def sign_up(name: str, body: dict[str, Any]) -> Step:
+    """A sign-up with this JSON body."""
+    return Step(name, "POST", "/api/v1/users", json_body=body)
+
+
+def log_in(name: str, body: dict[str, str], capture_token: str | None = None) -> Step:
+    """A log-in with this JSON body, capturing the token for user `capture_token`."""
+    return Step(name, "POST", "/api/v1/tokens", json_body=body, capture_token=capture_token)
+
+
+def upload(name: str, as_user: str, file: bytes, capture_id: str | None = None, **fields: str) -> Step:
+    """An upload of `file` with these form fields, capturing the new photo's id as `capture_id`."""
+    return Step(
+        name,
+        "POST",
+        "/api/v1/photos",
+        as_user=as_user,
+        upload={"file": file, **fields},
+        capture_id=capture_id,
+    )
+
+
+def edit_notes(name: str, as_user: str, changes: dict[str, str]) -> Step:
+    """A change of the "notes" photo's metadata."""
+    return Step(name, "PATCH", "/api/v1/photos/{notes}", as_user=as_user, json_body=changes)
+
+
+def share_notes(name: str, as_user: str, username: str) -> Step:
+    """A share of the "notes" photo with `username`."""
+    return Step(
+        name, "POST", "/api/v1/photos/{notes}/shares", as_user=as_user, json_body={"username": username}
+    )
 
 
 def run_scenario(base_url: str, steps: list[Step]) -> list[Exchange]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -29,24 +29,16 @@ MONOLITH_URL_VARIABLE = "SNAPPY_PARITY_MONOLITH_URL"
 MICROSERVICES_URL_VARIABLE = "SNAPPY_PARITY_MICROSERVICES_URL"
 
 
-@dataclass(frozen=True)
-class StackUrls:
-    """Where the two versions under comparison answer."""
-
-    monolith: str
-    microservices: str
-
-
 @pytest.fixture
-def stack_urls(request: pytest.FixtureRequest) -> StackUrls:
-    """The running stacks named in the environment, else a monolith and microservices started here."""
+def version_urls(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Where each version answers: the running stacks named in the environment, else ones started here."""
     monolith = os.environ.get(MONOLITH_URL_VARIABLE, "").strip()
     microservices = os.environ.get(MICROSERVICES_URL_VARIABLE, "").strip()
     if monolith and microservices:
-        return StackUrls(monolith.rstrip("/"), microservices.rstrip("/"))
+        return {"monolith": monolith.rstrip("/"), "microservices": microservices.rstrip("/")}
     live_monolith: LiveMonolith = request.getfixturevalue("live_monolith")
     live_microservices: LiveMicroservices = request.getfixturevalue("live_microservices")
-    return StackUrls(live_monolith.base_url, live_microservices.edge_url)
+    return {"monolith": live_monolith.base_url, "microservices": live_microservices.edge_url}
 
 
 def differences(expected: list[Exchange], actual: list[Exchange]) -> list[str]:
@@ -76,15 +68,17 @@ def offset_ids_on(base_url: str, username: str) -> None:
 
 
 @pytest.mark.live
-def test_the_monolith_and_the_microservices_answer_the_scenario_identically(stack_urls: StackUrls) -> None:
+def test_the_monolith_and_the_microservices_answer_the_scenario_identically(
+    version_urls: dict[str, str],
+) -> None:
     suffix = secrets.token_hex(4)
     steps = scenario_steps(suffix)
     # One extra photo on the monolith first, so the two stacks' ids never line up by
     # chance and the id normalization is always put to work.
-    offset_ids_on(stack_urls.monolith, f"offset_{suffix}")
+    offset_ids_on(version_urls["monolith"], f"offset_{suffix}")
 
-    monolith = run_scenario(stack_urls.monolith, steps)
-    microservices = run_scenario(stack_urls.microservices, steps)
+    monolith = run_scenario(version_urls["monolith"], steps)
+    microservices = run_scenario(version_urls["microservices"], steps)
 
     assert differences(monolith, microservices) == []
     # The scenario really exercised both versions: successes and refusals of every kind.
