@@ -21,7 +21,7 @@ from pact.match.matcher import AbstractMatcher
 
 from snappy_plumbing.errors import IdempotencyKeyReused, NotFound, UsernameTaken
 from snappy_topology import PartName
-from snappy_web_ui.clients import Photo, PhotoServiceClient, UserServiceClient
+from snappy_web_ui.clients import ImageStream, Photo, PhotoServiceClient, UserServiceClient
 from snappy_web_ui.config import PeerSettings
 from tests.images import image_bytes
 from tests.pact.pact_files import CONSUMER, normalised_pact, pact_file
@@ -533,46 +533,38 @@ def test_revoking_a_share_is_answered_with_no_content(photo_service: MockPhotoSe
         client.revoke(TOKEN, 1, "bob")
 
 
-def test_the_content_is_the_image_as_uploaded_with_its_type(photo_service: MockPhotoService) -> None:
-    """The image as uploaded, with its content type."""
+@pytest.mark.parametrize(
+    ("image", "read", "content_type", "body"),
+    [
+        ("content", PhotoServiceClient.content, "image/png", PNG),
+        ("thumbnail", PhotoServiceClient.thumbnail, "image/jpeg", JPEG),
+    ],
+)
+def test_an_image_and_its_thumbnail_come_with_their_type(
+    photo_service: MockPhotoService,
+    image: str,
+    read: Callable[[PhotoServiceClient, str, int], ImageStream],
+    content_type: str,
+    body: bytes,
+) -> None:
+    """The image as uploaded, and its JPEG thumbnail, each with its content type."""
     (
         signed_in_request(
             photo_service.pact,
-            "a request for the content of photo 1",
+            f"a request for the {image} of photo 1",
             ALICE_OWNS_PHOTO,
             "GET",
-            "/photos/1/content",
+            f"/photos/1/{image}",
         )
         .will_respond_with(200)
-        .with_header("Content-Type", "image/png")
-        .with_binary_body(PNG, "image/png")
-        .with_matching_rules(content_type_rule("image/png"), part="Response")
+        .with_header("Content-Type", content_type)
+        .with_binary_body(body, content_type)
+        .with_matching_rules(content_type_rule(content_type), part="Response")
     )
     with photo_service.exercise() as client:
-        stream = client.content(TOKEN, 1)
-        assert stream.content_type == "image/png"
-        assert b"".join(stream.chunks()) == PNG
-
-
-def test_the_thumbnail_is_a_jpeg(photo_service: MockPhotoService) -> None:
-    """The JPEG thumbnail."""
-    (
-        signed_in_request(
-            photo_service.pact,
-            "a request for the thumbnail of photo 1",
-            ALICE_OWNS_PHOTO,
-            "GET",
-            "/photos/1/thumbnail",
-        )
-        .will_respond_with(200)
-        .with_header("Content-Type", "image/jpeg")
-        .with_binary_body(JPEG, "image/jpeg")
-        .with_matching_rules(content_type_rule("image/jpeg"), part="Response")
-    )
-    with photo_service.exercise() as client:
-        stream = client.thumbnail(TOKEN, 1)
-        assert stream.content_type == "image/jpeg"
-        assert b"".join(stream.chunks()) == JPEG
+        stream = read(client, TOKEN, 1)
+        assert stream.content_type == content_type
+        assert b"".join(stream.chunks()) == body
 
 
 def _upload_body(caption: str, visibility: str) -> bytes:
