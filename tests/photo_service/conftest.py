@@ -22,13 +22,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from snappy_devstack.backing import (
-    BackingServices,
-    create_bucket,
-    create_database,
-    delete_bucket,
-    drop_database,
-)
+from snappy_devstack.backing import BackingServices
 from snappy_photo_service import create_app
 from snappy_photo_service.__main__ import alembic_config
 from snappy_photo_service.components import Components
@@ -41,6 +35,7 @@ from snappy_user_service.config import Settings as UserServiceAppSettings
 from snappy_user_service.config import TokenSettings as UserServiceTokenSettings
 from tests.http_client import HttpTestClient
 from tests.support.api_client import ApiClient
+from tests.support.provisioning import new_bucket, new_database, s3_settings
 from tests.support.session import SESSION_TAG
 from tests.support.stores import empty_bucket, execute_sql
 
@@ -160,11 +155,10 @@ def signing_key_pem() -> str:
 @pytest.fixture(scope="session")
 def user_service_database(backing: BackingServices) -> Iterator[str]:
     """user-service's migrated database."""
-    name = f"snappy_ps_users_{SESSION_TAG}"
-    url = sqlalchemy_url(create_database(backing.postgres_url, name, drop_existing=True))
-    command.upgrade(user_service_alembic_config(url), "head")
-    yield url
-    drop_database(backing.postgres_url, name)
+    with new_database(backing, f"snappy_ps_users_{SESSION_TAG}") as database_url:
+        url = sqlalchemy_url(database_url)
+        command.upgrade(user_service_alembic_config(url), "head")
+        yield url
 
 
 def user_service_app(database_url: str, signing_key_pem: str) -> Flask:
@@ -193,13 +187,10 @@ def user_service(user_service_database: str, signing_key_pem: str) -> Iterator[U
 def photo_resources(backing: BackingServices) -> Iterator[PhotoResources]:
     """The photo service's database, migrated, and its bucket."""
     name = f"snappy_ps_photos_{SESSION_TAG}"
-    url = sqlalchemy_url(create_database(backing.postgres_url, name, drop_existing=True))
-    command.upgrade(alembic_config(url), "head")
-    bucket = name.replace("_", "-")
-    create_bucket(backing.s3, bucket)
-    yield PhotoResources(database_url=url, bucket=bucket)
-    drop_database(backing.postgres_url, name)
-    delete_bucket(backing.s3, bucket)
+    with new_database(backing, name) as database_url, new_bucket(backing, name.replace("_", "-")) as bucket:
+        url = sqlalchemy_url(database_url)
+        command.upgrade(alembic_config(url), "head")
+        yield PhotoResources(database_url=url, bucket=bucket)
 
 
 @pytest.fixture(scope="session")
@@ -209,13 +200,7 @@ def photo_settings(
     """The photo service's settings: its resources, and the session's user-service."""
     return Settings(
         database_url=photo_resources.database_url,
-        s3=S3Settings(
-            bucket=photo_resources.bucket,
-            endpoint_url=backing.s3.endpoint_url,
-            region=backing.s3.region,
-            access_key_id=backing.s3.access_key_id,
-            secret_access_key=backing.s3.secret_access_key,
-        ),
+        s3=s3_settings(S3Settings, backing, photo_resources.bucket),
         user_service=with_fast_retries(UserServiceSettings(url=user_service.url)),
     )
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from alembic import command
 
@@ -33,7 +34,10 @@ __all__ = [
     "provision_monolith",
     "provisioned_monolith",
     "release_monolith",
+    "s3_settings",
 ]
+
+S3SettingsT = TypeVar("S3SettingsT")
 
 
 @dataclass(frozen=True)
@@ -73,15 +77,22 @@ def monolith_settings(backing: BackingServices, resources: MonolithResources) ->
     """Settings for a monolith on these resources, with the session's signing key."""
     return Settings(
         database_url=sqlalchemy_url(resources.database_url),
-        s3=S3Settings(
-            bucket=resources.bucket,
-            endpoint_url=backing.s3.endpoint_url,
-            region=backing.s3.region,
-            access_key_id=backing.s3.access_key_id,
-            secret_access_key=backing.s3.secret_access_key,
-        ),
+        s3=s3_settings(S3Settings, backing, resources.bucket),
         tokens=TokenSettings(private_key_pem=SIGNING_KEY_PEM),
         secret_key=SESSION_SECRET,
+    )
+
+
+def s3_settings(
+    settings_class: Callable[..., S3SettingsT], backing: BackingServices, bucket: str
+) -> S3SettingsT:
+    """A part's S3 settings (the monolith's or photo-service's class) for `bucket` on the session's S3."""
+    return settings_class(
+        bucket=bucket,
+        endpoint_url=backing.s3.endpoint_url,
+        region=backing.s3.region,
+        access_key_id=backing.s3.access_key_id,
+        secret_access_key=backing.s3.secret_access_key,
     )
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +19,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from werkzeug.test import TestResponse
 
-from snappy_devstack.backing import BackingServices, create_database, drop_database
+from snappy_devstack.backing import BackingServices
 from snappy_plumbing.config import sqlalchemy_url
 from snappy_plumbing.tokens import generate_private_key_pem
 from snappy_user_service import create_app
@@ -28,26 +27,20 @@ from snappy_user_service.__main__ import alembic_config
 from snappy_user_service.config import Settings, TokenSettings
 from tests.support.api_client import ApiClient
 from tests.support.openapi import Contract
-from tests.support.session import SESSION_TAG
+from tests.support.provisioning import new_database
+from tests.support.session import REPOSITORY_ROOT, SESSION_TAG
 
-REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 INTERNAL_CONTRACT_PATH = REPOSITORY_ROOT / "shared_contracts" / "user-service-internal.openapi.yaml"
 LOOKUP_PATH = "/internal/v1/users/lookup"
 
 
-def migrated_user_service_database(backing: BackingServices, name: str) -> str:
-    """A fresh database `name` with user-service's migrations applied; its SQLAlchemy URL."""
-    url = sqlalchemy_url(create_database(backing.postgres_url, name, drop_existing=True))
-    command.upgrade(alembic_config(url), "head")
-    return url
-
-
 @pytest.fixture(scope="session")
 def user_service_database(backing: BackingServices) -> Iterator[str]:
-    """The in-process user-service's database, for the whole session."""
-    name = f"snappy_user_service_{SESSION_TAG}"
-    yield migrated_user_service_database(backing, name)
-    drop_database(backing.postgres_url, name)
+    """The in-process user-service's database, migrated, for the whole session."""
+    with new_database(backing, f"snappy_user_service_{SESSION_TAG}") as database_url:
+        url = sqlalchemy_url(database_url)
+        command.upgrade(alembic_config(url), "head")
+        yield url
 
 
 @pytest.fixture(scope="session")
