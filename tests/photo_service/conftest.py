@@ -17,7 +17,6 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from alembic import command
 from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -26,7 +25,7 @@ from snappy_devstack.backing import BackingServices
 from snappy_photo_service import create_app
 from snappy_photo_service.__main__ import alembic_config
 from snappy_photo_service.components import Components
-from snappy_photo_service.config import S3Settings, Settings, UserServiceSettings, sqlalchemy_url
+from snappy_photo_service.config import S3Settings, Settings, UserServiceSettings
 from snappy_photo_service.user_directory import LOOKUP_PATH
 from snappy_plumbing.tokens import generate_private_key_pem
 from snappy_user_service import create_app as create_user_service
@@ -35,7 +34,7 @@ from snappy_user_service.config import Settings as UserServiceAppSettings
 from snappy_user_service.config import TokenSettings as UserServiceTokenSettings
 from tests.http_client import HttpTestClient
 from tests.support.api_client import ApiClient
-from tests.support.provisioning import new_bucket, new_database, s3_settings
+from tests.support.provisioning import migrated_database, new_bucket, s3_settings
 from tests.support.session import SESSION_TAG
 from tests.support.stores import empty_bucket, execute_sql
 
@@ -155,9 +154,7 @@ def signing_key_pem() -> str:
 @pytest.fixture(scope="session")
 def user_service_database(backing: BackingServices) -> Iterator[str]:
     """user-service's migrated database."""
-    with new_database(backing, f"snappy_ps_users_{SESSION_TAG}") as database_url:
-        url = sqlalchemy_url(database_url)
-        command.upgrade(user_service_alembic_config(url), "head")
+    with migrated_database(backing, f"snappy_ps_users_{SESSION_TAG}", user_service_alembic_config) as url:
         yield url
 
 
@@ -187,9 +184,10 @@ def user_service(user_service_database: str, signing_key_pem: str) -> Iterator[U
 def photo_resources(backing: BackingServices) -> Iterator[PhotoResources]:
     """The photo service's database, migrated, and its bucket."""
     name = f"snappy_ps_photos_{SESSION_TAG}"
-    with new_database(backing, name) as database_url, new_bucket(backing, name.replace("_", "-")) as bucket:
-        url = sqlalchemy_url(database_url)
-        command.upgrade(alembic_config(url), "head")
+    with (
+        migrated_database(backing, name, alembic_config) as url,
+        new_bucket(backing, name.replace("_", "-")) as bucket,
+    ):
         yield PhotoResources(database_url=url, bucket=bucket)
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from alembic import command
+from alembic.config import Config
 
 from snappy_devstack.backing import (
     BackingServices,
@@ -28,6 +29,7 @@ __all__ = [
     "MonolithResources",
     "microservices_stores",
     "migrate",
+    "migrated_database",
     "monolith_settings",
     "new_bucket",
     "new_database",
@@ -138,6 +140,20 @@ def new_database(backing: BackingServices, name: str) -> Iterator[str]:
         yield database_url
     finally:
         drop_database(backing.postgres_url, name)
+
+
+@contextmanager
+def migrated_database(
+    backing: BackingServices, name: str, alembic_config_of: Callable[[str], Config]
+) -> Iterator[str]:
+    """A new database `name`, migrated to head in this process by a part's Alembic configuration.
+
+    Yields its SQLAlchemy URL; the database is dropped afterwards.
+    """
+    with new_database(backing, name) as database_url:
+        url = sqlalchemy_url(database_url)
+        command.upgrade(alembic_config_of(url), "head")
+        yield url
 
 
 @contextmanager

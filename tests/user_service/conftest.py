@@ -13,21 +13,19 @@ from typing import Any
 
 import pytest
 import yaml
-from alembic import command
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
 from werkzeug.test import TestResponse
 
 from snappy_devstack.backing import BackingServices
-from snappy_plumbing.config import sqlalchemy_url
 from snappy_plumbing.tokens import generate_private_key_pem
 from snappy_user_service import create_app
 from snappy_user_service.__main__ import alembic_config
 from snappy_user_service.config import Settings, TokenSettings
 from tests.support.api_client import ApiClient
 from tests.support.openapi import Contract
-from tests.support.provisioning import new_database
+from tests.support.provisioning import migrated_database
 from tests.support.session import REPOSITORY_ROOT, SESSION_TAG
 
 INTERNAL_CONTRACT_PATH = REPOSITORY_ROOT / "shared_contracts" / "user-service-internal.openapi.yaml"
@@ -37,9 +35,7 @@ LOOKUP_PATH = "/internal/v1/users/lookup"
 @pytest.fixture(scope="session")
 def user_service_database(backing: BackingServices) -> Iterator[str]:
     """The in-process user-service's database, migrated, for the whole session."""
-    with new_database(backing, f"snappy_user_service_{SESSION_TAG}") as database_url:
-        url = sqlalchemy_url(database_url)
-        command.upgrade(alembic_config(url), "head")
+    with migrated_database(backing, f"snappy_user_service_{SESSION_TAG}", alembic_config) as url:
         yield url
 
 

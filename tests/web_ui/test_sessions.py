@@ -12,13 +12,12 @@ import re
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, text
 
 from snappy_monolith.config import Settings as MonolithSettings
-from snappy_monolith.config import sqlalchemy_url
 from tests.support.api_client import ApiClient
 from tests.support.forms import csrf_token, log_in_in_browser, sign_up_in_browser
 from tests.support.live import LiveMicroservices
+from tests.support.stores import execute_sql, fetch_rows
 
 COOKIE = "snappy_session"
 
@@ -33,64 +32,47 @@ def session_cookie(client: FlaskClient) -> str:
 def copy_user_to_the_monolith(live: LiveMicroservices, monolith: MonolithSettings, username: str) -> None:
     """Copy a user's row from user-service into the monolith, id, password hash and timestamp included."""
     columns = "id, username, display_name, password_hash, created_at"
-    source = create_engine(sqlalchemy_url(live.user_database_url))
-    target = create_engine(monolith.database_url)
-    try:
-        with source.connect() as connection:
-            row = connection.execute(
-                text(f"SELECT {columns} FROM users WHERE username = :name"),  # noqa: S608
-                {"name": username},
-            ).one()
-        with target.begin() as connection:
-            connection.execute(
-                text(
-                    f"INSERT INTO users ({columns}) "  # noqa: S608
-                    "VALUES (:id, :username, :display_name, :password_hash, :created_at)"
-                ),
-                dict(row._mapping),
-            )
-    finally:
-        source.dispose()
-        target.dispose()
+    (row,) = fetch_rows(
+        live.user_database_url,
+        f"SELECT {columns} FROM users WHERE username = :name",  # noqa: S608
+        {"name": username},
+    )
+    execute_sql(
+        monolith.database_url,
+        f"INSERT INTO users ({columns}) VALUES (:id, :username, :display_name, :password_hash, :created_at)",  # noqa: S608
+        row,
+    )
 
 
-def test_a_session_made_by_the_monolith_is_accepted_by_web_ui(
+@pytest.fixture
+def alice_in_both(
     client: FlaskClient,
-    web_ui: Flask,
     services_api: ApiClient,
     live_microservices: LiveMicroservices,
     settings: MonolithSettings,
 ) -> None:
+    """alice, signed up on the microservices and copied into the (emptied) monolith."""
     services_api.sign_up("alice")
     copy_user_to_the_monolith(live_microservices, settings, "alice")
-    log_in_in_browser(client, "alice")
-    browser = web_ui.test_client()
-    browser.set_cookie(COOKIE, session_cookie(client))
-
-    response = browser.get("/")
-
-    assert response.status_code == 200
-    page = response.get_data(as_text=True)
-    assert 'data-testid="current-user">alice<' in page
-    assert 'data-testid="empty-feed"' in page
 
 
-def test_a_session_made_by_web_ui_is_accepted_by_the_monolith(
-    client: FlaskClient,
-    web_ui: Flask,
-    services_api: ApiClient,
-    live_microservices: LiveMicroservices,
-    settings: MonolithSettings,
+@pytest.mark.parametrize("made_by", ["monolith", "web-ui"])
+@pytest.mark.usefixtures("alice_in_both")
+def test_a_session_made_by_one_version_is_accepted_by_the_other(
+    made_by: str, client: FlaskClient, web_ui: Flask
 ) -> None:
-    services_api.sign_up("bob")
-    copy_user_to_the_monolith(live_microservices, settings, "bob")
-    browser = web_ui.test_client()
-    log_in_in_browser(browser, "bob")
-    client.set_cookie(COOKIE, session_cookie(browser))
+    browsers = {"monolith": client, "web-ui": web_ui.test_client()}
+    (other,) = (browser for version, browser in browsers.items() if version != made_by)
+    log_in_in_browser(browsers[made_by], "alice")
+    other.set_cookie(COOKIE, session_cookie(browsers[made_by]))
 
-    page = client.get("/upload").get_data(as_text=True)
+    home = other.get("/")
+    upload = other.get("/upload")
 
-    assert 'data-testid="current-user">bob<' in page
+    assert home.status_code == 200
+    assert 'data-testid="empty-feed"' in home.get_data(as_text=True)
+    for page in (home, upload):
+        assert 'data-testid="current-user">alice<' in page.get_data(as_text=True)
 
 
 def test_a_form_rendered_by_one_version_is_accepted_by_the_other(
