@@ -150,7 +150,18 @@ def _describe_errors(errors: list[ValidationError]) -> str:
     return "\n".join(lines)
 
 
-_ViolationFactory = Callable[[str], ContractViolation]
+@dataclass(frozen=True)
+class _Answer:
+    """A response received, beside what the document says of its operation and status."""
+
+    documented: Mapping[str, Any]
+    documented_pointer: str
+    status: int
+    # lower-cased names
+    headers: Mapping[str, str]
+    body: bytes
+    # The error to raise, its message prefixed with the exchange.
+    violation: Callable[[str], ContractViolation]
 
 
 class Contract:
@@ -253,86 +264,74 @@ class Contract:
         responses = operation.definition.get("responses", {})
         status_key = next((key for key in _status_keys(status) if key in responses), None)
         if status_key is None:
-            documented = ", ".join(sorted(responses))
             raise violation(
                 f"status {status} is not documented for {method.upper()} {template} "
-                f"(documented: {documented})"
+                f"(documented: {', '.join(sorted(responses))})"
             )
-        response, response_pointer = self.resolve(
+        documented, documented_pointer = self.resolve(
             responses[status_key], operation.pointer + _pointer("responses", status_key)
         )
-        lowered = {name.lower(): value for name, value in headers.items()}
-        self._check_headers(response, response_pointer, lowered, violation)
-        self._check_body(
-            response=response,
-            response_pointer=response_pointer,
-            headers=lowered,
-            body=body,
+        answer = _Answer(
+            documented=documented,
+            documented_pointer=documented_pointer,
             status=status,
+            headers={name.lower(): value for name, value in headers.items()},
+            body=body,
             violation=violation,
         )
+        self._check_headers(answer)
+        self._check_body(answer)
 
-    def _check_headers(
-        self,
-        response: Mapping[str, Any],
-        response_pointer: str,
-        headers: Mapping[str, str],
-        violation: _ViolationFactory,
-    ) -> None:
-        for name, raw_header in response.get("headers", {}).items():
-            header, header_pointer = self.resolve(raw_header, response_pointer + _pointer("headers", name))
-            value = headers.get(name.lower())
+    def _check_headers(self, answer: _Answer) -> None:
+        for name, raw_header in answer.documented.get("headers", {}).items():
+            header, header_pointer = self.resolve(
+                raw_header, answer.documented_pointer + _pointer("headers", name)
+            )
+            value = answer.headers.get(name.lower())
             if value is None:
                 if header.get("required", False):
-                    raise violation(f"the required header {name} is missing")
+                    raise answer.violation(f"the required header {name} is missing")
                 continue
             schema = header.get("schema")
             if isinstance(schema, Mapping) and self._header_schema_is_string(schema, header_pointer):
                 errors = list(self._validator(header_pointer + "/schema").iter_errors(value))
                 if errors:
-                    raise violation(f"header {name}: {value!r} breaks its schema\n{_describe_errors(errors)}")
+                    raise answer.violation(
+                        f"header {name}: {value!r} breaks its schema\n{_describe_errors(errors)}"
+                    )
 
     def _header_schema_is_string(self, schema: Mapping[str, Any], header_pointer: str) -> bool:
         # Header values arrive as text, so only string-typed schemas can be checked verbatim.
         resolved, _ = self.resolve(schema, header_pointer + "/schema")
         return resolved.get("type") == "string"
 
-    def _check_body(
-        self,
-        *,
-        response: Mapping[str, Any],
-        response_pointer: str,
-        headers: Mapping[str, str],
-        body: bytes,
-        status: int,
-        violation: _ViolationFactory,
-    ) -> None:
-        content = response.get("content")
-        if status == HTTPStatus.NO_CONTENT or not content:
-            if body:
-                raise violation(f"a {status} response documented without content has a body")
+    def _check_body(self, answer: _Answer) -> None:
+        content = answer.documented.get("content")
+        if answer.status == HTTPStatus.NO_CONTENT or not content:
+            if answer.body:
+                raise answer.violation(f"a {answer.status} response documented without content has a body")
             return
-        content_type = headers.get("content-type")
+        content_type = answer.headers.get("content-type")
         if content_type is None:
-            raise violation("the Content-Type header is missing")
+            raise answer.violation("the Content-Type header is missing")
         actual = _media_type(content_type)
         documented = next((key for key in content if _media_type_matches(key, actual)), None)
         if documented is None:
             allowed = ", ".join(content)
-            raise violation(f"Content-Type {actual!r} is not documented (documented: {allowed})")
+            raise answer.violation(f"Content-Type {actual!r} is not documented (documented: {allowed})")
         if not _is_json_media_type(actual):
             return
         try:
-            instance = json.loads(body)
+            instance = json.loads(answer.body)
         except ValueError as error:
-            raise violation(f"the {actual} body is not JSON: {error}") from None
+            raise answer.violation(f"the {actual} body is not JSON: {error}") from None
         media = content[documented]
         if not isinstance(media, Mapping) or "schema" not in media:
             return
-        schema_pointer = response_pointer + _pointer("content", documented, "schema")
+        schema_pointer = answer.documented_pointer + _pointer("content", documented, "schema")
         errors = list(self._validator(schema_pointer).iter_errors(instance))
         if errors:
-            raise violation(f"the body breaks the {documented} schema\n{_describe_errors(errors)}")
+            raise answer.violation(f"the body breaks the {documented} schema\n{_describe_errors(errors)}")
 
 
 @functools.cache
