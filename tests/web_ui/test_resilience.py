@@ -84,17 +84,23 @@ def own_service(
     return start
 
 
-def test_photo_service_down_degrades_the_feed_and_it_recovers(
-    own_service: OwnService,
-    live_microservices: LiveMicroservices,
-    settings: MonolithSettings,
-    services_api: ApiClient,
-) -> None:
+@pytest.fixture
+def own_photo_service(
+    own_service: OwnService, live_microservices: LiveMicroservices, settings: MonolithSettings
+) -> tuple[Flask, ServiceProcess]:
+    """A web-ui in front of the live user-service and of a photo-service of this test's own."""
     assert settings.secret_key is not None
     photo_service = own_service(PartName.PHOTO_SERVICE)
     web_ui = build_web_ui(
         web_ui_settings(live_microservices.user_service_url, photo_service.base_url, settings.secret_key)
     )
+    return web_ui, photo_service
+
+
+def test_photo_service_down_degrades_the_feed_and_it_recovers(
+    own_photo_service: tuple[Flask, ServiceProcess], services_api: ApiClient
+) -> None:
+    web_ui, photo_service = own_photo_service
     services_api.sign_up("bob")
     photo_id = share_with_bob(services_api, "alice", "Before the outage")
     bob = web_ui.test_client()
@@ -119,16 +125,9 @@ def test_photo_service_down_degrades_the_feed_and_it_recovers(
 
 
 def test_an_upload_while_photo_service_is_down_is_a_degraded_page(
-    own_service: OwnService,
-    live_microservices: LiveMicroservices,
-    settings: MonolithSettings,
-    services_api: ApiClient,
+    own_photo_service: tuple[Flask, ServiceProcess], services_api: ApiClient
 ) -> None:
-    assert settings.secret_key is not None
-    photo_service = own_service(PartName.PHOTO_SERVICE)
-    web_ui = build_web_ui(
-        web_ui_settings(live_microservices.user_service_url, photo_service.base_url, settings.secret_key)
-    )
+    web_ui, photo_service = own_photo_service
     services_api.sign_up("alice")
     alice = web_ui.test_client()
     log_in_in_browser(alice, "alice")
