@@ -283,7 +283,7 @@ def site_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """Each version under gunicorn: the monolith, then the microservices behind their edge."""
     if request.param == "monolith":
         monolith: LiveMonolith = request.getfixturevalue("live_monolith")
-        url, database_url = monolith.base_url, monolith.resources.database_url
+        url, database_url = monolith.base_url, monolith.database_url
     else:
         microservices: LiveMicroservices = request.getfixturevalue("live_microservices")
         url, database_url = microservices.edge_url, microservices.user_database_url

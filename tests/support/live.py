@@ -33,11 +33,13 @@ REVOCATION_TTL_SECONDS = 0.2
 
 
 @dataclass(frozen=True)
-class LiveMonolith:
-    """The monolith under gunicorn, as deployed, on its own database and bucket."""
+class LiveMonolith(MonolithResources):
+    """The monolith under gunicorn, as deployed.
+
+    Where it answers, its own database and bucket, and what it runs with.
+    """
 
     base_url: str
-    resources: MonolithResources
     environment: dict[str, str]
     log_path: Path
 
@@ -66,7 +68,7 @@ def running_monolith(backing: BackingServices, folder: Path) -> Iterator[LiveMon
         }
         process, base_url = spawn_monolith(environment, log_path)
         processes.append(process)
-        yield LiveMonolith(base_url=base_url, resources=resources, environment=environment, log_path=log_path)
+        yield LiveMonolith(**asdict(resources), base_url=base_url, environment=environment, log_path=log_path)
 
 
 @dataclass(frozen=True)
