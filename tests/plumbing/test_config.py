@@ -62,6 +62,19 @@ def test_a_blank_variable_is_unset() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("SNAPPY_PEER_READ_ATTEMPTS", "SNAPPY_PEER_ATTEMPTS"),
+        ("SNAPPY_USER_SERVICE_ATTEMPTS", "SNAPPY_PEER_ATTEMPTS"),
+        ("SNAPPY_USER_SERVICE_READ_TIMEOUT_SECONDS", "SNAPPY_PEER_READ_TIMEOUT_SECONDS"),
+    ],
+)
+def test_a_renamed_variable_stops_the_start_and_names_its_new_name(old: str, new: str) -> None:
+    with pytest.raises(ConfigurationError, match=f"{old} is now {new}"):
+        Example.from_environ({**REQUIRED, old: "2"})
+
+
 def test_a_setting_without_default_is_required() -> None:
     with pytest.raises(ConfigurationError, match="TEST_URL is required"):
         Example.from_environ({"TEST_URL": " "})

@@ -85,14 +85,32 @@ class _Dataclass(Protocol):
     __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
 
 
+# Variables that were renamed, and their new names. A deployment that still sets an old
+# name is refused at start-up: silently running on the default would hide its setting.
+RENAMED_VARIABLES: Mapping[str, str] = {
+    "SNAPPY_USER_SERVICE_CONNECT_TIMEOUT_SECONDS": "SNAPPY_PEER_CONNECT_TIMEOUT_SECONDS",
+    "SNAPPY_USER_SERVICE_READ_TIMEOUT_SECONDS": "SNAPPY_PEER_READ_TIMEOUT_SECONDS",
+    "SNAPPY_USER_SERVICE_ATTEMPTS": "SNAPPY_PEER_ATTEMPTS",
+    "SNAPPY_PEER_READ_ATTEMPTS": "SNAPPY_PEER_ATTEMPTS",
+}
+
+
 class EnvironmentSettings:
     """A settings dataclass that can read itself from the environment (see the module's docstring)."""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Self:
         """Build settings from `environ` (the process environment by default)."""
-        settings: Self = _read(typing.cast(type[_Dataclass], cls), os.environ if environ is None else environ)
+        environ = os.environ if environ is None else environ
+        _refuse_renamed_variables(environ)
+        settings: Self = _read(typing.cast(type[_Dataclass], cls), environ)
         return settings
+
+
+def _refuse_renamed_variables(environ: Mapping[str, str]) -> None:
+    renamed = [f"{old} is now {new}" for old, new in RENAMED_VARIABLES.items() if old in environ]
+    if renamed:
+        raise ConfigurationError(f"renamed settings: {'; '.join(renamed)}")
 
 
 def _read(cls: type[_Dataclass], environ: Mapping[str, str], defaults: object = None) -> Any:
