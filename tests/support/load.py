@@ -22,10 +22,12 @@ from PIL import Image
 __all__ = [
     "AcknowledgedShare",
     "AcknowledgedUpload",
+    "BackgroundLoad",
     "LoadResult",
     "RequestOutcome",
     "random_image",
     "run_load",
+    "start_load",
 ]
 
 PASSWORD = "reliability-password"
@@ -247,3 +249,43 @@ def run_load(
         thread.join()
     result.tokens = {user.username: user.token for user in users if user.token is not None}
     return result
+
+
+class BackgroundLoad:
+    """A `run_load` on a thread of its own, for a test that acts on the stack while users use it."""
+
+    def __init__(self, base_url: str, *, clients: int, seconds: float) -> None:
+        self._rounds_began = threading.Event()
+        self._stop = threading.Event()
+        self._results: list[LoadResult] = []
+        self._thread = threading.Thread(
+            target=lambda: self._results.append(
+                run_load(
+                    base_url, clients=clients, seconds=seconds, started=self._rounds_began, stop=self._stop
+                )
+            ),
+            name="background-load",
+        )
+
+    def start(self) -> None:
+        """Start the load; return once every client has logged in and the rounds began."""
+        self._thread.start()
+        assert self._rounds_began.wait(timeout=60), "the load did not begin within 60 s"
+
+    def stop(self) -> LoadResult:
+        """End the rounds now; what the load did."""
+        self._stop.set()
+        return self.wait()
+
+    def wait(self) -> LoadResult:
+        """Let the rounds run until their time is up; what the load did."""
+        self._thread.join()
+        assert self._results, "the load failed: see its thread's traceback"
+        return self._results[0]
+
+
+def start_load(base_url: str, *, clients: int, seconds: float) -> BackgroundLoad:
+    """A load of `clients` users for `seconds` at most, started in the background and under way."""
+    load = BackgroundLoad(base_url, clients=clients, seconds=seconds)
+    load.start()
+    return load

@@ -30,6 +30,8 @@ from snappy_devstack.backing import (
 from snappy_devstack.processes import free_ports, stop_process
 from snappy_topology import EDGE_PHASE, PartName
 from tests.support.gunicorn import launch_gunicorn, spawn_gunicorn, wait_until_ready
+from tests.support.integrity import ReadBack, StoreAudit, audit_stores, read_back
+from tests.support.load import LoadResult
 from tests.support.parts import part_environment
 from tests.support.provisioning import migrate, provision_monolith, release_monolith
 from tests.support.session import SESSION_SECRET, SESSION_TAG, SIGNING_KEY_PEM
@@ -67,15 +69,13 @@ class StoreRoutes:
 class StackUnderLoad:
     """One version of Snappy under gunicorn, with the upload component behind a switch."""
 
-    version: str
     public_url: str
     switch: TcpSwitch
     upload_instance: Instance
-    photo_database_url: str
-    bucket: str
-    log_path: Path
     # Starts one more instance of the upload component on the same stores, ready to serve.
     spawn_upload_instance: Callable[[], Instance]
+    # Reads every write a load saw acknowledged back, then audits the stores: once the load stopped.
+    verify_writes: Callable[[LoadResult], tuple[ReadBack, StoreAudit]]
 
 
 def _rerouted_database_url(url: str, postgres: tuple[str, int] | None) -> str:
@@ -216,15 +216,17 @@ def start_stack(
             for instance in (first, edge):
                 wait_until_ready(instance.url, instance.process, log_path)
             public_url = edge.url
+
+        def verify_writes(result: LoadResult) -> tuple[ReadBack, StoreAudit]:
+            read = read_back(public_url, result)
+            return read, audit_stores(backing, version, photo_database_url, bucket, result)
+
         yield StackUnderLoad(
-            version=version,
             public_url=public_url,
             switch=switch,
             upload_instance=first,
-            photo_database_url=photo_database_url,
-            bucket=bucket,
-            log_path=log_path,
             spawn_upload_instance=lambda: spawn(upload_package, upload_environment),
+            verify_writes=verify_writes,
         )
     finally:
         # All at once: each takes a moment to drain, and they need not wait for one another.
