@@ -31,24 +31,12 @@ from snappy_devstack.backing import (
     drop_database,
 )
 from snappy_devstack.processes import free_ports
-from snappy_monolith import __main__ as monolith_main
-from snappy_monolith import config as monolith_config
-from snappy_monolith import database as monolith_database
 from snappy_monolith import models as monolith_models
-from snappy_monolith import photos as monolith_photos
-from snappy_monolith import storage as monolith_storage
-from snappy_monolith import sweep as monolith_sweep
-from snappy_photo_service import __main__ as photo_main
-from snappy_photo_service import config as photo_config
-from snappy_photo_service import photos as photo_photos
-from snappy_photo_service import storage as photo_storage
-from snappy_photo_service import sweep as photo_sweep
-from snappy_plumbing.database import Database
 from tests.images import image_bytes
 from tests.support.session import SESSION_TAG
 from tests.support.stacks import VERSIONS
 from tests.support.stores import execute_sql, list_objects, s3_client
-from tests.support.sweeps import cli_environment, run_sweep
+from tests.support.sweeps import PHOTO_OWNERS, PhotoOwner, cli_environment, run_sweep
 
 ORPHANS_OVER_A_PAGE = 1050
 
@@ -81,9 +69,10 @@ class SweepTarget:
         """When the store says `key` was written."""
         return s3_client(self.backing).head_object(Bucket=self.bucket, Key=key)["LastModified"]
 
-    def main(self) -> Callable[[list[str] | None], int]:
-        """The version's command line."""
-        return monolith_main.main if self.version == "monolith" else photo_main.main
+    @property
+    def owner(self) -> PhotoOwner:
+        """The component that owns photos in the version, by its modules."""
+        return PHOTO_OWNERS[self.version]
 
 
 @pytest.fixture(scope="module", params=VERSIONS)
@@ -92,10 +81,8 @@ def stores(request: pytest.FixtureRequest, backing: BackingServices) -> Iterator
     version: str = request.param
     name = f"snappy_sweep_{SESSION_TAG}_{version[:4]}"
     database_url = create_database(backing.postgres_url, name, drop_existing=True)
-    if version == "monolith":
-        command.upgrade(monolith_main.alembic_config(monolith_config.sqlalchemy_url(database_url)), "head")
-    else:
-        command.upgrade(photo_main.alembic_config(photo_config.sqlalchemy_url(database_url)), "head")
+    owner = PHOTO_OWNERS[version]
+    command.upgrade(owner.main.alembic_config(owner.config.sqlalchemy_url(database_url)), "head")
     bucket = name.replace("_", "-")
     create_bucket(backing.s3, bucket)
     yield SweepTarget(version, backing, database_url, bucket)
@@ -128,63 +115,30 @@ class UploadInFlight:
 @contextmanager
 def upload_in_flight(target: SweepTarget) -> Iterator[UploadInFlight]:
     """Run the version's own upload up to its commit; the caller commits."""
-    s3 = target.backing.s3
-    data = image_bytes()
-    if target.version == "monolith":
-        mono_database = monolith_database.Database(monolith_config.sqlalchemy_url(target.database_url))
-        mono_session = mono_database.sessions()
+    owner = target.owner
+    with owner.opened_database(target.database_url) as database:
+        session = database.sessions()
         try:
-            owner = monolith_models.User(
-                username=f"owner{secrets.token_hex(3)}", display_name="Owner", password_hash="not-a-hash"
-            )
-            mono_session.add(owner)
-            mono_session.commit()
-            mono_photo = monolith_photos.upload_photo(
-                mono_session,
-                monolith_storage.ObjectStorage(
-                    monolith_config.S3Settings(
-                        bucket=target.bucket,
-                        endpoint_url=s3.endpoint_url,
-                        region=s3.region,
-                        access_key_id=s3.access_key_id,
-                        secret_access_key=s3.secret_access_key,
-                    )
-                ),
-                monolith_config.Limits(),
-                owner_id=owner.id,
-                data=data,
+            owner_id = 1  # photo-service keeps no users: any id will do
+            if target.version == "monolith":
+                user = monolith_models.User(
+                    username=f"owner{secrets.token_hex(3)}", display_name="Owner", password_hash="not-a-hash"
+                )
+                session.add(user)
+                session.commit()
+                owner_id = user.id
+            photo = owner.photos.upload_photo(
+                session,
+                owner.object_storage(target.backing, target.bucket),
+                owner.config.Limits(),
+                owner_id=owner_id,
+                data=image_bytes(),
                 caption="",
                 visibility="private",
             )
-            yield UploadInFlight(mono_photo.object_key, mono_photo.thumbnail_key, mono_session.commit)
+            yield UploadInFlight(photo.object_key, photo.thumbnail_key, session.commit)
         finally:
-            mono_session.close()
-            mono_database.dispose()
-        return
-    service_database = Database(photo_config.sqlalchemy_url(target.database_url))
-    service_session = service_database.sessions()
-    try:
-        service_photo = photo_photos.upload_photo(
-            service_session,
-            photo_storage.ObjectStorage(
-                photo_config.S3Settings(
-                    bucket=target.bucket,
-                    endpoint_url=s3.endpoint_url,
-                    region=s3.region,
-                    access_key_id=s3.access_key_id,
-                    secret_access_key=s3.secret_access_key,
-                )
-            ),
-            photo_config.Limits(),
-            owner_id=1,
-            data=data,
-            caption="",
-            visibility="private",
-        )
-        yield UploadInFlight(service_photo.object_key, service_photo.thumbnail_key, service_session.commit)
-    finally:
-        service_session.close()
-        service_database.dispose()
+            session.close()
 
 
 def committed_upload(target: SweepTarget) -> set[str]:
@@ -215,7 +169,7 @@ def run_command(
         monkeypatch.setenv(name, value)
     stdout, stderr = io.StringIO(), io.StringIO()
     with redirect_stdout(stdout), redirect_stderr(stderr):
-        status = target.main()(["sweep-objects", *arguments])
+        status = target.owner.main.main(["sweep-objects", *arguments])
     return CommandRun(status, stdout.getvalue(), stderr.getvalue())
 
 
@@ -267,9 +221,7 @@ def test_more_than_a_page_is_listed_in_pages_and_deleted_in_batches(
                 range(ORPHANS_OVER_A_PAGE),
             )
         )
-    storage_class: Any = (
-        monolith_storage.ObjectStorage if target.version == "monolith" else photo_storage.ObjectStorage
-    )
+    storage_class = target.owner.storage.ObjectStorage
     pages: list[int] = []
     batches: list[int] = []
     list_pages, delete_batch = storage_class.list_pages, storage_class.delete_batch
@@ -302,7 +254,7 @@ def test_more_than_a_page_is_listed_in_pages_and_deleted_in_batches(
 def test_an_upload_committing_between_listing_and_check_keeps_its_objects(
     target: SweepTarget, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    sweep_module: Any = monolith_sweep if target.version == "monolith" else photo_sweep
+    sweep_module = target.owner.sweep
     check = sweep_module.referenced_keys
     with upload_in_flight(target) as upload:
         listed_before_commit: list[str] = []
@@ -348,10 +300,9 @@ def test_the_command_prints_one_line_and_a_dry_run_says_so(
     referenced = committed_upload(target)
     target.put("photos/young-orphan")
 
-    package = "snappy_monolith" if target.version == "monolith" else "snappy_photo_service"
     # The deployed way: `python -m <package> sweep-objects`, in a process of its own.
     dry = subprocess.run(
-        [sys.executable, "-m", package, "sweep-objects", "--dry-run"],
+        [sys.executable, "-m", target.owner.package, "sweep-objects", "--dry-run"],
         env=cli_environment(target.backing, target.version, target.database_url, target.bucket),
         capture_output=True,
         text=True,

@@ -7,21 +7,78 @@ Versions are named as the reliability stacks name them (`tests.support.versions.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
+from types import ModuleType
+from typing import Any
 
 from snappy_devstack.backing import BackingServices
+from snappy_monolith import __main__ as monolith_main
 from snappy_monolith import config as monolith_config
 from snappy_monolith import database as monolith_database
+from snappy_monolith import photos as monolith_photos
 from snappy_monolith import storage as monolith_storage
 from snappy_monolith import sweep as monolith_sweep
+from snappy_photo_service import __main__ as photo_main
 from snappy_photo_service import config as photo_config
+from snappy_photo_service import photos as photo_photos
 from snappy_photo_service import storage as photo_storage
 from snappy_photo_service import sweep as photo_sweep
 from snappy_plumbing.database import Database
+from tests.support.provisioning import s3_settings
 
-__all__ = ["SweepCounts", "cli_environment", "run_sweep"]
+__all__ = ["PHOTO_OWNERS", "PhotoOwner", "SweepCounts", "cli_environment", "run_sweep"]
 
 SweepCounts = monolith_sweep.SweepSummary | photo_sweep.SweepSummary
+
+
+@dataclass(frozen=True)
+class PhotoOwner:
+    """The component that owns photos in a version, by its modules.
+
+    The monolith and photo-service give the same functions the same names, so a test
+    reaches either one's own code through this, without a branch per version.
+    """
+
+    package: str
+    main: ModuleType
+    config: ModuleType
+    photos: ModuleType
+    storage: ModuleType
+    sweep: ModuleType
+    # Its database handle, from a SQLAlchemy URL: an engine, sessions() and dispose().
+    database: Callable[[str], Any]
+
+    def object_storage(self, backing: BackingServices, bucket: str) -> Any:
+        """Its own S3 client of `bucket` on the session's endpoint."""
+        return self.storage.ObjectStorage(s3_settings(self.config.S3Settings, backing, bucket))
+
+    @contextmanager
+    def opened_database(self, database_url: str) -> Iterator[Any]:
+        """Its own database handle on `database_url`, disposed of afterwards."""
+        database = self.database(self.config.sqlalchemy_url(database_url))
+        try:
+            yield database
+        finally:
+            database.dispose()
+
+
+PHOTO_OWNERS = {
+    "monolith": PhotoOwner(
+        "snappy_monolith",
+        monolith_main,
+        monolith_config,
+        monolith_photos,
+        monolith_storage,
+        monolith_sweep,
+        monolith_database.Database,
+    ),
+    "microservices": PhotoOwner(
+        "snappy_photo_service", photo_main, photo_config, photo_photos, photo_storage, photo_sweep, Database
+    ),
+}
 
 
 def run_sweep(
@@ -39,40 +96,16 @@ def run_sweep(
     Any grace may be given here, 0 included: the caller knows whether an upload is in
     flight. The command refuses a grace below the request budget.
     """
-    s3 = backing.s3
-    if version == "monolith":
-        mono_storage = monolith_storage.ObjectStorage(
-            monolith_config.S3Settings(
-                bucket=bucket,
-                endpoint_url=s3.endpoint_url,
-                region=s3.region,
-                access_key_id=s3.access_key_id,
-                secret_access_key=s3.secret_access_key,
-            )
+    owner = PHOTO_OWNERS[version]
+    with owner.opened_database(database_url) as database:
+        counts: SweepCounts = owner.sweep.sweep_unreferenced_objects(
+            owner.object_storage(backing, bucket),
+            database.engine,
+            grace_seconds=grace_seconds,
+            dry_run=dry_run,
+            now=now,
         )
-        mono_database = monolith_database.Database(monolith_config.sqlalchemy_url(database_url))
-        try:
-            return monolith_sweep.sweep_unreferenced_objects(
-                mono_storage, mono_database.engine, grace_seconds=grace_seconds, dry_run=dry_run, now=now
-            )
-        finally:
-            mono_database.dispose()
-    service_storage = photo_storage.ObjectStorage(
-        photo_config.S3Settings(
-            bucket=bucket,
-            endpoint_url=s3.endpoint_url,
-            region=s3.region,
-            access_key_id=s3.access_key_id,
-            secret_access_key=s3.secret_access_key,
-        )
-    )
-    service_database = Database(photo_config.sqlalchemy_url(database_url))
-    try:
-        return photo_sweep.sweep_unreferenced_objects(
-            service_storage, service_database.engine, grace_seconds=grace_seconds, dry_run=dry_run, now=now
-        )
-    finally:
-        service_database.dispose()
+    return counts
 
 
 def cli_environment(backing: BackingServices, version: str, database_url: str, bucket: str) -> dict[str, str]:
