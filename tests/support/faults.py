@@ -30,7 +30,8 @@ import enum
 import selectors
 import socket
 import threading
-from types import TracebackType
+
+from tests.support.tcp_listener import TcpListener
 
 __all__ = ["FaultMode", "FaultProxy"]
 
@@ -64,7 +65,7 @@ class _Connection:
                     sock.close()
 
 
-class FaultProxy:
+class FaultProxy(TcpListener):
     """Listens on a free local port and forwards to `target`, or stalls, or refuses."""
 
     def __init__(self, target: tuple[str, int], *, connect_timeout_seconds: float = 5.0) -> None:
@@ -73,16 +74,7 @@ class FaultProxy:
         self._mode = FaultMode.PASS
         self._lock = threading.Lock()
         self._connections: set[_Connection] = set()
-        self._listener = socket.create_server(("127.0.0.1", 0), backlog=128)
-        self.host, self.port = self._listener.getsockname()[:2]
-        self._stopped = threading.Event()
-        self._acceptor = threading.Thread(target=self._accept_forever, name="fault-proxy", daemon=True)
-        self._acceptor.start()
-
-    @property
-    def address(self) -> tuple[str, int]:
-        """Where clients connect: (host, port)."""
-        return (self.host, self.port)
+        super().__init__("fault-proxy")
 
     @property
     def mode(self) -> FaultMode:
@@ -101,31 +93,13 @@ class FaultProxy:
         """Close new connections at once, and every open one."""
         self._switch(FaultMode.REFUSE)
 
-    def close(self) -> None:
-        """Stop listening and close every connection."""
-        self._stopped.set()
-        with contextlib.suppress(OSError):
-            # close() alone does not wake the acceptor blocked in accept(); shutdown() does.
-            self._listener.shutdown(socket.SHUT_RDWR)
-        with contextlib.suppress(OSError):
-            self._listener.close()
+    def close_connections(self) -> None:
+        """Close every connection."""
         with self._lock:
             connections = list(self._connections)
             self._connections.clear()
         for connection in connections:
             connection.close()
-        self._acceptor.join(timeout=5)
-
-    def __enter__(self) -> FaultProxy:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _switch(self, mode: FaultMode) -> None:
         with self._lock:
@@ -137,15 +111,8 @@ class FaultProxy:
             elif mode is FaultMode.REFUSE or connection.stalled:
                 connection.close()
 
-    def _accept_forever(self) -> None:
-        while not self._stopped.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(client,), name="fault-proxy-conn", daemon=True).start()
-
-    def _serve(self, client: socket.socket) -> None:
+    def serve(self, client: socket.socket) -> None:
+        """Forward, stall or refuse the connection, as the mode says."""
         mode = self._mode
         if mode is FaultMode.REFUSE:
             with contextlib.suppress(OSError):

@@ -10,32 +10,22 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-from types import TracebackType
+
+from tests.support.tcp_listener import TcpListener
 
 __all__ = ["TcpSwitch"]
 
 _CHUNK_BYTES = 64 * 1024
 
 
-class TcpSwitch:
+class TcpSwitch(TcpListener):
     """Forwards every accepted connection to the target current at the time it is accepted."""
 
     def __init__(self, target: tuple[str, int]) -> None:
         self._target = target
         self._lock = threading.Lock()
-        self._listener = socket.create_server(("127.0.0.1", 0), backlog=128)
-        # close() from another thread does not wake accept(): the acceptor polls for it.
-        self._listener.settimeout(0.2)
-        self.address: tuple[str, int] = self._listener.getsockname()[:2]
         self._open_sockets: set[socket.socket] = set()
-        self._closed = threading.Event()
-        self._acceptor = threading.Thread(target=self._accept_forever, name="tcp-switch", daemon=True)
-        self._acceptor.start()
-
-    @property
-    def url(self) -> str:
-        """The switch's address as an HTTP base URL."""
-        return f"http://{self.address[0]}:{self.address[1]}"
+        super().__init__("tcp-switch")
 
     @property
     def target(self) -> tuple[str, int]:
@@ -48,39 +38,15 @@ class TcpSwitch:
         with self._lock:
             self._target = target
 
-    def close(self) -> None:
-        """Stop listening and close every connection still open."""
-        self._closed.set()
-        self._listener.close()
+    def close_connections(self) -> None:
+        """Close every connection still open."""
         with self._lock:
             sockets = list(self._open_sockets)
         for open_socket in sockets:
             _shut(open_socket)
-        self._acceptor.join(timeout=5)
 
-    def __enter__(self) -> TcpSwitch:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def _accept_forever(self) -> None:
-        while not self._closed.is_set():
-            try:
-                client, _ = self._listener.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            client.settimeout(None)
-            threading.Thread(target=self._connect, args=(client,), daemon=True).start()
-
-    def _connect(self, client: socket.socket) -> None:
+    def serve(self, client: socket.socket) -> None:
+        """Connect to the current target and pump bytes both ways until both sides ended."""
         try:
             upstream = socket.create_connection(self.target, timeout=5)
         except OSError:
