@@ -132,65 +132,46 @@ def test_persistent_embedded_services_keep_their_data(
     assert (tmp_path / "logs" / "seaweedfs.log").is_file()
 
 
-def test_forced_environment_without_urls_fails_clearly(
-    no_provider_settings: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    no_provider_settings.setenv("SNAPPY_DEV_PROVIDER", "environment")
-    with (
-        pytest.raises(BackingServiceError, match="SNAPPY_DEV_POSTGRES_URL") as raised,
-        provide_backing_services(tmp_path, persistent=False),
-    ):
-        pytest.fail("must not provide anything")
-    assert "\n" not in str(raised.value)
+# Settings that cannot give a stack its services, and what the refusal must say.
+REFUSED_SETTINGS = {
+    "forced environment without URLs": ({"SNAPPY_DEV_PROVIDER": "environment"}, "SNAPPY_DEV_POSTGRES_URL"),
+    "forced containers without an engine": (
+        {"SNAPPY_DEV_PROVIDER": "containers", "DOCKER_HOST": "unix:///nonexistent/docker.sock"},
+        "no Docker engine answers",
+    ),
+    "unknown provider": ({"SNAPPY_DEV_PROVIDER": "cloud"}, "SNAPPY_DEV_PROVIDER='cloud' is not one of"),
+    "S3 endpoint without credentials": (
+        {"SNAPPY_DEV_S3_ENDPOINT_URL": "http://127.0.0.1:9000"},
+        "SNAPPY_DEV_S3_ACCESS_KEY_ID",
+    ),
+    "unreachable PostgreSQL in the environment": (
+        {
+            "SNAPPY_DEV_PROVIDER": "environment",
+            "SNAPPY_DEV_POSTGRES_URL": "postgresql://u:secret@127.0.0.1:1/db",
+            "SNAPPY_DEV_S3_ENDPOINT_URL": "http://127.0.0.1:1",
+            "SNAPPY_DEV_S3_ACCESS_KEY_ID": "key",
+            "SNAPPY_DEV_S3_SECRET_ACCESS_KEY": "secret",
+        },
+        r"127\.0\.0\.1:1/db .* does not answer",
+    ),
+}
 
 
-def test_forced_containers_without_an_engine_fails_quickly(
-    no_provider_settings: pytest.MonkeyPatch, tmp_path: Path
+@pytest.mark.parametrize("case", REFUSED_SETTINGS)
+def test_settings_that_cannot_work_are_refused_quickly_in_one_line(
+    no_provider_settings: pytest.MonkeyPatch, tmp_path: Path, case: str
 ) -> None:
-    no_provider_settings.setenv("SNAPPY_DEV_PROVIDER", "containers")
-    no_provider_settings.setenv("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+    settings, message = REFUSED_SETTINGS[case]
+    for name, value in settings.items():
+        no_provider_settings.setenv(name, value)
     started = time.monotonic()
     with (
-        pytest.raises(BackingServiceError, match="no Docker engine answers"),
+        pytest.raises(BackingServiceError, match=message) as raised,
         provide_backing_services(tmp_path, persistent=False),
     ):
         pytest.fail("must not provide anything")
     assert time.monotonic() - started < 5
-
-
-def test_unknown_provider_is_refused(no_provider_settings: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    no_provider_settings.setenv("SNAPPY_DEV_PROVIDER", "cloud")
-    with (
-        pytest.raises(BackingServiceError, match="SNAPPY_DEV_PROVIDER='cloud' is not one of"),
-        provide_backing_services(tmp_path, persistent=False),
-    ):
-        pytest.fail("must not provide anything")
-
-
-def test_s3_endpoint_without_credentials_is_refused(
-    no_provider_settings: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    no_provider_settings.setenv("SNAPPY_DEV_S3_ENDPOINT_URL", "http://127.0.0.1:9000")
-    with (
-        pytest.raises(BackingServiceError, match="SNAPPY_DEV_S3_ACCESS_KEY_ID"),
-        provide_backing_services(tmp_path, persistent=False),
-    ):
-        pytest.fail("must not provide anything")
-
-
-def test_unreachable_environment_postgres_is_reported(
-    no_provider_settings: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    no_provider_settings.setenv("SNAPPY_DEV_PROVIDER", "environment")
-    no_provider_settings.setenv("SNAPPY_DEV_POSTGRES_URL", "postgresql://u:secret@127.0.0.1:1/db")
-    no_provider_settings.setenv("SNAPPY_DEV_S3_ENDPOINT_URL", "http://127.0.0.1:1")
-    no_provider_settings.setenv("SNAPPY_DEV_S3_ACCESS_KEY_ID", "key")
-    no_provider_settings.setenv("SNAPPY_DEV_S3_SECRET_ACCESS_KEY", "secret")
-    with (
-        pytest.raises(BackingServiceError, match=r"127\.0\.0\.1:1/db .* does not answer") as raised,
-        provide_backing_services(tmp_path, persistent=False),
-    ):
-        pytest.fail("must not provide anything")
+    assert "\n" not in str(raised.value)
     assert "secret" not in str(raised.value)
 
 
