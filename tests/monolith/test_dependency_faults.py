@@ -12,15 +12,7 @@ from snappy_monolith import create_app as create_monolith
 from snappy_monolith.config import DatabaseTimeouts, Settings
 from tests.images import image_bytes
 from tests.support.api_client import ApiClient
-from tests.support.dependency_faults import (
-    BUDGET_SECONDS,
-    FAST_DATABASE,
-    FAST_S3,
-    Faults,
-    assert_unavailable,
-    through,
-    timed,
-)
+from tests.support.dependency_faults import Faults, assert_unavailable, proxied_settings, timed
 from tests.support.versions import StackUnderTest
 
 
@@ -30,14 +22,10 @@ def monolith(
 ) -> Iterator[tuple[ApiClient, Flask]]:
     """The monolith on its session database and bucket, both reached through the proxies."""
     monolith_stack.reset()
-    proxied = replace(
-        settings,
-        database_url=through(settings.database_url, faults.database),
-        s3=replace(settings.s3, endpoint_url=f"http://{faults.s3.host}:{faults.s3.port}", **FAST_S3),
-        database=DatabaseTimeouts(**FAST_DATABASE),
-        request_budget_seconds=BUDGET_SECONDS,
+    proxied = proxied_settings(
+        faults, database_url=settings.database_url, s3=settings.s3, timeouts=DatabaseTimeouts
     )
-    app = create_monolith(proxied)
+    app = create_monolith(replace(settings, **proxied))
     app.config["TESTING"] = True
     try:
         yield ApiClient(app.test_client()), app

@@ -17,15 +17,7 @@ from tests.photo_service.conftest import (
     UserService,
     photo_service,
 )
-from tests.support.dependency_faults import (
-    BUDGET_SECONDS,
-    FAST_DATABASE,
-    FAST_S3,
-    Faults,
-    assert_unavailable,
-    through,
-    timed,
-)
+from tests.support.dependency_faults import Faults, assert_unavailable, proxied_settings, timed
 from tests.support.stores import execute_sql, list_objects
 
 
@@ -38,14 +30,10 @@ def photo_api(
     faults: Faults,
 ) -> Iterator[PhotoServiceClient]:
     """photo-service on its test database and bucket, both reached through the proxies."""
-    proxied = replace(
-        photo_settings,
-        database_url=through(photo_resources.database_url, faults.database),
-        s3=replace(photo_settings.s3, endpoint_url=f"http://{faults.s3.host}:{faults.s3.port}", **FAST_S3),
-        database=DatabaseTimeouts(**FAST_DATABASE),
-        request_budget_seconds=BUDGET_SECONDS,
+    proxied = proxied_settings(
+        faults, database_url=photo_resources.database_url, s3=photo_settings.s3, timeouts=DatabaseTimeouts
     )
-    with photo_service(proxied) as app:
+    with photo_service(replace(photo_settings, **proxied)) as app:
         yield PhotoServiceClient(app.test_client(), user_service.url)
 
 

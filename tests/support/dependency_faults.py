@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,6 +27,7 @@ __all__ = [
     "Faults",
     "assert_unavailable",
     "fault_proxies",
+    "proxied_settings",
     "through",
     "timed",
 ]
@@ -68,6 +69,19 @@ def fault_proxies(backing: BackingServices) -> Iterator[Faults]:
 
 def through(database_url: str, proxy: FaultProxy) -> str:
     return make_url(database_url).set(host=proxy.host, port=proxy.port).render_as_string(hide_password=False)
+
+
+def proxied_settings(
+    faults: Faults, *, database_url: str, s3: Any, timeouts: Callable[..., Any]
+) -> dict[str, Any]:
+    """Settings that send a deployable's PostgreSQL and S3 calls through the proxies, under the short
+    limits, for `dataclasses.replace` on its settings; `timeouts` is its DatabaseTimeouts class."""
+    return {
+        "database_url": through(database_url, faults.database),
+        "s3": replace(s3, endpoint_url=f"http://{faults.s3.host}:{faults.s3.port}", **FAST_S3),
+        "database": timeouts(**FAST_DATABASE),
+        "request_budget_seconds": BUDGET_SECONDS,
+    }
 
 
 def timed(call: Callable[[], Any]) -> tuple[Any, float]:
