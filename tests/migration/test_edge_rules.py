@@ -22,6 +22,7 @@ from werkzeug.test import TestResponse
 from snappy_edge.app import AmbiguousPath, EdgeSettings, create_app, decision_path
 from snappy_edge.routing import PHASES, component_for, is_internal
 from snappy_topology import PartName
+from tests.support.edge_paths import AMBIGUOUS_SPELLINGS_OF_INTERNAL
 
 # Bounded so the module stays within seconds; no deadline, because the machine is shared
 # and a slow example is not a failure. In CI (CI=true) the examples are derandomized: a
@@ -140,25 +141,7 @@ def test_the_edge_sets_no_cookie_of_its_own() -> None:
 # --- one path, decided once -----------------------------------------------------------
 
 
-ATTACKS_ON_INTERNAL = [
-    "/api/v1/users/../../../internal/v1/users/lookup",
-    "/api/v1/users/%2e%2e/%2e%2e/%2e%2e/internal/v1/users/lookup",
-    "/api/v1/users/.%2E/.%2e/.%2e/internal/v1/users/lookup",
-    "/api/v1/users/..%2f..%2f..%2finternal/v1/users/lookup",
-    "/api/v1/users/..%2F..%2F..%2Finternal%2Fv1%2Fusers%2Flookup",
-    "/api/v1/users/..%5c..%5c..%5cinternal/v1/users/lookup",
-    "/api/v1/users/..\\..\\..\\internal/v1/users/lookup",
-    "/%69nternal/v1/users/lookup",
-    "/%2finternal/v1/users/lookup",
-    "//internal/v1/users/lookup",
-    "/./internal/v1/users/lookup",
-    "/static/%2e%2e/internal/v1/users/lookup",
-    "/internal%00/v1/users/lookup",
-    "/api/v1/users/%zz/../internal",
-]
-
-
-@pytest.mark.parametrize("raw_path", ATTACKS_ON_INTERNAL)
+@pytest.mark.parametrize("raw_path", AMBIGUOUS_SPELLINGS_OF_INTERNAL)
 def test_ambiguous_spellings_are_refused_before_anything_is_sent(raw_path: str) -> None:
     upstreams = Upstreams()
 
