@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
@@ -23,19 +24,13 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from snappy_devstack.backing import (
-    BackingServices,
-    create_bucket,
-    create_database,
-    delete_bucket,
-    drop_database,
-)
+from snappy_devstack.backing import BackingServices, drop_database
 from snappy_devstack.postgres import database_url
 from snappy_devstack.s3 import s3_client
 from snappy_migration.mapping import TABLES
 from snappy_migration.stores import Endpoints, ObjectStore
 from snappy_topology import PartName
-from tests.support.provisioning import migrate
+from tests.support.provisioning import migrate, new_bucket, new_database
 from tests.support.session import SESSION_TAG
 
 if TYPE_CHECKING:
@@ -104,40 +99,40 @@ class MigrationStores:
 def migrated_templates(backing: BackingServices) -> Iterator[dict[str, str]]:
     """One migrated database per deployable, cloned by every test."""
     names = {role: f"snappy_template_{role}_{SESSION_TAG}" for role in _TEMPLATES}
-    for role, package in _TEMPLATES.items():
-        migrate(package, create_database(backing.postgres_url, names[role], drop_existing=True))
-    yield names
-    for name in names.values():
-        drop_database(backing.postgres_url, name)
+    with ExitStack() as templates:
+        for role, package in _TEMPLATES.items():
+            migrate(package, templates.enter_context(new_database(backing, names[role])))
+        yield names
 
 
-def _clone(backing: BackingServices, template: str, name: str) -> str:
+@contextmanager
+def cloned_database(backing: BackingServices, template: str, name: str) -> Iterator[str]:
+    """A new database `name`, a copy of `template`; its URL. Dropped afterwards."""
     with psycopg.connect(backing.postgres_url, autocommit=True) as admin:
         admin.execute(
             sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
         )
-    return database_url(backing.postgres_url, name)
+    try:
+        yield database_url(backing.postgres_url, name)
+    finally:
+        drop_database(backing.postgres_url, name)
 
 
 class StoresFactory:
-    """Makes fresh stores, and fresh targets for an existing source; drops all of them at the end."""
+    """Makes fresh stores, and fresh targets for an existing source; `cleanup` drops all of them."""
 
-    def __init__(self, backing: BackingServices, templates: dict[str, str]) -> None:
+    def __init__(self, backing: BackingServices, templates: dict[str, str], cleanup: ExitStack) -> None:
         self._backing = backing
         self._templates = templates
-        self._databases: list[str] = []
-        self._buckets: list[str] = []
+        self._cleanup = cleanup
 
     def _database(self, role: str) -> str:
         name = f"snappy_mig_{role}_{SESSION_TAG}_{next(_counter)}"
-        self._databases.append(name)
-        return _clone(self._backing, self._templates[role], name)
+        return self._cleanup.enter_context(cloned_database(self._backing, self._templates[role], name))
 
     def _bucket(self, role: str) -> str:
         name = f"snappy-mig-{role}-{SESSION_TAG}-{next(_counter)}"
-        create_bucket(self._backing.s3, name)
-        self._buckets.append(name)
-        return name
+        return self._cleanup.enter_context(new_bucket(self._backing, name))
 
     def stores(self) -> MigrationStores:
         """A migrated monolith database with an empty bucket, and empty migrated targets."""
@@ -159,19 +154,12 @@ class StoresFactory:
             target_bucket=self._bucket("target"),
         )
 
-    def drop_all(self) -> None:
-        for name in self._databases:
-            drop_database(self._backing.postgres_url, name)
-        for bucket in self._buckets:
-            delete_bucket(self._backing.s3, bucket)
-
 
 @pytest.fixture
 def stores_factory(backing: BackingServices, migrated_templates: dict[str, str]) -> Iterator[StoresFactory]:
     """Fresh stores on demand, dropped after the test."""
-    factory = StoresFactory(backing, migrated_templates)
-    yield factory
-    factory.drop_all()
+    with ExitStack() as cleanup:
+        yield StoresFactory(backing, migrated_templates, cleanup)
 
 
 @pytest.fixture

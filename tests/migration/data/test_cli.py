@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from snappy_devstack.backing import BackingServices, create_database, drop_datab
 from snappy_devstack.local_stack import LocalStack, read_local_stack, write_local_stack
 from snappy_migration.cli import DefaultStores, resolve_endpoints
 from snappy_migration.errors import MigrationError
-from snappy_migration.stores import ObjectStore
+from snappy_migration.stores import ObjectStore, describe_database
 from snappy_monolith.__main__ import alembic_config
 from snappy_monolith.config import sqlalchemy_url
 from snappy_topology import PartName
@@ -42,37 +43,33 @@ def no_store_options() -> argparse.Namespace:
     )
 
 
-def one_line_error(stderr: str) -> str:
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
+def refusal(result: subprocess.CompletedProcess[str]) -> str:
+    """The one line a command that cannot go on writes, once it has exited with status 2."""
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
     return lines[0]
 
 
-def test_a_wrong_database_url_is_one_line_naming_the_database(stores: MigrationStores) -> None:
-    result = run_migrate(
-        stores,
-        "plan",
-        changed={"SNAPPY_MIGRATE_USERS_DATABASE_URL": "postgresql://postgres@127.0.0.1:9/nowhere"},
-    )
-
-    assert result.returncode == 2
-    assert one_line_error(result.stderr).startswith(
-        f"{PROG} plan: cannot connect to the user-service database at 127.0.0.1:9/nowhere:"
-    )
-
-
-def test_a_wrong_s3_endpoint_is_one_line_naming_it(stores: MigrationStores) -> None:
-    result = run_migrate(stores, "plan", changed={"SNAPPY_MIGRATE_S3_ENDPOINT_URL": "http://127.0.0.1:9"})
-
-    assert result.returncode == 2
-    assert "cannot reach the object store at http://127.0.0.1:9" in one_line_error(result.stderr)
-
-
-def test_a_missing_bucket_is_named(stores: MigrationStores) -> None:
-    result = run_migrate(stores, "plan", changed={"SNAPPY_MIGRATE_TARGET_BUCKET": "no-such-bucket"})
-
-    assert result.returncode == 2
-    assert "bucket 'no-such-bucket' does not exist" in one_line_error(result.stderr)
+@pytest.mark.parametrize(
+    ("changed", "error"),
+    [
+        (
+            {"SNAPPY_MIGRATE_USERS_DATABASE_URL": "postgresql://postgres@127.0.0.1:9/nowhere"},
+            "cannot connect to the user-service database at 127.0.0.1:9/nowhere:",
+        ),
+        (
+            {"SNAPPY_MIGRATE_S3_ENDPOINT_URL": "http://127.0.0.1:9"},
+            "cannot reach the object store at http://127.0.0.1:9",
+        ),
+        ({"SNAPPY_MIGRATE_TARGET_BUCKET": "no-such-bucket"}, "bucket 'no-such-bucket' does not exist"),
+    ],
+    ids=["database", "S3 endpoint", "bucket"],
+)
+def test_a_wrong_store_is_one_line_naming_it(
+    stores: MigrationStores, changed: dict[str, str], error: str
+) -> None:
+    assert refusal(run_migrate(stores, "plan", changed=changed)).startswith(f"{PROG} plan: {error}")
 
 
 @pytest.fixture
@@ -88,11 +85,11 @@ def test_a_service_database_without_its_schema_names_the_command_that_creates_it
 ) -> None:
     result = run_migrate(stores, "status", changed={"SNAPPY_MIGRATE_PHOTOS_DATABASE_URL": empty_database})
 
-    assert result.returncode == 2
-    message = one_line_error(result.stderr)
-    assert "photo-service's database" in message
-    assert "has no table photos, shares" in message
-    assert "`python -m snappy_photo_service migrate`" in message
+    assert refusal(result) == (
+        f"{PROG} status: photo-service's database at {describe_database(empty_database)} has no table"
+        " photos, shares: create its schema with `python -m snappy_photo_service migrate`"
+        " (SNAPPY_DATABASE_URL set to that database)"
+    )
 
 
 def test_a_monolith_without_the_change_log_names_the_monolith_migration(
@@ -102,18 +99,17 @@ def test_a_monolith_without_the_change_log_names_the_monolith_migration(
 
     result = run_migrate(stores, "backfill", changed={"SNAPPY_MIGRATE_SOURCE_DATABASE_URL": empty_database})
 
-    assert result.returncode == 2
-    message = one_line_error(result.stderr)
-    assert "the monolith's database" in message
-    assert "has no table change_log" in message
-    assert "`python -m snappy_monolith migrate`" in message
+    assert refusal(result) == (
+        f"{PROG} backfill: the monolith's database at {describe_database(empty_database)} has no table"
+        " change_log: create its schema with `python -m snappy_monolith migrate`"
+        " (SNAPPY_DATABASE_URL set to that database)"
+    )
 
 
 def test_sync_before_backfill_says_what_to_run_first(stores: MigrationStores) -> None:
     result = run_migrate(stores, "sync")
 
-    assert result.returncode == 2
-    assert one_line_error(result.stderr) == (
+    assert refusal(result) == (
         f"{PROG} sync: the backfill of users has not finished: run `snappy migrate backfill` first"
     )
 
@@ -221,8 +217,7 @@ def test_a_second_migration_writing_at_the_same_time_is_refused(stores: Migratio
         refused = run_migrate(stores, "backfill")
         reading = run_migrate(stores, "plan")
 
-    assert refused.returncode == 2
-    assert "another migration is writing from this monolith database" in one_line_error(refused.stderr)
+    assert "another migration is writing from this monolith database" in refusal(refused)
     assert "first-migration" in refused.stderr
     assert reading.returncode == 0
     assert run_migrate(stores, "backfill").returncode == 0

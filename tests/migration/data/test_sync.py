@@ -185,13 +185,19 @@ def test_sync_before_the_backfill_finished_is_refused(stores: MigrationStores) -
 SIGN_UP = "INSERT INTO users (username, display_name, password_hash) VALUES (%s, %s, 'x') RETURNING id"
 
 
+def sign_up_on_both_sides(stores: MigrationStores, monolith_username: str) -> int:
+    """A user "on_the_service" on user-service and one on the monolith after the backfill: one id for both."""
+    theirs = execute(stores.users_url, SIGN_UP, ("on_the_service", "Mine"))[0][0]
+    ours = execute(stores.source_url, SIGN_UP, (monolith_username, "Yours"))[0][0]
+    assert theirs == ours  # Both sequences were at the same place: the ids collide.
+    return int(ours)
+
+
 def test_a_row_a_service_wrote_under_a_monolith_id_is_a_conflict_not_overwritten(
     backfilled: MigrationStores,
 ) -> None:
     stores = backfilled
-    theirs = execute(stores.users_url, SIGN_UP, ("on_the_service", "Mine"))[0][0]
-    ours = execute(stores.source_url, SIGN_UP, ("on_the_monolith", "Yours"))[0][0]
-    assert theirs == ours  # Both sequences were at the same place: the ids collide.
+    ours = sign_up_on_both_sides(stores, "on_the_monolith")
 
     with (
         open_stores(stores.endpoints) as opened,
@@ -237,16 +243,14 @@ def test_a_monolith_row_gone_before_it_was_synced_leaves_the_services_row_of_tha
     backfilled: MigrationStores,
 ) -> None:
     stores = backfilled
-    theirs = execute(stores.users_url, SIGN_UP, ("on_the_service", "Mine"))[0][0]
-    ours = execute(stores.source_url, SIGN_UP, ("short_lived", "Gone"))[0][0]
-    execute(stores.source_url, "DELETE FROM users WHERE id = %s", (ours,))
-    assert theirs == ours
+    shared_id = sign_up_on_both_sides(stores, "short_lived")
+    execute(stores.source_url, "DELETE FROM users WHERE id = %s", (shared_id,))
 
     with open_stores(stores.endpoints) as opened:
         summary = sync(opened)
 
     assert summary.entries == 2
-    assert execute(stores.users_url, "SELECT username FROM users WHERE id = %s", (theirs,)) == [
+    assert execute(stores.users_url, "SELECT username FROM users WHERE id = %s", (shared_id,)) == [
         ("on_the_service",)
     ]
 
