@@ -247,6 +247,10 @@ def truncated(data: bytes) -> bytes:
     return data[: len(data) // 2]
 
 
+# The name an image is uploaded under, unless it has one of its own.
+_PLAIN_NAMES = {"image/jpeg": "photo.jpg", "image/png": "photo.png", "image/webp": "photo.webp"}
+
+
 @dataclass(frozen=True)
 class CameraImage:
     """An image an upload must accept: its bytes, the type it is stored as, and how it is named."""
@@ -255,7 +259,13 @@ class CameraImage:
     content_type: str
     # Displayed width > height after EXIF orientation: tells whether the thumbnail was turned.
     upright_is_landscape: bool = True
-    filename: str = "photo.jpg"
+    # A name of its own (another extension, or one that lies), else the plain name of its type.
+    named: str | None = None
+
+    @property
+    def filename(self) -> str:
+        """The file name it is uploaded under."""
+        return self.named or _PLAIN_NAMES[self.content_type]
 
 
 @dataclass(frozen=True)
@@ -285,25 +295,23 @@ ACCEPTED_IMAGES: dict[str, CameraImage] = {
     "jpeg-large-icc-profile": CameraImage(jpeg_with_large_icc_profile, "image/jpeg"),
     "jpeg-huge-exif": CameraImage(jpeg_with_huge_exif, "image/jpeg", upright_is_landscape=False),
     "jpeg-corrupt-exif": CameraImage(jpeg_with_corrupt_exif, "image/jpeg"),
-    "mpo": CameraImage(mpo, "image/jpeg", filename="stereo.mpo"),
-    "png-rgb-16-bit": CameraImage(png_rgb_16_bit, "image/png", filename="photo.png"),
-    "png-rgba-16-bit": CameraImage(png_rgba_16_bit, "image/png", filename="photo.png"),
-    "png-gray-16-bit": CameraImage(png_gray_16_bit, "image/png", filename="photo.png"),
-    "png-interlaced": CameraImage(png_interlaced, "image/png", filename="photo.png"),
-    "png-palette-transparency": CameraImage(png_palette_with_transparency, "image/png", filename="photo.png"),
-    "png-palette-alpha-table": CameraImage(png_palette_with_alpha_table, "image/png", filename="photo.png"),
-    "png-grayscale-alpha": CameraImage(png_grayscale_alpha, "image/png", filename="photo.png"),
-    "png-1-bit": CameraImage(png_one_bit, "image/png", filename="photo.png"),
-    "png-huge-exif": CameraImage(png_with_huge_exif, "image/png", filename="photo.png"),
-    "apng": CameraImage(apng, "image/png", filename="animation.png"),
-    "webp-animated": CameraImage(animated_webp, "image/webp", filename="animation.webp"),
-    "webp-lossless": CameraImage(lossless_webp, "image/webp", filename="photo.webp"),
-    "webp-orientation-6": CameraImage(
-        webp_with_orientation, "image/webp", upright_is_landscape=False, filename="photo.webp"
-    ),
+    "mpo": CameraImage(mpo, "image/jpeg", named="stereo.mpo"),
+    "png-rgb-16-bit": CameraImage(png_rgb_16_bit, "image/png"),
+    "png-rgba-16-bit": CameraImage(png_rgba_16_bit, "image/png"),
+    "png-gray-16-bit": CameraImage(png_gray_16_bit, "image/png"),
+    "png-interlaced": CameraImage(png_interlaced, "image/png"),
+    "png-palette-transparency": CameraImage(png_palette_with_transparency, "image/png"),
+    "png-palette-alpha-table": CameraImage(png_palette_with_alpha_table, "image/png"),
+    "png-grayscale-alpha": CameraImage(png_grayscale_alpha, "image/png"),
+    "png-1-bit": CameraImage(png_one_bit, "image/png"),
+    "png-huge-exif": CameraImage(png_with_huge_exif, "image/png"),
+    "apng": CameraImage(apng, "image/png", named="animation.png"),
+    "webp-animated": CameraImage(animated_webp, "image/webp", named="animation.webp"),
+    "webp-lossless": CameraImage(lossless_webp, "image/webp"),
+    "webp-orientation-6": CameraImage(webp_with_orientation, "image/webp", upright_is_landscape=False),
     # The name lies: the content decides.
-    "png-named-jpeg": CameraImage(png_one_bit, "image/png", filename="photo.jpg"),
-    "jpeg-named-png": CameraImage(progressive_jpeg, "image/jpeg", filename="photo.png"),
+    "png-named-jpeg": CameraImage(png_one_bit, "image/png", named="photo.jpg"),
+    "jpeg-named-png": CameraImage(progressive_jpeg, "image/jpeg", named="photo.png"),
 }
 
 

@@ -17,12 +17,13 @@ from tests.security.camera_images import (
     ACCEPTED_IMAGES,
     MARKED_SIZE,
     REFUSED_IMAGES,
+    RefusedImage,
     jpeg_with_orientation,
 )
+from tests.security.refusals import assert_refused_without_a_trace
 from tests.support.api_client import ApiClient
 from tests.support.versions import StackUnderTest
 
-PROBLEMS = "https://snappy.example/problems/"
 # EXIF orientation -> whether the upright picture's top-left corner is red (else blue), for
 # the marked image (red left half, blue right half, wider than tall).
 RED_TOP_LEFT_AFTER_ORIENTATION = {1: True, 2: False, 3: False, 4: True, 5: True, 6: True, 7: False, 8: False}
@@ -93,20 +94,13 @@ def test_a_16_bit_greyscale_thumbnail_keeps_its_tones(api: ApiClient) -> None:
     assert first_row[-2] > 224
 
 
-@pytest.mark.parametrize("image_name", list(REFUSED_IMAGES))
+@pytest.mark.parametrize("image", REFUSED_IMAGES.values(), ids=REFUSED_IMAGES.keys())
 def test_a_file_that_is_not_a_usable_image_is_refused_without_a_trace(
-    api: ApiClient, stack: StackUnderTest, image_name: str
+    api: ApiClient, stack: StackUnderTest, image: RefusedImage
 ) -> None:
-    image = REFUSED_IMAGES[image_name]
-    token = api.user_with_token("camera")
+    response = api.upload(api.user_with_token("camera"), image.make(), filename=image.filename)
 
-    response = api.upload(token, image.make(), filename=image.filename)
-
-    assert response.status_code == image.status, response.get_data(as_text=True)
-    assert response.mimetype == "application/problem+json"
-    assert response.get_json()["type"] == PROBLEMS + image.slug
-    assert stack.photo_count() == 0
-    assert stack.object_keys() == []
+    assert_refused_without_a_trace(response, stack, status=image.status, slug=image.slug)
 
 
 def test_too_many_pixels_is_refused_without_a_trace(api: ApiClient, stack: StackUnderTest) -> None:
@@ -115,7 +109,4 @@ def test_too_many_pixels_is_refused_without_a_trace(api: ApiClient, stack: Stack
     response = api.upload(token, png_bomb(20_000, 20_000), filename="bomb.png")
 
     # 422, not 413: the body is small; it is the picture it describes that is too large.
-    assert response.status_code == 422
-    assert response.get_json()["type"] == PROBLEMS + "image-too-large"
-    assert stack.photo_count() == 0
-    assert stack.object_keys() == []
+    assert_refused_without_a_trace(response, stack, status=422, slug="image-too-large")

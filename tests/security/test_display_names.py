@@ -40,20 +40,28 @@ SPOOFING_NAMES = {
     "no-break spaces only": "\u00a0\u00a0",
 }
 
-LEGITIMATE_NAMES = {
-    "latin with diaeresis": ("Zoë", "Zoë"),
-    "han": ("李小龙", "李小龙"),
+# Accepted, and stored as written.
+NAMES_KEPT_AS_WRITTEN = {
+    "latin with diaeresis": "Zoë",
+    "han": "李小龙",
+    "arabic": "محمد",
+    "hebrew": "דוד",
+    "cyrillic": "Ёлка Иванова",
+    "devanagari": "अनुष्का",
+    "greek": "Σωκράτης",
+    "emoji": "Alice 😀",
+    "apostrophe and hyphen": "Anne-Marie O'Neil",
+}
+# Accepted, and stored as the profile enforces them: (as sent, as stored).
+NAMES_ENFORCED = {
     "dutch ij ligature": ("Ĳsbrand", "IJsbrand"),
-    "arabic": ("محمد", "محمد"),
-    "hebrew": ("דוד", "דוד"),
-    "cyrillic": ("Ёлка Иванова", "Ёлка Иванова"),
-    "devanagari": ("अनुष्का", "अनुष्का"),
-    "greek": ("Σωκράτης", "Σωκράτης"),
-    "emoji": ("Alice 😀", "Alice 😀"),
-    "apostrophe and hyphen": ("Anne-Marie O'Neil", "Anne-Marie O'Neil"),
     "spaces trimmed and collapsed": ("  Alice   Liddell ", "Alice Liddell"),
     "no-break space mapped": ("Alice\u00a0Liddell", "Alice Liddell"),
     "full-width letters": ("Ａｌｉｃｅ", "Alice"),
+}
+LEGITIMATE_NAMES = {
+    **{label: (name, name) for label, name in NAMES_KEPT_AS_WRITTEN.items()},
+    **NAMES_ENFORCED,
 }
 
 

@@ -16,11 +16,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import create_engine, text
 
-from snappy_monolith.config import sqlalchemy_url
 from tests.support.api_client import ApiClient
 from tests.support.live import LiveMicroservices
+from tests.support.stores import execute_sql
 from tests.support.versions import StackUnderTest
 
 PASSWORD = "correct-horse"
@@ -36,17 +35,6 @@ TEST_CLIENT_ADDRESS = "127.0.0.1"
 BROWSER_ACCEPT = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 _CHECKS_METRIC = re.compile(r"^snappy_password_checks_total (\S+)$", re.MULTILINE)
 _RETRY_MESSAGE = re.compile(r"Too many attempts\. Try again in (\d+) seconds?\.")
-
-
-def run_sql(database_url: str, statement: str, **parameters: object) -> Any:
-    """Run one statement with bound parameters; its first value, if it returns rows."""
-    engine = create_engine(sqlalchemy_url(database_url))
-    try:
-        with engine.begin() as connection:
-            result = connection.execute(text(statement), parameters)
-            return result.scalar() if result.returns_rows else None
-    finally:
-        engine.dispose()
 
 
 class Guessing:
@@ -79,20 +67,20 @@ class Guessing:
 
     def wait_out_the_block(self, username: str) -> None:
         """Let the account's block end now, as if its wait had passed."""
-        run_sql(
+        execute_sql(
             self.database_url,
             "UPDATE login_throttle SET blocked_until = now() - interval '1 second'"
             " WHERE scope = 'account' AND subject = :username",
-            username=username,
+            {"username": username},
         )
 
     def rows(self, scope: str) -> dict[str, int]:
         """The throttle's counts for one scope, by subject."""
-        found = run_sql(
+        found = execute_sql(
             self.database_url,
             "SELECT coalesce(json_object_agg(subject, failures), '{}')::text"
             " FROM login_throttle WHERE scope = :scope",
-            scope=scope,
+            {"scope": scope},
         )
         counts: dict[str, int] = json.loads(found)
         return counts
@@ -184,12 +172,11 @@ def test_a_username_that_does_not_exist_is_throttled_the_same_way(guessing: Gues
 
 def test_the_address_limit_holds_across_usernames_and_forged_forwarding_headers(guessing: Guessing) -> None:
     # This address has already failed all but three of its log-ins in the current window.
-    run_sql(
+    execute_sql(
         guessing.database_url,
         "INSERT INTO login_throttle (scope, subject, failures, window_started_at)"
         " VALUES ('address', :address, :failures, now())",
-        address=TEST_CLIENT_ADDRESS,
-        failures=ADDRESS_MAX_FAILURES - 3,
+        {"address": TEST_CLIENT_ADDRESS, "failures": ADDRESS_MAX_FAILURES - 3},
     )
     guessing.api.sign_up("zoe", PASSWORD)
 
