@@ -231,6 +231,14 @@ def test_an_unknown_page_is_an_html_404_for_browsers(browser: FlaskClient) -> No
     assert response.mimetype == "text/html"
 
 
+def test_a_wrong_method_is_an_html_405_that_names_the_allowed_ones(browser: FlaskClient) -> None:
+    response = browser.put("/logout", headers={"Accept": "text/html"})
+
+    assert response.status_code == 405
+    assert response.mimetype == "text/html"
+    assert "POST" in response.headers["Allow"]
+
+
 def test_an_unknown_profile_is_an_html_404(browser: FlaskClient) -> None:
     sign_up_in_browser(browser, "alice")
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import quote
 
-from flask import Flask, Response, request
+from flask import Flask, Response, make_response, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import HTTPException
 
@@ -257,9 +257,8 @@ def register_error_handlers(
             response.status_code = status
             return response
         detail = error.description if status != 404 else "No resource at this address"
-        if _wants_html():
-            return render(error_type(detail))
-        response = problem_response(error_type(detail))
+        response = make_response(render(error_type(detail)))
+        # RFC 9110 section 15.5.6: a 405 names the methods the resource has, page or problem.
         allowed_methods = getattr(error, "valid_methods", None)
         if status == 405 and allowed_methods:
             response.headers["Allow"] = ", ".join(sorted(allowed_methods))

@@ -8,7 +8,7 @@ the stores it owns and the route groups it can serve.
 Who reads it:
 
 - the devstack launcher (`snappy up`, `snappy rehearse`: `snappy_devstack.stack`);
-- the test fixtures and the Pact provider verification (`tests/support/topology.py`);
+- the test fixtures and the Pact provider verification (`tests/support/parts.py`);
 - the edge's routing table (`snappy_edge.routing`), whose cells are parts that serve the group;
 - the data migration, whose target databases are the parts that own them;
 - the Kubernetes manifests and the architecture diagrams, later.
