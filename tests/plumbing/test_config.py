@@ -29,6 +29,7 @@ from snappy_plumbing.config import (
 )
 from snappy_plumbing.database import DatabaseServiceSettings, DatabaseTimeouts
 from snappy_plumbing.peers import PeerPolicy
+from tests.support.settings import Reads, Refuses, SettingsCase
 
 
 @dataclass(frozen=True)
@@ -75,9 +76,11 @@ def test_a_renamed_variable_stops_the_start_and_names_its_new_name(old: str, new
         Example.from_environ({**REQUIRED, old: "2"})
 
 
-def test_a_setting_without_default_is_required() -> None:
+# Missing or blank alike: each service's table checks its required variables blank.
+@pytest.mark.parametrize("environ", [{}, {"TEST_URL": " "}], ids=["missing", "blank"])
+def test_a_setting_without_default_is_required(environ: dict[str, str]) -> None:
     with pytest.raises(ConfigurationError, match="TEST_URL is required"):
-        Example.from_environ({"TEST_URL": " "})
+        Example.from_environ(environ)
 
 
 def test_variables_are_read_stripped_into_every_section() -> None:
@@ -168,48 +171,68 @@ class ExampleService(DatabaseServiceSettings):
 
 
 DATABASE = {"SNAPPY_DATABASE_URL": "postgresql://u@db/example"}
+# Short database limits: 1 + 2 + 2 + 2 = 7 s for one PostgreSQL call at worst.
+SHORT_DATABASE = {
+    "SNAPPY_DATABASE_LOCK_TIMEOUT_SECONDS": "0.5",
+    "SNAPPY_DATABASE_STATEMENT_TIMEOUT_SECONDS": "1.5",
+    "SNAPPY_DATABASE_ANSWER_TIMEOUT_SECONDS": "2",
+}
 
-
-def test_the_shared_sections_are_read_from_their_variables() -> None:
-    environ = {
-        **DATABASE,
-        "SNAPPY_LOG_LEVEL": "debug",
-        "SNAPPY_DATABASE_POOL_TIMEOUT_SECONDS": "0.5",
-        "SNAPPY_DATABASE_CONNECT_TIMEOUT_SECONDS": "3",
-        "SNAPPY_DATABASE_LOCK_TIMEOUT_SECONDS": "0.5",
-        "SNAPPY_DATABASE_STATEMENT_TIMEOUT_SECONDS": "2",
-        "SNAPPY_DATABASE_ANSWER_TIMEOUT_SECONDS": "2.5",
-        "SNAPPY_REQUEST_BUDGET_SECONDS": "20",
-        "SNAPPY_PEER_CONNECT_TIMEOUT_SECONDS": "0.5",
-        "SNAPPY_PEER_READ_TIMEOUT_SECONDS": "2",
-        "SNAPPY_PEER_ATTEMPTS": "4",
-        "SNAPPY_JWKS_URL": "https://keys.example/jwks.json",
-        "SNAPPY_JWT_ISSUER": "iss",
-        "SNAPPY_JWT_AUDIENCE": "aud",
-        "SNAPPY_REVOCATION_TTL_SECONDS": "2",
-        "SNAPPY_REVOCATION_MAX_STALENESS_SECONDS": "30",
-    }
-
-    assert ExampleService.from_environ(environ) == ExampleService(
-        log_level="DEBUG",
-        database_url="postgresql+psycopg://u@db/example",
-        database=DatabaseTimeouts(
-            pool_timeout_seconds=0.5,
-            connect_timeout_seconds=3,
-            lock_timeout_seconds=0.5,
-            statement_timeout_seconds=2.0,
-            answer_timeout_seconds=2.5,
+SHARED_SECTIONS: list[SettingsCase] = [
+    Reads(
+        "the shared sections are read from their variables",
+        {
+            "SNAPPY_LOG_LEVEL": "debug",
+            "SNAPPY_DATABASE_POOL_TIMEOUT_SECONDS": "0.5",
+            "SNAPPY_DATABASE_CONNECT_TIMEOUT_SECONDS": "3",
+            "SNAPPY_DATABASE_LOCK_TIMEOUT_SECONDS": "0.5",
+            "SNAPPY_DATABASE_STATEMENT_TIMEOUT_SECONDS": "2",
+            "SNAPPY_DATABASE_ANSWER_TIMEOUT_SECONDS": "2.5",
+            "SNAPPY_REQUEST_BUDGET_SECONDS": "20",
+            "SNAPPY_PEER_CONNECT_TIMEOUT_SECONDS": "0.5",
+            "SNAPPY_PEER_READ_TIMEOUT_SECONDS": "2",
+            "SNAPPY_PEER_ATTEMPTS": "4",
+            "SNAPPY_JWKS_URL": "https://keys.example/jwks.json",
+            "SNAPPY_JWT_ISSUER": "iss",
+            "SNAPPY_JWT_AUDIENCE": "aud",
+            "SNAPPY_REVOCATION_TTL_SECONDS": "2",
+            "SNAPPY_REVOCATION_MAX_STALENESS_SECONDS": "30",
+        },
+        ExampleService(
+            log_level="DEBUG",
+            database_url="postgresql+psycopg://u@db/example",
+            database=DatabaseTimeouts(
+                pool_timeout_seconds=0.5,
+                connect_timeout_seconds=3,
+                lock_timeout_seconds=0.5,
+                statement_timeout_seconds=2.0,
+                answer_timeout_seconds=2.5,
+            ),
+            request_budget_seconds=20.0,
+            calls=PeerPolicy(read_timeout_seconds=2.0, attempts=4, connect_timeout_seconds=0.5),
+            tokens=TokenCheckSettings(
+                issuer="iss",
+                audience="aud",
+                jwks_url="https://keys.example/jwks.json",
+                revocation_ttl_seconds=2.0,
+                revocation_max_staleness_seconds=30.0,
+            ),
         ),
-        request_budget_seconds=20.0,
-        calls=PeerPolicy(read_timeout_seconds=2.0, attempts=4, connect_timeout_seconds=0.5),
-        tokens=TokenCheckSettings(
-            issuer="iss",
-            audience="aud",
-            jwks_url="https://keys.example/jwks.json",
-            revocation_ttl_seconds=2.0,
-            revocation_max_staleness_seconds=30.0,
-        ),
-    )
+    ),
+    # Limits that do not nest under the budget stop the start:
+    # 1 + 4 + 2 + 4 = 11 s for one PostgreSQL call with the default limits, ...
+    Refuses({"SNAPPY_REQUEST_BUDGET_SECONDS": "10"}, "longest a PostgreSQL call can take (11.0 s)"),
+    # ... 2 x (1 + 3) + 0.1 s for a peer call, the service's other call.
+    Refuses({**SHORT_DATABASE, "SNAPPY_REQUEST_BUDGET_SECONDS": "8"}, "longest a peer call can take (8.1 s)"),
+    Refuses({"SNAPPY_DATABASE_LOCK_TIMEOUT_SECONDS": "3"}, "LOCK_TIMEOUT_SECONDS must be below"),
+    Refuses({"SNAPPY_DATABASE_STATEMENT_TIMEOUT_SECONDS": "5"}, "STATEMENT_TIMEOUT_SECONDS must be below"),
+    Refuses({"SNAPPY_DATABASE_CONNECT_TIMEOUT_SECONDS": "1"}, "CONNECT_TIMEOUT_SECONDS must be at least 2"),
+]
+
+
+@pytest.mark.parametrize("case", SHARED_SECTIONS, ids=lambda case: case.summary)
+def test_the_shared_sections(case: SettingsCase, tmp_path: Path) -> None:
+    case.check(ExampleService.from_environ, DATABASE, ConfigurationError, tmp_path)
 
 
 def test_the_signers_keys_are_user_services_unless_configured() -> None:
@@ -218,30 +241,3 @@ def test_the_signers_keys_are_user_services_unless_configured() -> None:
     )
     configured = TokenCheckSettings(jwks_url="https://keys.example/jwks.json")
     assert configured.signer_keys_url("http://user-service:8000") == "https://keys.example/jwks.json"
-
-
-# Short database limits: 1 + 2 + 2 + 2 = 7 s for one PostgreSQL call at worst.
-SHORT_DATABASE = {
-    "SNAPPY_DATABASE_LOCK_TIMEOUT_SECONDS": "0.5",
-    "SNAPPY_DATABASE_STATEMENT_TIMEOUT_SECONDS": "1.5",
-    "SNAPPY_DATABASE_ANSWER_TIMEOUT_SECONDS": "2",
-}
-
-
-@pytest.mark.parametrize(
-    ("overrides", "message"),
-    [
-        # 1 + 4 + 2 + 4 = 11 s for one PostgreSQL call with the default limits.
-        ({"SNAPPY_REQUEST_BUDGET_SECONDS": "10"}, r"longest a PostgreSQL call can take \(11.0 s\)"),
-        # 2 x (1 + 3) + 0.1 s for a peer call, the service's other call.
-        ({**SHORT_DATABASE, "SNAPPY_REQUEST_BUDGET_SECONDS": "8"}, r"longest a peer call can take \(8.1 s\)"),
-        ({"SNAPPY_DATABASE_LOCK_TIMEOUT_SECONDS": "3"}, "LOCK_TIMEOUT_SECONDS must be below"),
-        ({"SNAPPY_DATABASE_STATEMENT_TIMEOUT_SECONDS": "5"}, "STATEMENT_TIMEOUT_SECONDS must be below"),
-        ({"SNAPPY_DATABASE_CONNECT_TIMEOUT_SECONDS": "1"}, "CONNECT_TIMEOUT_SECONDS must be at least 2"),
-    ],
-)
-def test_limits_that_do_not_nest_under_the_budget_stop_the_start(
-    overrides: dict[str, str], message: str
-) -> None:
-    with pytest.raises(ConfigurationError, match=message):
-        ExampleService.from_environ({**DATABASE, **overrides})

@@ -8,11 +8,13 @@ tests/plumbing/test_config.py.
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from snappy_plumbing.peers import PeerPolicy
 from snappy_web_ui.config import ConfigurationError, PeerSettings, Settings, TokenSettings
+from tests.support.settings import Reads, Refuses, SettingsCase, the_required_variables
 
 REQUIRED = {
     "SNAPPY_USER_SERVICE_URL": "http://user-service:8000",
@@ -22,58 +24,52 @@ REQUIRED = {
 # What REQUIRED stands for, as the dataclasses write it.
 REQUIRED_SETTINGS = Settings(
     peers=PeerSettings(
-        user_service_url="http://user-service:8000", photo_service_url="http://photo-service:8000"
+        user_service_url="http://user-service:8000",
+        photo_service_url="http://photo-service:8000",
+        # A page's read waits 5 s at most per attempt; a write 20 s, above the services' budget.
+        calls=PeerPolicy(read_timeout_seconds=5.0, attempts=3),
+        write_timeout_seconds=20.0,
     ),
     secret_key="secret",
 )
 
-
-def test_with_the_required_settings_the_rest_are_the_fields_defaults() -> None:
-    assert Settings.from_environ(REQUIRED) == REQUIRED_SETTINGS
-    # A page's read waits 5 s at most per attempt; a write 20 s, above the services' budget.
-    assert REQUIRED_SETTINGS.peers.calls == PeerPolicy(read_timeout_seconds=5.0, attempts=3)
-    assert REQUIRED_SETTINGS.peers.write_timeout_seconds == 20.0
-
-
-@pytest.mark.parametrize("missing", sorted(REQUIRED))
-def test_each_required_setting_is_named_when_missing(missing: str) -> None:
-    with pytest.raises(ConfigurationError, match=f"{missing} is required"):
-        Settings.from_environ({name: value for name, value in REQUIRED.items() if name != missing})
-
-
-def test_its_own_settings_are_read_from_their_variables() -> None:
-    environ = {
-        **REQUIRED,
-        "SNAPPY_PEER_ATTEMPTS": "2",
-        "SNAPPY_PEER_WRITE_TIMEOUT_SECONDS": "25",
-        "SNAPPY_USER_CACHE_TTL_SECONDS": "30",
-        "SNAPPY_JWKS_URL": "https://keys.example/jwks.json",
-        "SNAPPY_ACCESS_TOKEN_TTL_SECONDS": "600",
-        "SNAPPY_SESSION_COOKIE_SECURE": "true",
-        "SNAPPY_MAX_UPLOAD_BYTES": "2048",
-        "SNAPPY_DEFAULT_PAGE_SIZE": "5",
-        "SNAPPY_TRUSTED_PROXY_HOPS": "1",
-    }
-
-    assert Settings.from_environ(environ) == replace(
-        REQUIRED_SETTINGS,
-        peers=replace(
-            REQUIRED_SETTINGS.peers,
-            calls=PeerPolicy(read_timeout_seconds=5.0, attempts=2),
-            write_timeout_seconds=25.0,
-            user_cache_ttl_seconds=30.0,
+SETTINGS: list[SettingsCase] = [
+    *the_required_variables(REQUIRED, REQUIRED_SETTINGS),
+    Reads(
+        "its own settings are read from their variables",
+        {
+            "SNAPPY_PEER_ATTEMPTS": "2",
+            "SNAPPY_PEER_WRITE_TIMEOUT_SECONDS": "25",
+            "SNAPPY_USER_CACHE_TTL_SECONDS": "30",
+            "SNAPPY_JWKS_URL": "https://keys.example/jwks.json",
+            "SNAPPY_ACCESS_TOKEN_TTL_SECONDS": "600",
+            "SNAPPY_SESSION_COOKIE_SECURE": "true",
+            "SNAPPY_MAX_UPLOAD_BYTES": "2048",
+            "SNAPPY_DEFAULT_PAGE_SIZE": "5",
+            "SNAPPY_TRUSTED_PROXY_HOPS": "1",
+        },
+        replace(
+            REQUIRED_SETTINGS,
+            peers=replace(
+                REQUIRED_SETTINGS.peers,
+                calls=PeerPolicy(read_timeout_seconds=5.0, attempts=2),
+                write_timeout_seconds=25.0,
+                user_cache_ttl_seconds=30.0,
+            ),
+            tokens=TokenSettings(jwks_url="https://keys.example/jwks.json", ttl_seconds=600),
+            session_cookie_secure=True,
+            max_upload_bytes=2048,
+            page_size=5,
+            trusted_proxy_hops=1,
         ),
-        tokens=TokenSettings(jwks_url="https://keys.example/jwks.json", ttl_seconds=600),
-        session_cookie_secure=True,
-        max_upload_bytes=2048,
-        page_size=5,
-        trusted_proxy_hops=1,
-    )
+    ),
+    Refuses({"SNAPPY_PHOTO_SERVICE_URL": "photo-service:8000"}, "SNAPPY_PHOTO_SERVICE_URL must be an http"),
+]
 
 
-def test_a_service_url_must_be_http() -> None:
-    with pytest.raises(ConfigurationError, match="SNAPPY_PHOTO_SERVICE_URL must be an http"):
-        Settings.from_environ({**REQUIRED, "SNAPPY_PHOTO_SERVICE_URL": "photo-service:8000"})
+@pytest.mark.parametrize("case", SETTINGS, ids=lambda case: case.summary)
+def test_settings(case: SettingsCase, tmp_path: Path) -> None:
+    case.check(Settings.from_environ, REQUIRED, ConfigurationError, tmp_path)
 
 
 def test_the_longest_call_is_a_write() -> None:
