@@ -12,12 +12,11 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from snappy_devstack.backing import (
@@ -167,16 +166,25 @@ def start_stack(
                 )
             user_port, photo_port, edge_port = free_ports(3)
 
-            def wired(name: PartName, port: int, **stores: Any) -> dict[str, str]:
+            def wired(
+                name: PartName,
+                port: int,
+                *,
+                database_url: str | None = None,
+                peers: Mapping[PartName, str] | None = None,
+                bucket: str | None = None,
+            ) -> dict[str, str]:
                 return part_environment(
                     name,
                     backing,
                     port=port,
                     base=common,
+                    peers=peers,
+                    database_url=database_url,
+                    bucket=bucket,
                     s3_endpoint_url=routes.s3_endpoint_url,
                     key_file=key_file,
                     session_secret=SESSION_SECRET,
-                    **stores,
                 )
 
             users = launch(
