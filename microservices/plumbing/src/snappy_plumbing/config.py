@@ -150,7 +150,10 @@ def _or_none(default: object) -> object:
 
 
 def _raw_value(setting: _Variable, environ: Mapping[str, str]) -> str | None:
-    """The stripped value of the variable (or of the file it names); None when unset or blank."""
+    """The variable's stripped value, else the file `NAME_FILE` names, as it is; None when unset or blank.
+
+    A file's contents are not stripped: a PEM key keeps its final newline.
+    """
     value = environ.get(setting.name, "").strip()
     if value or not setting.from_file:
         return value or None
