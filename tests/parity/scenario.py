@@ -3,7 +3,7 @@
 The scenario walks every endpoint of the public contract, error paths included, as
 three users would: sign up, log in, upload, page through photos, share, revoke, edit,
 delete, and get each kind of refusal on the way. Each exchange is recorded after the
-normalization declared in `normalization.py`; two versions behave identically when
+normalization declared in `snappy_edge.normalization`; two versions behave identically when
 their recordings are equal.
 """
 
@@ -16,8 +16,8 @@ from typing import Any
 
 import httpx
 
+from snappy_edge.normalization import IdNumbering, normalize_body, normalize_headers
 from tests.images import image_bytes, png_bomb
-from tests.parity.normalization import IdNumbering, normalize_body, normalize_headers
 
 __all__ = ["Exchange", "Step", "run_scenario", "scenario_steps"]
 

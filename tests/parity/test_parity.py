@@ -2,7 +2,7 @@
 
 Both versions run under gunicorn with their own data; the scenario is sent to the
 monolith and to the microservices' edge over HTTP, and the two recordings are compared
-exchange by exchange after the normalization in `normalization.py`. Any difference in
+exchange by exchange after the normalization in `snappy_edge.normalization`. Any difference in
 status, in a header that matters or in a body fails the test, with the steps named.
 
 With `SNAPPY_PARITY_MONOLITH_URL` and `SNAPPY_PARITY_MICROSERVICES_URL` both set, the
@@ -20,8 +20,8 @@ from dataclasses import replace
 import httpx
 import pytest
 
+from snappy_edge.normalization import IdNumbering, normalize_body, normalize_headers
 from tests.images import image_bytes
-from tests.parity.normalization import IdNumbering, normalize_body, normalize_headers
 from tests.parity.scenario import PASSWORD, Exchange, run_scenario, scenario_steps
 from tests.support.live import LiveMicroservices, LiveMonolith
 

@@ -18,6 +18,11 @@ names and values, ordering, pagination) must be identical. The normalization:
 - **`detail`** of problem documents is compared word for word, but for the photo ids it
   names ("No photo 12"), numbered like the others: it is part of the contract's
   human-readable surface, and both versions must say the same thing.
+
+Two users of it hold both versions to it: the parity tests (`tests/parity/`), which number
+the ids over a whole scenario, and the edge's shadow traffic (`snappy_edge.shadow`), which
+compares a primary's and a candidate's answer to one live request with a fresh numbering
+per side, so it lives with the edge.
 """
 
 from __future__ import annotations
