@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from snappy_devstack.processes import LOOPBACK, free_ports, log_tail, stop_process, wait_until
+from snappy_topology import PARTS
 
 __all__ = [
     "STOP_GRACE_SECONDS",
@@ -29,15 +30,17 @@ STOP_GRACE_SECONDS = 30
 def launch_gunicorn(
     package: str, environment: dict[str, str], port: int, log_path: Path
 ) -> subprocess.Popen[bytes]:
-    """Start `package` under gunicorn on `port`, logging to `log_path`, without waiting for it."""
+    """Start the part of `package` as its image starts it (gunicorn, or its own command) on `port`.
+
+    It logs to `log_path` and is not waited for.
+    """
+    [command] = [each.start for each in PARTS.values() if each.package == package]
+    program = (
+        sys.executable if command.program == "python" else str(Path(sys.executable).parent / command.program)
+    )
     with log_path.open("ab") as log:
         return subprocess.Popen(
-            [
-                str(Path(sys.executable).parent / "gunicorn"),
-                "-c",
-                f"python:{package}.gunicorn_conf",
-                f"{package}.wsgi:app",
-            ],
+            [program, *command.arguments],
             # Unbuffered: master and workers share the log file, and each record must be
             # one write, or lines from two processes interleave mid-line.
             env={**environment, "SNAPPY_BIND": f"{LOOPBACK}:{port}", "PYTHONUNBUFFERED": "1"},

@@ -82,7 +82,13 @@ def test_every_part_is_installed_with_its_server_entry_points() -> None:
                 described.name,
                 module,
             )
-        assert described.start.arguments[-1] == f"{described.package}.wsgi:app"
+        if described.command is None:
+            assert described.start.arguments[-1] == f"{described.package}.wsgi:app"
+        else:
+            # A part with its own command runs its package as a program (the edge: front and lane).
+            assert described.start == described.command
+            assert described.command.arguments == ("-m", described.package)
+            assert importlib.util.find_spec(f"{described.package}.__main__") is not None, described.name
 
 
 def test_exactly_the_parts_that_own_a_database_have_a_schema_migration() -> None:

@@ -144,10 +144,14 @@ class Part:
     # Holds the session-cookie secret; every part with pages shares it, so sessions pass between them.
     signs_sessions: bool = False
     serves: tuple[RouteGroupName, ...] = ()
+    # How it starts when not as a WSGI app under gunicorn (the edge runs its front and lane).
+    command: Command | None = None
 
     @property
     def start(self) -> Command:
-        """How the part starts: gunicorn with the part's own settings module and WSGI app."""
+        """How the part starts: its own command, else gunicorn with its settings module and WSGI app."""
+        if self.command is not None:
+            return self.command
         return Command("gunicorn", ("-c", f"python:{self.package}.gunicorn_conf", f"{self.package}.wsgi:app"))
 
     @property
@@ -226,6 +230,8 @@ PARTS: Mapping[PartName, Part] = {
             "The public entry: sends each request to the part its phase routes the path to.",
             package="snappy_edge",
             project="migration/edge",
+            # Caddy in front (plain reads straight to the parts), the Flask lane behind it.
+            command=Command("python", ("-m", "snappy_edge")),
             peers=tuple(
                 Peer(name, required=False)
                 for name in (

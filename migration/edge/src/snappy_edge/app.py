@@ -54,6 +54,7 @@ from snappy_edge.routing import PHASES, component_for, is_internal
 from snappy_plumbing.config import (
     ConfigurationError,
     EnvironmentSettings,
+    boolean,
     positive_float,
     positive_int,
     variable,
@@ -196,6 +197,10 @@ class EdgeSettings(EnvironmentSettings):
     max_body_bytes: int = field(
         default=32 * 1024 * 1024, metadata=variable("SNAPPY_EDGE_MAX_BODY_BYTES", positive_int)
     )
+    # Set by `python -m snappy_edge` on the lane it runs behind its front (snappy_edge.serve):
+    # the front already set X-Forwarded-For/-Proto/-Host to the visitor's, and the lane listens
+    # on loopback only, so it passes them on instead of naming the front as the client.
+    behind_front: bool = field(default=False, metadata=variable("SNAPPY_EDGE_BEHIND_FRONT", boolean))
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Self:
@@ -262,7 +267,7 @@ def create_app(settings: EdgeSettings | None = None, transport: httpx.BaseTransp
         upstream_url = _upstream_url(base_url, raw_path, request.query_string.decode("latin-1"))
         body = _read_body()
         try:
-            headers = _forwarded_headers()
+            headers = _forwarded_headers(trust_front=settings.behind_front)
             if body is not None:
                 headers.append(("Content-Length", str(body.length)))
             upstream_request = client.build_request(
@@ -381,7 +386,7 @@ def _spooled(file: IO[bytes]) -> Iterator[bytes]:
     return iter(lambda: file.read(_CHUNK_BYTES), b"")
 
 
-def _forwarded_headers() -> list[tuple[str, str]]:
+def _forwarded_headers(*, trust_front: bool = False) -> list[tuple[str, str]]:
     # Content-Length is set again from the body read; the client's Cookie header is kept as is.
     headers = [
         (name, value)
@@ -390,6 +395,8 @@ def _forwarded_headers() -> list[tuple[str, str]]:
     ]
     headers = [(name, value) for name, value in headers if name.lower() != "x-request-id"]
     headers.append(("X-Request-ID", g.request_id))
+    if trust_front:
+        return headers
     previous = request.headers.get("X-Forwarded-For")
     client_address = request.remote_addr or "unknown"
     headers = [(name, value) for name, value in headers if not name.lower().startswith("x-forwarded-")]

