@@ -44,7 +44,7 @@ _PATH_CHARACTER = r"[A-Za-z0-9._~!$&'()*+,;=:@-]"
 # or three dots or more. (Caddy's regular expressions are RE2: no lookahead.)
 _PLAIN_SEGMENT = rf"(?:\.{{0,2}}{_PATH_CHARACTER_NOT_DOT}{_PATH_CHARACTER}*|\.{{3,}}{_PATH_CHARACTER}*)"
 # Matched against the request target as sent (Caddy's `{http.request.uri}`), query included.
-PLAIN_REQUEST_TARGET = rf"^(?:/{_PLAIN_SEGMENT})*/?(?:\?.*)?$"
+PLAIN_REQUEST_TARGET = rf"^(?:(?:/{_PLAIN_SEGMENT})+/?|/)(?:\?.*)?$"
 # Decided by the lane even when plain: its own endpoints, and the internal paths it refuses.
 _LANE_PATHS = r"^/(?:internal(?:/|$)|healthz$|readyz$|metrics$)"
 _REQUEST_ID = r"^[A-Za-z0-9._:-]{1,128}$"  # snappy_plumbing.observability's rule for a sane id
