@@ -51,12 +51,14 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import PathConverter
 
 from snappy_edge.routing import PHASES, component_for, is_internal
+from snappy_edge.shadow import ShadowSettings, ShadowTraffic
 from snappy_plumbing.config import (
     ConfigurationError,
     EnvironmentSettings,
     boolean,
     positive_float,
     positive_int,
+    section,
     variable,
 )
 from snappy_plumbing.errors import (
@@ -186,6 +188,8 @@ class EdgeSettings(EnvironmentSettings):
     phase: int = field(default=3, metadata=variable(EDGE_PHASE, _phase))
     # From the variable of each peer that has one (COMPONENT_URL_VARIABLES).
     upstreams: Mapping[PartName, str] = field(default_factory=dict)
+    # Shadow traffic: the control file, where comparisons are recorded, what they may cost.
+    shadow: ShadowSettings = field(default_factory=ShadowSettings, metadata=section())
     connect_timeout_seconds: float = field(
         default=2.0, metadata=variable("SNAPPY_EDGE_CONNECT_TIMEOUT_SECONDS", positive_float)
     )
@@ -241,6 +245,7 @@ def create_app(settings: EdgeSettings | None = None, transport: httpx.BaseTransp
     app.url_map.converters["proxied"] = ProxiedPathConverter
     register_error_handlers(app)
     install_observability(app, _readiness_checks(settings, client))
+    shadow = _shadow_traffic(app, settings, transport)
     # The edge's own answers (problem documents) get `nosniff`; what a component sent is kept.
     install_security_headers(app, strict_transport=False)
 
@@ -266,6 +271,9 @@ def create_app(settings: EdgeSettings | None = None, transport: httpx.BaseTransp
             raise ServiceUnavailable(f"{component} is not configured at this edge")
         upstream_url = _upstream_url(base_url, raw_path, request.query_string.decode("latin-1"))
         body = _read_body()
+        # None unless the request is a read of the shadowed group. Made before the primary is
+        # called, so that the primary's latency is measured from here.
+        mirror = shadow.mirror(request.method, target_path, component, has_body=body is not None)
         try:
             headers = _forwarded_headers(trust_front=settings.behind_front)
             if body is not None:
@@ -295,7 +303,9 @@ def create_app(settings: EdgeSettings | None = None, transport: httpx.BaseTransp
         ]
         response = Response(_stream(upstream), status=upstream.status_code, headers=headers)
         response.call_on_close(upstream.close)
-        return response
+        # Shadowed: the client still gets the primary's answer as it streams; the candidate is
+        # asked once the answer is closed, on a shadow thread.
+        return response if mirror is None else mirror.follow(response, upstream_request, upstream)
 
     app.add_url_rule("/", view_func=forward, methods=PROXIED_METHODS, provide_automatic_options=False)
     app.add_url_rule(
@@ -409,6 +419,26 @@ def _forwarded_headers(*, trust_front: bool = False) -> list[tuple[str, str]]:
 def _stream(upstream: httpx.Response) -> Iterator[bytes]:
     # Raw bytes: the body reaches the client exactly as the component encoded it.
     yield from upstream.iter_raw(_CHUNK_BYTES)
+
+
+def _shadow_traffic(
+    app: Flask, settings: EdgeSettings, transport: httpx.BaseTransport | None
+) -> ShadowTraffic:
+    """The app's shadow traffic (snappy_edge.shadow), counted in the app's /metrics."""
+    shadow = ShadowTraffic(
+        settings.shadow,
+        settings.upstreams,
+        # A pool of its own, with the shadow's tight timeouts, and no cookie jar either.
+        client=httpx.Client(
+            transport=transport,
+            cookies=_KeepNothingCookieJar(),
+            timeout=settings.shadow.timeout_seconds,
+            follow_redirects=False,
+        ),
+        registry=app.extensions["snappy.metrics"].registry,
+    )
+    app.extensions["snappy.shadow"] = shadow
+    return shadow
 
 
 def _readiness_checks(settings: EdgeSettings, client: httpx.Client) -> dict[str, ReadinessCheck]:
