@@ -66,6 +66,7 @@ def start_edge(tmp_path: Path, upstreams: dict[PartName, str], **settings: str) 
     environment = {
         **{name: value for name, value in os.environ.items() if not name.startswith("SNAPPY_")},
         EDGE_PHASE: "3",
+        "SNAPPY_EDGE_FRONT": "caddy",
         "SNAPPY_EDGE_CONTROL_FILE": str(control_file),
         **{url_setting(part): url for part, url in upstreams.items()},
         **settings,
@@ -315,3 +316,10 @@ def test_what_the_lane_refuses_is_never_plain() -> None:
         with pytest.raises(AmbiguousPath):
             decision_path(target)
         assert re.fullmatch(PLAIN_REQUEST_TARGET, target) is None
+
+
+def test_an_unknown_front_is_refused_at_start(parts: dict[PartName, str], tmp_path: Path) -> None:
+    running = start_edge(tmp_path, parts, SNAPPY_EDGE_FRONT="nginx")
+
+    assert running.process.wait(timeout=30) == 2
+    assert "SNAPPY_EDGE_FRONT must be 'none' or 'caddy'" in running.log_path.read_text()

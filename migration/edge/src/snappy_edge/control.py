@@ -51,7 +51,7 @@ class Shadow:
         if self.group not in PARTS[self.candidate].serves:
             served = ", ".join(sorted(PARTS[self.candidate].serves)) or "no route group"
             raise ControlFileError(
-                f"{self.candidate} cannot be a candidate for {self.group!r}: it serves {served}"
+                f"{self.candidate} cannot be a candidate for {str(self.group)!r}: it serves {served}"
             )
 
 

