@@ -32,6 +32,7 @@ from snappy_devstack.rehearsal import (
     run_scenario_parity,
 )
 from snappy_devstack.seed import SeedSummary, seed
+from snappy_devstack.shadow import SHADOW, add_shadow_parser, run_shadow
 from snappy_devstack.stack import (
     STACKS,
     RunningServer,
@@ -71,12 +72,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _migrate(argv[1:])
     parser = _parser()
     arguments = parser.parse_args(argv)
+    run = {"up": _up, "rehearse": _rehearse, SHADOW: run_shadow}.get(arguments.command, _seed)
     try:
-        if arguments.command == "up":
-            return _up(arguments)
-        if arguments.command == "rehearse":
-            return _rehearse(arguments)
-        return _seed(arguments)
+        return run(arguments)
     except DevstackError as error:
         _fail(f"{arguments.command}: {error}")
         return 1
@@ -130,6 +128,8 @@ def _parser() -> argparse.ArgumentParser:
         add_help=False,
     )
 
+    add_shadow_parser(commands)
+
     seed_command = commands.add_parser(
         "seed",
         help="load demo users and photos through the public API",
@@ -162,7 +162,7 @@ def _add_state_dir_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _up(arguments: argparse.Namespace) -> int:
-    stacks = plan_stacks(arguments.stack, arguments.port)
+    stacks = plan_stacks(arguments.stack, arguments.port, state_dir=_state_dir(arguments))
     if not _ports_available(stacks, "up"):
         return _EXIT_USAGE
     check_installed(stacks)
@@ -186,7 +186,7 @@ def _up(arguments: argparse.Namespace) -> int:
 
 
 def _rehearse(arguments: argparse.Namespace) -> int:
-    stacks = plan_stacks("both", arguments.port)
+    stacks = plan_stacks("both", arguments.port, state_dir=_state_dir(arguments))
     if not _ports_available(stacks, "rehearse"):
         return _EXIT_USAGE
     check_installed(stacks)

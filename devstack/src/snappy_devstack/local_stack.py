@@ -34,6 +34,10 @@ class LocalStack:
     photo_service_bucket: str
     monolith_url: str | None = None
     microservices_url: str | None = None
+    # The microservices' edge: its live control file and where it records shadow comparisons
+    # (`snappy shadow`); absent from files written before they were recorded.
+    edge_control_file: str | None = None
+    shadow_dir: str | None = None
 
     def endpoints(self) -> Endpoints:
         """The migration's endpoints on this stack: the monolith's data into the microservices'."""

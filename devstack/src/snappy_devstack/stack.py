@@ -33,6 +33,8 @@ from snappy_devstack.errors import DevstackError, one_line
 from snappy_devstack.local_stack import LocalStack, remove_local_stack, write_local_stack
 from snappy_devstack.postgres import database_url
 from snappy_devstack.processes import LOOPBACK, free_ports, log_tail, stop_process, wait_until
+from snappy_edge.control import CONTROL_FILE_VARIABLE
+from snappy_edge.shadow import SHADOW_DIR_VARIABLE
 from snappy_migration.stores import ObjectStore
 from snappy_topology import EDGE_PHASE, Command, ObjectStorage, Part, PartName, Wiring, part, url_setting
 from snappy_topology import environment as part_environment
@@ -72,6 +74,9 @@ SESSION_SECRET_FILE = "session-secret"  # noqa: S105 - a file name
 _REWIRING_VARIABLES = frozenset(
     {"SNAPPY_JWT_PRIVATE_KEY", "SNAPPY_JWKS_URL", *(url_setting(name) for name in PartName)}
 )
+# The edge's live control file and the shadow's records, in the state folder (`snappy shadow`).
+EDGE_CONTROL_FILE = "edge-control.json"
+SHADOW_DIR = "shadow"
 _READY_TIMEOUT_SECONDS = 60.0
 _MIGRATION_TIMEOUT_SECONDS = 300
 _GUNICORN_STOP_GRACE_SECONDS = 35.0
@@ -159,25 +164,49 @@ def monolith_stack(port: int) -> Stack:
 
 
 def microservices_stack(
-    port: int, user_service_port: int, photo_service_port: int, web_ui_port: int
+    port: int,
+    user_service_port: int,
+    photo_service_port: int,
+    web_ui_port: int,
+    *,
+    monolith_url: str | None = None,
+    state_dir: Path | None = None,
 ) -> Stack:
-    """user-service, photo-service and web-ui behind the edge at `port`."""
+    """user-service, photo-service and web-ui behind the edge at `port`.
+
+    With `state_dir`, the edge's control file and shadow records are there (`snappy shadow`);
+    with `monolith_url`, the monolith running beside can be its shadow candidate.
+    """
     users = Server(part(PartName.USER_SERVICE), user_service_port)
     photos = Server(part(PartName.PHOTO_SERVICE), photo_service_port, {PartName.USER_SERVICE: users.url})
     services = {PartName.USER_SERVICE: users.url, PartName.PHOTO_SERVICE: photos.url}
     web_ui = Server(part(PartName.WEB_UI), web_ui_port, services)
-    edge = Server(
-        part(PartName.EDGE),
-        port,
-        {**services, PartName.WEB_UI: web_ui.url},
-        {EDGE_PHASE: MICROSERVICES_EDGE_PHASE},
-    )
+    edge_peers = {**services, PartName.WEB_UI: web_ui.url}
+    if monolith_url is not None:
+        # Phase 3 routes nothing to the monolith; `snappy shadow` can make it a candidate.
+        edge_peers[PartName.MONOLITH] = monolith_url
+    edge_settings = {EDGE_PHASE: MICROSERVICES_EDGE_PHASE}
+    if state_dir is not None:
+        edge_settings.update(edge_shadow_settings(state_dir))
+    edge = Server(part(PartName.EDGE), port, edge_peers, edge_settings)
     note = f"The pages are at {edge.url}/ and the API at {edge.url}/api/v1."
     return Stack("microservices", (users, photos, web_ui, edge), note)
 
 
-def plan_stacks(choice: str, port: int) -> list[Stack]:
-    """The stacks `snappy up --stack <choice> --port <port>` runs; "both" uses `port` and `port + 1`."""
+def edge_shadow_settings(state_dir: Path) -> dict[str, str]:
+    """Where a local edge finds its control file and writes its shadow records: under `state_dir`."""
+    return {
+        CONTROL_FILE_VARIABLE: str(state_dir / EDGE_CONTROL_FILE),
+        SHADOW_DIR_VARIABLE: str(state_dir / SHADOW_DIR),
+    }
+
+
+def plan_stacks(choice: str, port: int, *, state_dir: Path | None = None) -> list[Stack]:
+    """The stacks `snappy up --stack <choice> --port <port>` runs; "both" uses `port` and `port + 1`.
+
+    With `state_dir`, the edge keeps its shadow state there; with both stacks, the monolith can be
+    the edge's shadow candidate.
+    """
     if choice not in STACKS:
         raise StackError(f"unknown stack {choice!r}; choose one of: {', '.join(STACKS)}")
     names = ("monolith", "microservices") if choice == "both" else (choice,)
@@ -186,10 +215,18 @@ def plan_stacks(choice: str, port: int) -> list[Stack]:
     # Among `needed + len(public_ports)` distinct free ports, at least `needed` are not public.
     candidates = free_ports(needed + len(public_ports))
     spare_ports = iter([candidate for candidate in candidates if candidate not in public_ports])
+    monolith_url = f"http://{LOOPBACK}:{public_ports[0]}" if choice == "both" else None
     return [
         monolith_stack(public_port)
         if name == "monolith"
-        else microservices_stack(public_port, next(spare_ports), next(spare_ports), next(spare_ports))
+        else microservices_stack(
+            public_port,
+            next(spare_ports),
+            next(spare_ports),
+            next(spare_ports),
+            monolith_url=monolith_url,
+            state_dir=state_dir,
+        )
         for name, public_port in zip(names, public_ports, strict=True)
     ]
 
@@ -205,6 +242,7 @@ def local_stack_description(stacks: Sequence[Stack], services: BackingServices) 
     monolith = by_part.get(PartName.MONOLITH)
     users = by_part.get(PartName.USER_SERVICE)
     photos = by_part.get(PartName.PHOTO_SERVICE)
+    edge_settings = by_part[PartName.EDGE].settings if PartName.EDGE in by_part else {}
     if monolith is None or users is None or photos is None:
         return None
     if (
@@ -229,6 +267,8 @@ def local_stack_description(stacks: Sequence[Stack], services: BackingServices) 
         photo_service_bucket=photos.bucket,
         monolith_url=entries.get("monolith"),
         microservices_url=entries.get("microservices"),
+        edge_control_file=edge_settings.get(CONTROL_FILE_VARIABLE),
+        shadow_dir=edge_settings.get(SHADOW_DIR_VARIABLE),
     )
 
 
