@@ -13,6 +13,7 @@ import json
 import os
 import re
 import signal
+import socket
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -323,3 +324,25 @@ def test_an_unknown_front_is_refused_at_start(parts: dict[PartName, str], tmp_pa
 
     assert running.process.wait(timeout=30) == 2
     assert "SNAPPY_EDGE_FRONT must be 'none' or 'caddy'" in running.log_path.read_text()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(b"zz\r\n{}\r\n0\r\n\r\n", id="chunk size not hex"),
+        pytest.param(b"2\r\n{}XX0\r\n\r\n", id="no CRLF after data"),
+    ],
+)
+def test_a_malformed_chunked_body_is_a_400_from_the_front(edge: RunningEdge, body: bytes) -> None:
+    url = httpx.URL(edge.url)
+    with socket.create_connection((url.host, url.port), timeout=10) as connection:
+        connection.sendall(
+            b"POST /api/v1/users HTTP/1.1\r\nHost: edge\r\nTransfer-Encoding: chunked\r\n\r\n" + body
+        )
+        answer = connection.makefile("rb")
+        head = b"".join(iter(answer.readline, b"\r\n"))
+        length = int(re.search(rb"(?i)content-length: (\d+)", head).group(1))  # type: ignore[union-attr]
+        document = answer.read(length)
+
+    assert head.startswith(b"HTTP/1.1 400 ")
+    assert json.loads(document)["type"].endswith("/malformed-request")

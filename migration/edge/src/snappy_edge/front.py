@@ -50,6 +50,8 @@ _LANE_PATHS = r"^/(?:internal(?:/|$)|healthz$|readyz$|metrics$)"
 _REQUEST_ID = r"^[A-Za-z0-9._:-]{1,128}$"  # snappy_plumbing.observability's rule for a sane id
 _PROBLEM_MEDIA_TYPE = "application/problem+json"
 _HOP = "snappy_hop"
+# Go's errors for a request body that breaks its framing while it is copied upstream.
+_CLIENT_BODY_ERROR = r"chunk|^readfrom .*: unexpected EOF$"
 
 
 @dataclass(frozen=True)
@@ -202,6 +204,20 @@ def _error_routes(plan: FrontPlan) -> list[dict[str, Any]]:
     """503 problem documents naming the part that did not answer, or did not answer in time."""
     routes: list[dict[str, Any]] = [
         {
+            # Caddy reports a body it could not read from the client (a malformed chunk, input
+            # ending before Content-Length) as a failure of the hop it was copying it to.
+            "match": [
+                {
+                    "vars": {_HOP: ["lane"]},
+                    "vars_regexp": {"{http.error.message}": {"pattern": _CLIENT_BODY_ERROR}},
+                }
+            ],
+            "handle": [
+                _problem(400, "malformed-request", "Malformed request", "The request body could not be read")
+            ],
+            "terminal": True,
+        },
+        {
             "match": [{"vars": {_HOP: ["lane"]}}],
             "handle": [
                 _problem(
@@ -209,7 +225,7 @@ def _error_routes(plan: FrontPlan) -> list[dict[str, Any]]:
                 )
             ],
             "terminal": True,
-        }
+        },
     ]
     for group in ROUTE_GROUPS:
         part = PHASES[plan.phase][group.name]
