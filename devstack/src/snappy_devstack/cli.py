@@ -1,8 +1,9 @@
 """The `snappy` developer command.
 
 `up` runs Snappy stacks locally, `seed` loads demo data into one, `migrate` runs the data
-migration (on the stacks of `up --stack both` by default) and `rehearse` runs the whole
-migration rehearsal: both stacks, the monolith's data moved, and parity proved.
+migration (on the stacks of `up --stack both` by default), `rehearse` runs the whole
+migration rehearsal: both stacks, the monolith's data moved, and parity proved, and `bench`
+puts one workload on both versions and compares their latency and throughput.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from types import FrameType
 
 from snappy_devstack.backing import BackingServices, provide_backing_services
+from snappy_devstack.bench.command import BENCH, add_bench_parser, run_bench
 from snappy_devstack.errors import DevstackError
 from snappy_devstack.local_stack import LOCAL_STACK_FILE, read_local_stack
 from snappy_devstack.processes import LOOPBACK, log_tail, port_is_free
@@ -35,6 +37,7 @@ from snappy_devstack.seed import SeedSummary, seed
 from snappy_devstack.shadow import SHADOW, add_shadow_parser, run_shadow
 from snappy_devstack.stack import (
     STACKS,
+    WORKERS_SETTING,
     RunningServer,
     ServerFailed,
     Stack,
@@ -72,7 +75,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _migrate(argv[1:])
     parser = _parser()
     arguments = parser.parse_args(argv)
-    run = {"up": _up, "rehearse": _rehearse, SHADOW: run_shadow}.get(arguments.command, _seed)
+    run = {"up": _up, "rehearse": _rehearse, BENCH: run_bench, SHADOW: run_shadow}.get(
+        arguments.command, _seed
+    )
     try:
         return run(arguments)
     except DevstackError as error:
@@ -85,7 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="snappy",
-        description="Run Snappy locally, load demo data into it, and rehearse the data migration.",
+        description=(
+            "Run Snappy locally, load demo data into it, rehearse the data migration,"
+            " and benchmark both versions side by side."
+        ),
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -102,6 +110,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--port", type=_port, default=8000, help="HTTP port (default: 8000)")
     up.add_argument("--seed", action="store_true", help="load demo users and photos into each stack once up")
+    up.add_argument(
+        "--workers",
+        type=_positive,
+        default=None,
+        metavar="N",
+        help=(
+            f"gunicorn worker processes of the monolith and of each service ({WORKERS_SETTING};"
+            " default: the environment's, else 1)"
+        ),
+    )
     _add_state_dir_option(up)
 
     rehearse = commands.add_parser(
@@ -127,6 +145,8 @@ def _parser() -> argparse.ArgumentParser:
         help="the data migration: plan, backfill, sync, verify, status, run (see: snappy migrate --help)",
         add_help=False,
     )
+
+    add_bench_parser(commands)
 
     add_shadow_parser(commands)
 
@@ -173,7 +193,8 @@ def _up(arguments: argparse.Namespace) -> int:
             _say(f"Starting PostgreSQL and S3 (state in {state_dir})...")
             with provide_backing_services(state_dir, persistent=True) as services:
                 _say(f"Backing services: {services.source}")
-                with _serving(stacks, services, state_dir, progress=_say) as running:
+                serving = _serving(stacks, services, state_dir, progress=_say, workers=arguments.workers)
+                with serving as running:
                     summaries = [_seed_stack(stack) if arguments.seed else None for stack in stacks]
                     _announce(stacks, summaries, logs)
                     watch(running)
@@ -282,9 +303,18 @@ def _migrate(argv: Sequence[str]) -> int:
 
 @contextmanager
 def _serving(
-    stacks: list[Stack], services: BackingServices, state_dir: Path, *, progress: Callable[[str], None]
+    stacks: list[Stack],
+    services: BackingServices,
+    state_dir: Path,
+    *,
+    progress: Callable[[str], None],
+    workers: int | None = None,
 ) -> Iterator[list[RunningServer]]:
-    """Run `stacks` while the context lasts; for both stacks, describe them in `stack.json` too."""
+    """Run `stacks` while the context lasts; for both stacks, describe them in `stack.json` too.
+
+    `workers` sets SNAPPY_WORKERS of the monolith and each service; without it they keep the
+    environment's. `stack.json` records the count they run with either way.
+    """
     with (
         running_stacks(
             stacks,
@@ -293,10 +323,24 @@ def _serving(
             logs=state_dir / "logs",
             base_environment=os.environ,
             progress=progress,
+            workers=workers,
         ) as running,
-        published_local_stack(state_dir / LOCAL_STACK_FILE, stacks, services),
+        published_local_stack(
+            state_dir / LOCAL_STACK_FILE,
+            stacks,
+            services,
+            workers=workers if workers is not None else _inherited_workers(),
+        ),
     ):
         yield running
+
+
+def _inherited_workers() -> int | None:
+    """The worker count servers take from the environment: its SNAPPY_WORKERS, else gunicorn_conf's 1."""
+    inherited = os.environ.get(WORKERS_SETTING, "").strip()
+    if not inherited:
+        return 1
+    return int(inherited) if inherited.isdigit() else None
 
 
 def _ports_available(stacks: list[Stack], command: str) -> bool:

@@ -38,6 +38,9 @@ class LocalStack:
     # (`snappy shadow`); absent from files written before they were recorded.
     edge_control_file: str | None = None
     shadow_dir: str | None = None
+    # Gunicorn worker processes of the monolith and of each service (SNAPPY_WORKERS), so a
+    # benchmark can say what it measured; absent from files written before it was recorded.
+    workers: int | None = None
 
     def endpoints(self) -> Endpoints:
         """The migration's endpoints on this stack: the monolith's data into the microservices'."""

@@ -41,6 +41,7 @@ from snappy_topology import environment as part_environment
 
 __all__ = [
     "STACKS",
+    "WORKERS_SETTING",
     "RunningServer",
     "Server",
     "ServerFailed",
@@ -74,6 +75,8 @@ SESSION_SECRET_FILE = "session-secret"  # noqa: S105 - a file name
 _REWIRING_VARIABLES = frozenset(
     {"SNAPPY_JWT_PRIVATE_KEY", "SNAPPY_JWKS_URL", *(url_setting(name) for name in PartName)}
 )
+# Gunicorn worker processes per server (read by each part's gunicorn_conf; 1 when unset).
+WORKERS_SETTING = "SNAPPY_WORKERS"
 # The edge's live control file and the shadow's records, in the state folder (`snappy shadow`).
 EDGE_CONTROL_FILE = "edge-control.json"
 SHADOW_DIR = "shadow"
@@ -231,7 +234,9 @@ def plan_stacks(choice: str, port: int, *, state_dir: Path | None = None) -> lis
     ]
 
 
-def local_stack_description(stacks: Sequence[Stack], services: BackingServices) -> LocalStack | None:
+def local_stack_description(
+    stacks: Sequence[Stack], services: BackingServices, *, workers: int | None = None
+) -> LocalStack | None:
     """Where the data migration finds both sides of a side-by-side run; None for a single stack.
 
     `snappy migrate` and the rehearsal read it (as `stack.json` in the state folder) to move
@@ -269,18 +274,19 @@ def local_stack_description(stacks: Sequence[Stack], services: BackingServices) 
         microservices_url=entries.get("microservices"),
         edge_control_file=edge_settings.get(CONTROL_FILE_VARIABLE),
         shadow_dir=edge_settings.get(SHADOW_DIR_VARIABLE),
+        workers=workers,
     )
 
 
 @contextmanager
 def published_local_stack(
-    path: Path, stacks: Sequence[Stack], services: BackingServices
+    path: Path, stacks: Sequence[Stack], services: BackingServices, *, workers: int | None = None
 ) -> Iterator[LocalStack | None]:
     """Write the description of a side-by-side run to `path` while the context lasts, then remove it.
 
     Single stacks get no description (the migration needs both sides): None, and no file.
     """
-    description = local_stack_description(stacks, services)
+    description = local_stack_description(stacks, services, workers=workers)
     if description is None:
         yield None
         return
@@ -335,8 +341,13 @@ def server_environment(
     *,
     services: BackingServices,
     stack_secrets: StackSecrets,
+    workers: int | None = None,
 ) -> dict[str, str]:
-    """The environment a server's processes run with: `base` plus the settings the topology gives it."""
+    """The environment a server's processes run with: `base` plus the settings the topology gives it.
+
+    `workers` (SNAPPY_WORKERS) goes to the monolith and each service alike, so that both
+    versions serve with as many processes per server; the edge keeps its own.
+    """
     environment = {name: value for name, value in base.items() if name not in _REWIRING_VARIABLES}
     environment["PYTHONUNBUFFERED"] = "1"
     wiring = Wiring(
@@ -356,6 +367,8 @@ def server_environment(
         session_secret=stack_secrets.session_secret,
     )
     environment.update(part_environment(server.part, wiring))
+    if workers is not None and server.part.name is not PartName.EDGE:
+        environment[WORKERS_SETTING] = str(workers)
     environment.update(server.settings)
     return environment
 
@@ -369,6 +382,7 @@ def running_stacks(
     logs: Path,
     base_environment: Mapping[str, str],
     progress: Callable[[str], None],
+    workers: int | None = None,
 ) -> Iterator[list[RunningServer]]:
     """Provision, migrate and start every server in order, each ready before the next starts.
 
@@ -379,7 +393,7 @@ def running_stacks(
         running: list[RunningServer] = []
         for server in (server for stack in stacks for server in stack.servers):
             environment = server_environment(
-                base_environment, server, services=services, stack_secrets=stack_secrets
+                base_environment, server, services=services, stack_secrets=stack_secrets, workers=workers
             )
             if server.bucket is not None:
                 create_bucket(services.s3, server.bucket)
