@@ -446,8 +446,10 @@ def _migrate(server: Server, environment: Mapping[str, str], log_path: Path) -> 
 def _running_server(
     server: Server, environment: Mapping[str, str], log_path: Path
 ) -> Iterator[RunningServer]:
-    """Run `server` under gunicorn while the context lasts; stop it gracefully after."""
-    arguments = [str(_gunicorn_executable()), *server.part.start.arguments]
+    """Run `server` as its part starts (gunicorn, or its own command) while the context lasts."""
+    command = server.part.start
+    program = sys.executable if command.program == "python" else str(_scripts_dir() / command.program)
+    arguments = [program, *command.arguments]
     with log_path.open("ab") as log:
         try:
             process = subprocess.Popen(  # noqa: S603 - a fixed argv built here
@@ -460,7 +462,7 @@ def _running_server(
                 start_new_session=True,
             )
         except OSError as error:
-            raise StackError(f"cannot start gunicorn for {server.name}: {one_line(error)}") from error
+            raise StackError(f"cannot start {server.name}: {one_line(error)}") from error
     try:
         yield RunningServer(server, process, log_path)
     finally:
