@@ -208,6 +208,32 @@ def test_other_bodies_are_compared_byte_for_byte(shadowed: ShadowedEdge, parts: 
     assert mismatch["answers"]["primary"]["body_length"] == 1024
 
 
+@pytest.mark.parametrize(("candidate_caption", "mismatches"), [("Sunset", 0), ("Sunrise", 1)])
+def test_pages_are_compared_with_their_csrf_tokens_set_aside(
+    edge: ShadowedEdge, parts: MockedParts, candidate_caption: str, mismatches: int
+) -> None:
+    edge.shadow(RouteGroupName.PAGES, CANDIDATE)
+
+    def page(token: str, caption: str) -> httpx.Response:
+        html = (
+            '<form method="post"><input type="hidden" name="csrf_token" value="'
+            + token
+            + f'"><input name="caption" value="{caption}"></form>'
+        )
+        return httpx.Response(
+            200, headers={"Content-Type": "text/html; charset=utf-8"}, stream=BodyStream(html.encode())
+        )
+
+    parts.answer(PartName.WEB_UI, lambda _request: page("token-of-one-render", "Sunset"))
+    parts.answer(CANDIDATE, lambda _request: page("token-of-another-render", candidate_caption))
+
+    read(edge, "/photos/7")
+
+    [comparison] = edge.comparisons()
+    assert comparison["outcome"] == ("match" if mismatches == 0 else "mismatch")
+    assert len(edge.mismatches()) == mismatches
+
+
 @pytest.mark.parametrize("candidate_differs", [False, True])
 def test_bodies_past_the_cap_are_compared_by_digest_and_length(
     make_edge: MakeEdge, parts: MockedParts, candidate_differs: bool

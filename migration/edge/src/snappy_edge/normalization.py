@@ -17,7 +17,11 @@ names and values, ordering, pagination) must be identical. The normalization:
   Cache-Control, WWW-Authenticate and Allow;
 - **`detail`** of problem documents is compared word for word, but for the photo ids it
   names ("No photo 12"), numbered like the others: it is part of the contract's
-  human-readable surface, and both versions must say the same thing.
+  human-readable surface, and both versions must say the same thing;
+- **pages**: the value of each form's hidden `csrf_token` field becomes `<csrf>`: it is
+  generated on every render, from the session's own secret. Everything else on a page is
+  compared as it is (the shadow traffic compares pages; the parity tests compare JSON,
+  and the browser suite compares pages by their pixels).
 
 Two users of it hold both versions to it: the parity tests (`tests/parity/`), which number
 the ids over a whole scenario, and the edge's shadow traffic (`snappy_edge.shadow`), which
@@ -31,13 +35,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["COMPARED_HEADERS", "IdNumbering", "normalize_body", "normalize_headers"]
+__all__ = ["COMPARED_HEADERS", "IdNumbering", "normalize_body", "normalize_headers", "normalize_page"]
 
 COMPARED_HEADERS = ("content-type", "location", "cache-control", "www-authenticate", "allow")
 _TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z")
 _JWT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+")
 _ID_IN_PATH = re.compile(r"/photos/(\d+)")
 _ID_IN_TEXT = re.compile(r"\b([Pp]hoto) (\d+)\b")
+_CSRF_FIELD = re.compile(r'(<input type="hidden" name="csrf_token" value=")[^"]*(")')
 
 
 @dataclass
@@ -98,3 +103,8 @@ def normalize_headers(headers: dict[str, str], ids: IdNumbering) -> dict[str, st
     if "location" in kept:
         kept["location"] = ids.in_path(kept["location"])
     return kept
+
+
+def normalize_page(html: str) -> str:
+    """A page with every form's CSRF token replaced by `<csrf>`."""
+    return _CSRF_FIELD.sub(r"\1<csrf>\2", html)

@@ -61,7 +61,13 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from werkzeug.wrappers import Response
 
 from snappy_edge.control import CONTROL_FILE_VARIABLE, ControlWatcher, EdgeControl, Shadow
-from snappy_edge.normalization import COMPARED_HEADERS, IdNumbering, normalize_body, normalize_headers
+from snappy_edge.normalization import (
+    COMPARED_HEADERS,
+    IdNumbering,
+    normalize_body,
+    normalize_headers,
+    normalize_page,
+)
 from snappy_edge.routing import route_group_for
 from snappy_plumbing.config import EnvironmentSettings, positive_float, positive_int, variable
 from snappy_topology import PartName
@@ -333,7 +339,7 @@ def differences(primary: Answer, candidate: Answer) -> list[str]:
 
 def _byte_differences(primary: Answer, candidate: Answer) -> list[str]:
     if primary.whole and candidate.whole:
-        if primary.body == candidate.body:
+        if primary.body == candidate.body or _same_page(primary, candidate):
             return []
         offset = next(
             (
@@ -350,6 +356,14 @@ def _byte_differences(primary: Answer, candidate: Answer) -> list[str]:
         f"body: {primary.length} bytes, SHA-256 {primary.sha256[:16]}"
         f" != {candidate.length} bytes, SHA-256 {candidate.sha256[:16]}"
     ]
+
+
+def _same_page(primary: Answer, candidate: Answer) -> bool:
+    """Two HTML pages equal after the normalization (their forms' CSRF tokens set aside)."""
+    if not (primary.media_type == candidate.media_type == "text/html"):
+        return False
+    decoded = [answer.body.decode("utf-8", errors="replace") for answer in (primary, candidate)]
+    return normalize_page(decoded[0]) == normalize_page(decoded[1])
 
 
 _PLAIN_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
