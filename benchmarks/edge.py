@@ -44,6 +44,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -85,6 +86,9 @@ DEFAULT_DURATION_SECONDS = 10
 DEFAULT_ROUNDS = 3
 CONNECTION_LEVELS = (1, 16)
 WARM_UP_SECONDS = 2
+# Between measurements, the servers' logs must stop growing for this long (at most the timeout).
+LOG_SETTLE_SECONDS = 0.3
+LOG_SETTLE_TIMEOUT_SECONDS = 5.0
 # Far above any answer here: a request that takes this long is a failure, not a figure.
 WRK_TIMEOUT_SECONDS = 10
 # The reference proxy: one worker process, a pool of idle upstream connections kept open.
@@ -695,10 +699,12 @@ def _measure(
         shift = round_index % len(targets)
         for target in (*targets[shift:], *targets[:shift]):
             for connections in CONNECTION_LEVELS:
-                offsets = {str(item.server.name): _size(item.log_path) for item in running}
+                offsets = _settled_log_sizes(running)
                 result = _checked(
                     target, _run_wrk(wrk, script, target, path, connections=connections, seconds=duration)
                 )
+                # Requests still in flight when wrk stopped are logged after it: they belong here.
+                _settled_log_sizes(running)
                 app_ms = {
                     str(item.server.name): median
                     for item in running
@@ -765,6 +771,19 @@ def _checked(target: Target, result: WrkResult) -> WrkResult:
             f" timeout after {WRK_TIMEOUT_SECONDS} s)"
         )
     return result
+
+
+def _settled_log_sizes(running: Sequence[RunningServer]) -> dict[str, int]:
+    """Each server's log size once no log has grown for a moment (the servers have caught up)."""
+    sizes = {str(item.server.name): _size(item.log_path) for item in running}
+    deadline = time.monotonic() + LOG_SETTLE_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        time.sleep(LOG_SETTLE_SECONDS)
+        now = {str(item.server.name): _size(item.log_path) for item in running}
+        if now == sizes:
+            break
+        sizes = now
+    return sizes
 
 
 def _size(path: Path) -> int:
