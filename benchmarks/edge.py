@@ -66,6 +66,7 @@ from snappy_devstack.errors import DevstackError, one_line
 from snappy_devstack.processes import LOOPBACK, free_ports, log_tail, port_is_free, stop_process, wait_until
 from snappy_devstack.seed import DEMO_PASSWORD, sample_usernames, seed
 from snappy_devstack.stack import (
+    WORKERS_SETTING,
     RunningServer,
     Server,
     ServerFailed,
@@ -95,7 +96,6 @@ WRK_TIMEOUT_SECONDS = 10
 REFERENCE_KEEPALIVE_CONNECTIONS = 32
 REFERENCE_START_TIMEOUT_SECONDS = 20.0
 REFERENCE_STOP_GRACE_SECONDS = 10.0
-WORKERS_VARIABLE = "SNAPPY_WORKERS"
 REFERENCES = ("auto", "nginx", "caddy")
 
 EXIT_INVALID = 1
@@ -338,8 +338,11 @@ def _run(arguments: argparse.Namespace, wrk: str, cleanup: ExitStack) -> int:
             services=services,
             stack_secrets=ensure_secrets(run_dir),
             logs=run_dir / "logs",
-            base_environment={**os.environ, WORKERS_VARIABLE: str(workers)},
+            # devstack's option gives the monolith and the services their count and leaves the
+            # edge its own; in the base environment the edge gets the same count too.
+            base_environment={**os.environ, WORKERS_SETTING: str(workers)},
             progress=_note,
+            workers=workers,
         )
     )
     username = sample_usernames(1)[0]
@@ -992,7 +995,7 @@ def _print_report(report: Mapping[str, Any]) -> None:
         f"{server} " + ", ".join(f"{count} {name}" for name, count in counted.items())
         for server, counted in report["processes_under_each_server"].items()
     )
-    print(f"workers: {WORKERS_VARIABLE}={report['workers']} in every server's environment")
+    print(f"workers: {WORKERS_SETTING}={report['workers']} in every server's environment")
     print(f"  processes under each server: {under}")
     print(f"reference: {reference['name']} {reference['version']} ({reference['settings']})")
     print()
