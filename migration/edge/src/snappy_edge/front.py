@@ -16,7 +16,7 @@ without any `%` (plus any query). For such a path the raw spelling, the decoded 
 picks the route and the path forwarded are one and the same string, so the front needs
 none of the lane's path rules: every other spelling goes to the lane, which applies them.
 
-`front_configuration` is a pure function of the phase, the upstreams and the live control
+`caddy_configuration` is a pure function of the phase, the upstreams and the live control
 state; the process that runs both (`snappy_edge.serve`) loads its result into Caddy at
 start and again, through Caddy's admin API, whenever the control state changes.
 """
@@ -35,7 +35,15 @@ from snappy_plumbing.config import ConfigurationError
 from snappy_plumbing.errors import PROBLEM_TYPE_BASE, RETRY_AFTER_SECONDS
 from snappy_topology import PartName
 
-__all__ = ["PLAIN_REQUEST_TARGET", "FrontPlan", "front_configuration", "upstream_address"]
+__all__ = [
+    "LANE_PATHS",
+    "PLAIN_REQUEST_TARGET",
+    "REQUEST_ID",
+    "FrontPlan",
+    "caddy_configuration",
+    "group_pattern",
+    "upstream_address",
+]
 
 # A path character of RFC 3986 other than "%" and ".", then one that may be ".".
 _PATH_CHARACTER_NOT_DOT = r"[A-Za-z0-9_~!$&'()*+,;=:@-]"
@@ -46,8 +54,8 @@ _PLAIN_SEGMENT = rf"(?:\.{{0,2}}{_PATH_CHARACTER_NOT_DOT}{_PATH_CHARACTER}*|\.{{
 # Matched against the request target as sent (Caddy's `{http.request.uri}`), query included.
 PLAIN_REQUEST_TARGET = rf"^(?:(?:/{_PLAIN_SEGMENT})+/?|/)(?:\?.*)?$"
 # Decided by the lane even when plain: its own endpoints, and the internal paths it refuses.
-_LANE_PATHS = r"^/(?:internal(?:/|$)|healthz$|readyz$|metrics$)"
-_REQUEST_ID = r"^[A-Za-z0-9._:-]{1,128}$"  # snappy_plumbing.observability's rule for a sane id
+LANE_PATHS = r"^/(?:internal(?:/|$)|healthz$|readyz$|metrics$)"
+REQUEST_ID = r"^[A-Za-z0-9._:-]{1,128}$"  # snappy_plumbing.observability's rule for a sane id
 _PROBLEM_MEDIA_TYPE = "application/problem+json"
 _HOP = "snappy_hop"
 # Go's errors for a request body that breaks its framing while it is copied upstream.
@@ -68,7 +76,7 @@ class FrontPlan:
 
 
 def upstream_address(url: str) -> str:
-    """The host:port Caddy dials for a part's URL; only plain http URLs without a path can be dialled."""
+    """The host:port the front dials for a part's URL; only plain http URLs without a path can be dialled."""
     parts = urlsplit(url)
     if parts.scheme != "http" or not parts.hostname or parts.path.strip("/") or parts.query:
         raise ConfigurationError(
@@ -78,16 +86,16 @@ def upstream_address(url: str) -> str:
     return f"{host}:{parts.port or 80}"
 
 
-def front_configuration(plan: FrontPlan, control: EdgeControl) -> dict[str, Any]:
+def caddy_configuration(plan: FrontPlan, control: EdgeControl) -> dict[str, Any]:
     """Caddy's JSON configuration for `plan` in the live state `control`."""
     shadowed = control.shadow.group if control.shadow is not None else None
     routes: list[dict[str, Any]] = [
         _request_id_route(),
-        _lane_route(plan, [{"vars_regexp": _on_path(_LANE_PATHS)}]),
+        _lane_route(plan, [{"vars_regexp": _on_path(LANE_PATHS)}]),
     ]
     fast_routes: list[dict[str, Any]] = []
     for group in ROUTE_GROUPS:
-        on_group = [{"vars_regexp": _on_path(_group_pattern(group))}]
+        on_group = [{"vars_regexp": _on_path(group_pattern(group))}]
         if group.name == shadowed:
             # Every safe read of a shadowed group goes through the lane, which compares answers.
             routes.append(_lane_route(plan, [{"method": ["GET", "HEAD"], **on_group[0]}]))
@@ -119,7 +127,7 @@ def front_configuration(plan: FrontPlan, control: EdgeControl) -> dict[str, Any]
     }
 
 
-def _group_pattern(group: RouteGroup) -> str:
+def group_pattern(group: RouteGroup) -> str:
     return "|".join(f"(?:{pattern.pattern})" for pattern in group.patterns)
 
 
@@ -140,7 +148,7 @@ def _plain_read() -> dict[str, Any]:
 def _request_id_route() -> dict[str, Any]:
     """Keep a sane X-Request-ID the client sent; give every other request a fresh one."""
     return {
-        "match": [{"not": [{"header_regexp": {"X-Request-ID": {"pattern": _REQUEST_ID}}}]}],
+        "match": [{"not": [{"header_regexp": {"X-Request-ID": {"pattern": REQUEST_ID}}}]}],
         "handle": [{"handler": "headers", "request": {"set": {"X-Request-ID": ["{http.request.uuid}"]}}}],
     }
 
@@ -229,7 +237,7 @@ def _error_routes(plan: FrontPlan) -> list[dict[str, Any]]:
     ]
     for group in ROUTE_GROUPS:
         part = PHASES[plan.phase][group.name]
-        on_group = {"vars_regexp": _on_path(_group_pattern(group))}
+        on_group = {"vars_regexp": _on_path(group_pattern(group))}
         routes.append(
             {
                 "match": [{**on_group, "vars": {"{http.error.status_code}": ["504"]}}],

@@ -35,13 +35,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import NoReturn
+from typing import NoReturn, Protocol
 
 import httpx
 
 from snappy_edge.app import EdgeSettings
 from snappy_edge.control import CONTROL_FILE_VARIABLE, ControlWatcher, EdgeControl
-from snappy_edge.front import FrontPlan, front_configuration
+from snappy_edge.front import FrontPlan, caddy_configuration
+from snappy_edge.nginx_front import nginx_configuration
 from snappy_plumbing.config import ConfigurationError, EnvironmentSettings, non_negative_int, variable
 from snappy_plumbing.observability import configure_logging
 from snappy_topology import BIND
@@ -62,11 +63,13 @@ BEHIND_FRONT = "SNAPPY_EDGE_BEHIND_FRONT"
 
 LANE_ONLY = "none"
 CADDY = "caddy"
+NGINX = "nginx"
+_FRONTS = (LANE_ONLY, CADDY, NGINX)
 
 
 def _front(name: str, raw: str) -> str:
-    if raw not in {LANE_ONLY, CADDY}:
-        raise ConfigurationError(f"{name} must be {LANE_ONLY!r} or {CADDY!r}, got {raw!r}")
+    if raw not in _FRONTS:
+        raise ConfigurationError(f"{name} must be one of {', '.join(map(repr, _FRONTS))}, got {raw!r}")
     return raw
 
 
@@ -77,6 +80,7 @@ class ServeSettings(EnvironmentSettings):
     bind: str = field(default="0.0.0.0:8000", metadata=variable(BIND))
     lane_port: int = field(default=0, metadata=variable("SNAPPY_EDGE_LANE_PORT", non_negative_int))
     caddy: str = field(default="", metadata=variable("SNAPPY_EDGE_CADDY"))
+    nginx: str = field(default="", metadata=variable("SNAPPY_EDGE_NGINX"))
     runtime_dir: str = field(default="", metadata=variable("SNAPPY_EDGE_RUNTIME_DIR"))
     control_file: str = field(default="", metadata=variable(CONTROL_FILE_VARIABLE))
     front: str = field(default=LANE_ONLY, metadata=variable("SNAPPY_EDGE_FRONT", _front))
@@ -90,7 +94,11 @@ def main() -> int:
         edge = EdgeSettings.from_environ()
         if settings.front == LANE_ONLY:
             _become_the_lane()
-        caddy = _caddy_executable(settings)
+        front: _Front = (
+            _Caddy(_caddy_executable(settings))
+            if settings.front == CADDY
+            else _Nginx(_nginx_executable(settings))
+        )
     except ConfigurationError as error:
         logger.error("the edge cannot start: %s", error)
         return 2
@@ -100,10 +108,10 @@ def main() -> int:
             runtime.mkdir(parents=True, exist_ok=True)
         else:
             runtime = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="snappy-edge-")))
-        return _serve(settings, edge, caddy, runtime)
+        return _serve(settings, edge, front, runtime)
 
 
-def _serve(settings: ServeSettings, edge: EdgeSettings, caddy: str, runtime: Path) -> int:
+def _serve(settings: ServeSettings, edge: EdgeSettings, front_kind: _Front, runtime: Path) -> int:
     plan = FrontPlan(
         listen=settings.bind,
         lane=f"{_LOOPBACK}:{settings.lane_port or _free_loopback_port()}",
@@ -117,27 +125,28 @@ def _serve(settings: ServeSettings, edge: EdgeSettings, caddy: str, runtime: Pat
     stop_requested = _stop_on_signals()
     lane = _start_lane(plan.lane)
     control = watcher.current()
-    configuration_file = runtime / "caddy.json"
     try:
-        configuration_file.write_text(json.dumps(front_configuration(plan, control)), encoding="utf-8")
+        front = front_kind.start(plan, control, runtime)
     except ConfigurationError as error:
         logger.error("the edge cannot start: %s", error)
         _stop(lane)
         return 2
-    front = _start_front(caddy, configuration_file, runtime)
-    logger.info("edge up at %s (phase %s, lane %s)", plan.listen, plan.phase, plan.lane)
+    logger.info(
+        "edge up at %s (phase %s, %s in front, lane %s)", plan.listen, plan.phase, front_kind.name, plan.lane
+    )
     try:
         while not stop_requested.is_set:
             if lane.poll() is not None or front.poll() is not None:
                 logger.error("the edge's %s exited; stopping", "lane" if lane.poll() is not None else "front")
                 return 1
             current = watcher.current()
-            if current != control and _load(plan, current, runtime):
+            if current != control and front_kind.reload(front, plan, current, runtime):
+                logger.info("edge control changed: %s", json.dumps(current.to_document()))
                 control = current
             time.sleep(_CONTROL_POLL_SECONDS)
         return 0
     finally:
-        _stop(front)  # first: no new requests reach the lane
+        _stop(front, front_kind.stop_signal)  # first: no new requests reach the lane
         _stop(lane)
 
 
@@ -162,6 +171,18 @@ def _stop_on_signals() -> _StopRequest:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     return request
+
+
+def _nginx_executable(settings: ServeSettings) -> str:
+    candidates = [settings.nginx] if settings.nginx else ["nginx", "/usr/sbin/nginx"]
+    for candidate in candidates:
+        found = shutil.which(candidate)
+        if found:
+            return found
+    raise ConfigurationError(
+        f"nginx not found (tried {', '.join(candidates)}); install it (Debian: nginx-light)"
+        " or set SNAPPY_EDGE_NGINX"
+    )
 
 
 def _caddy_executable(settings: ServeSettings) -> str:
@@ -204,42 +225,111 @@ def _start_lane(address: str) -> subprocess.Popen[bytes]:
     )
 
 
-def _start_front(caddy: str, configuration_file: Path, runtime: Path) -> subprocess.Popen[bytes]:
-    # Caddy keeps its data and configuration folders under the runtime folder, not in $HOME
-    # (read-only in the edge's container).
-    environment = {
-        **os.environ,
-        "XDG_DATA_HOME": str(runtime / "data"),
-        "XDG_CONFIG_HOME": str(runtime / "config"),
-    }
-    return subprocess.Popen(  # noqa: S603 - a fixed argv
-        [caddy, "run", "--config", str(configuration_file)],
-        env=environment,
-        stdin=subprocess.DEVNULL,
-        preexec_fn=_die_with_the_edge,  # noqa: PLW1509 - only a prctl call, no locks taken
-    )
+class _Front(Protocol):
+    @property
+    def name(self) -> str:
+        """Which proxy it is."""
+
+    @property
+    def stop_signal(self) -> signal.Signals:
+        """The signal that stops it gracefully."""
+
+    def start(self, plan: FrontPlan, control: EdgeControl, runtime: Path) -> subprocess.Popen[bytes]:
+        """Configure and start the front; ConfigurationError when the plan cannot be rendered."""
+
+    def reload(
+        self, process: subprocess.Popen[bytes], plan: FrontPlan, control: EdgeControl, runtime: Path
+    ) -> bool:
+        """Swap in the configuration of `control`; False (and logged) when the front refuses it."""
 
 
-def _load(plan: FrontPlan, control: EdgeControl, runtime: Path) -> bool:
-    """Swap Caddy's configuration for the one of `control`; False (and logged) when Caddy refuses it."""
-    transport = httpx.HTTPTransport(uds=str(runtime / "admin.sock"))
-    try:
-        with httpx.Client(transport=transport, timeout=10.0) as admin:
-            response = admin.post("http://edge-admin/load", json=front_configuration(plan, control))
-    except httpx.HTTPError as error:
-        logger.error("the edge's front did not take the new configuration: %s", error)
-        return False
-    if response.status_code != 200:
-        logger.error("the edge's front refused the new configuration: %s", response.text.strip())
-        return False
-    logger.info("edge control changed: %s", json.dumps(control.to_document()))
-    return True
+@dataclass(frozen=True)
+class _Caddy:
+    """Caddy: its JSON configuration loaded at start, then swapped through its admin API."""
+
+    executable: str
+    name: str = CADDY
+    stop_signal: signal.Signals = signal.SIGTERM
+
+    def start(self, plan: FrontPlan, control: EdgeControl, runtime: Path) -> subprocess.Popen[bytes]:
+        configuration_file = runtime / "caddy.json"
+        configuration_file.write_text(json.dumps(caddy_configuration(plan, control)), encoding="utf-8")
+        # Caddy keeps its data and configuration folders under the runtime folder, not in $HOME
+        # (read-only in the edge's container).
+        environment = {
+            **os.environ,
+            "XDG_DATA_HOME": str(runtime / "data"),
+            "XDG_CONFIG_HOME": str(runtime / "config"),
+        }
+        return subprocess.Popen(  # noqa: S603 - a fixed argv
+            [self.executable, "run", "--config", str(configuration_file)],
+            env=environment,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_the_edge,  # noqa: PLW1509 - only a prctl call, no locks taken
+        )
+
+    def reload(
+        self, process: subprocess.Popen[bytes], plan: FrontPlan, control: EdgeControl, runtime: Path
+    ) -> bool:
+        transport = httpx.HTTPTransport(uds=str(runtime / "admin.sock"))
+        try:
+            with httpx.Client(transport=transport, timeout=10.0) as admin:
+                response = admin.post("http://edge-admin/load", json=caddy_configuration(plan, control))
+        except httpx.HTTPError as error:
+            logger.error("the edge's front did not take the new configuration: %s", error)
+            return False
+        if response.status_code != 200:
+            logger.error("the edge's front refused the new configuration: %s", response.text.strip())
+            return False
+        return True
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+@dataclass(frozen=True)
+class _Nginx:
+    """nginx: its nginx.conf written at start, rewritten and re-read (SIGHUP) on a change."""
+
+    executable: str
+    name: str = NGINX
+    # SIGQUIT: a graceful stop, the requests in flight finished.
+    stop_signal: signal.Signals = signal.SIGQUIT
+
+    def start(self, plan: FrontPlan, control: EdgeControl, runtime: Path) -> subprocess.Popen[bytes]:
+        configuration_file = self._write(plan, control, runtime)
+        return subprocess.Popen(  # noqa: S603 - a fixed argv
+            # -e: its first messages, before the configuration names a log, go to stderr too.
+            [self.executable, "-p", str(runtime), "-e", "stderr", "-c", str(configuration_file)],
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_the_edge,  # noqa: PLW1509 - only a prctl call, no locks taken
+        )
+
+    def reload(
+        self, process: subprocess.Popen[bytes], plan: FrontPlan, control: EdgeControl, runtime: Path
+    ) -> bool:
+        configuration_file = self._write(plan, control, runtime)
+        checked = subprocess.run(  # noqa: S603 - a fixed argv
+            [self.executable, "-t", "-q", "-p", str(runtime), "-e", "stderr", "-c", str(configuration_file)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if checked.returncode != 0:
+            logger.error("the edge's front refused the new configuration: %s", checked.stderr.strip())
+            return False
+        process.send_signal(signal.SIGHUP)
+        return True
+
+    def _write(self, plan: FrontPlan, control: EdgeControl, runtime: Path) -> Path:
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            (runtime / kind).mkdir(exist_ok=True)
+        configuration_file = runtime / "nginx.conf"
+        configuration_file.write_text(nginx_configuration(plan, control, runtime), encoding="utf-8")
+        return configuration_file
+
+
+def _stop(process: subprocess.Popen[bytes], stop_signal: signal.Signals = signal.SIGTERM) -> None:
     if process.poll() is not None:
         return
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(stop_signal)
     try:
         process.wait(timeout=_STOP_GRACE_SECONDS)
     except subprocess.TimeoutExpired:

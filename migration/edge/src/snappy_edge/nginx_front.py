@@ -1,0 +1,224 @@
+"""The edge's front as nginx: the same split as the Caddy front (`snappy_edge.front`), as an nginx.conf.
+
+A plain read goes straight to the part of its phase; every other request goes to the lane.
+Where nginx differs from Caddy, in the edge's favour: it answers the framing it refuses
+itself (an invalid `Content-Length`, `Content-Length` beside `Transfer-Encoding`, a
+malformed chunk) through `error_page`, so those answers are the edge's problem documents;
+and it reads a request body whole before it calls the lane (`proxy_request_buffering`, on
+by default), so the lane never gets half a request. nginx is not on PyPI: the edge uses it
+when it is installed (Debian's `nginx-light`, the edge's image) and `SNAPPY_EDGE_FRONT=nginx`.
+
+The configuration is rendered whole from the routing table, the plan and the control state;
+a change is a new file and a SIGHUP, after which nginx's new workers take the new
+configuration and the old ones finish the requests they hold.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from snappy_edge.control import EdgeControl
+from snappy_edge.front import (
+    LANE_PATHS,
+    PLAIN_REQUEST_TARGET,
+    REQUEST_ID,
+    FrontPlan,
+    group_pattern,
+    upstream_address,
+)
+from snappy_edge.routing import PHASES, ROUTE_GROUPS
+from snappy_plumbing.errors import PROBLEM_TYPE_BASE, RETRY_AFTER_SECONDS
+from snappy_topology import PartName
+
+__all__ = ["nginx_configuration"]
+
+_LANE = "lane"
+# Where nginx's own refusals are answered: internal locations, unreachable from outside.
+_ERRORS = "/.snappy-edge-errors"
+# Above the lane's own limit (SNAPPY_EDGE_MAX_BODY_BYTES, 32 MiB), which answers 413 itself.
+_LARGEST_BODY = "33m"
+
+
+def _milliseconds(seconds: float) -> str:
+    # nginx takes whole numbers with a unit.
+    return f"{round(seconds * 1000)}ms"
+
+
+def _upstream_name(part: PartName) -> str:
+    return part.replace("-", "_")
+
+
+def nginx_configuration(plan: FrontPlan, control: EdgeControl, runtime: Path) -> str:
+    """nginx.conf for `plan` in the live state `control`; nginx keeps its files under `runtime`."""
+    shadowed = control.shadow.group if control.shadow is not None else None
+    parts = sorted({PHASES[plan.phase][group.name] for group in ROUTE_GROUPS})
+    upstreams = {part: upstream_address(url) for part, url in plan.upstreams.items() if part in parts}
+    # The group of a path, first match wins as in the routing table; the lane's own paths first.
+    group_lines = [f'        "~{LANE_PATHS}" {_LANE};']
+    for group in ROUTE_GROUPS:
+        group_lines.append(f'        "~{group_pattern(group)}" {group.name.name.lower()};')
+    # Where a plain read of each group goes: its part, or the lane when shadowed or unconfigured.
+    route_lines = []
+    for group in ROUTE_GROUPS:
+        part = PHASES[plan.phase][group.name]
+        target = (
+            _LANE if group.name == shadowed else _upstream_name(part) if part in upstreams else "unconfigured"
+        )
+        route_lines.append(f"        1:{group.name.name.lower()} {target};")
+    names = [f"        {_upstream_name(part)} {json.dumps(str(part))};" for part in upstreams]
+    hosts = [f"        {_upstream_name(part)} {address};" for part, address in upstreams.items()]
+    upstream_blocks = "\n".join(
+        f"    upstream {_upstream_name(part)} {{ server {address}; keepalive 32; }}"
+        for part, address in upstreams.items()
+    )
+    # As root (a developer's or CI's machine), workers would switch to `nobody`, who cannot
+    # write the runtime folder; in the edge's image nginx runs as its unprivileged user.
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    temp = "\n".join(
+        f"    {kind}_temp_path {runtime / kind};"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    return f"""# Rendered by snappy_edge.nginx_front from the routing table; do not edit.
+{user}worker_processes 1;
+daemon off;
+pid {runtime / "nginx.pid"};
+error_log stderr warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    server_tokens off;
+{temp}
+    client_max_body_size {_LARGEST_BODY};
+
+    map $http_x_request_id $snappy_request_id {{
+        "~{REQUEST_ID}" $http_x_request_id;
+        default $request_id;
+    }}
+    map $request_uri $snappy_plain {{
+        "~{PLAIN_REQUEST_TARGET}" 1;
+        default 0;
+    }}
+    # 1 for a plain read: GET or HEAD, a plain target, no body headers (empty when absent).
+    map "$request_method:$snappy_plain:$http_content_length:$http_transfer_encoding" $snappy_fast {{
+        "GET:1::" 1;
+        "HEAD:1::" 1;
+        default 0;
+    }}
+    # For a plain target, $uri (decoded, normalized) is the target's path byte for byte.
+    map $uri $snappy_group {{
+{chr(10).join(group_lines)}
+    }}
+    map "$snappy_fast:$snappy_group" $snappy_upstream {{
+{chr(10).join(route_lines)}
+        default {_LANE};
+    }}
+    map $snappy_upstream $snappy_part {{
+{chr(10).join(names)}
+        {_LANE} "the edge's lane";
+        default "a part";
+    }}
+    map $snappy_upstream $snappy_upstream_host {{
+{chr(10).join(hosts)}
+        default $host;
+    }}
+    # The path as the client sent it ($uri is the error page's own after the redirect to it).
+    map $request_uri $snappy_target_path {{
+        "~^(?<path>[^?]*)" $path;
+    }}
+    map $snappy_plain $snappy_instance {{
+        1 ',"instance":"$snappy_target_path"';
+        default "";
+    }}
+
+    upstream {_LANE} {{ server {plan.lane}; keepalive 16; }}
+{upstream_blocks}
+
+    server {{
+        listen {plan.listen};
+        default_type {_PROBLEM};
+        # nginx's own refusals of the framing, as the edge's problem documents.
+        # To internal locations by URI, not named ones: a request line nginx refuses has no URI
+        # of its own to carry into a named location (that would be nginx's own 500).
+        error_page 400 = {_ERRORS}/malformed;
+        error_page 413 = {_ERRORS}/too-large;
+        error_page 502 = {_ERRORS}/unreachable;
+        error_page 504 = {_ERRORS}/too-slow;
+
+        location / {{
+            if ($snappy_upstream = unconfigured) {{
+                return 503 '{_UNCONFIGURED}';
+            }}
+            proxy_pass http://$snappy_upstream;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $snappy_upstream_host;
+            proxy_set_header X-Request-ID $snappy_request_id;
+            # Only the visitor, one hop back: a client's own X-Forwarded-For is not believed.
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Host $http_host;
+            proxy_connect_timeout {_milliseconds(plan.connect_timeout_seconds)};
+            proxy_read_timeout {_milliseconds(plan.read_timeout_seconds)};
+            proxy_send_timeout {_milliseconds(plan.read_timeout_seconds)};
+            # Answers stream as they come; a failed call is never tried again (writes).
+            proxy_buffering off;
+            proxy_next_upstream off;
+        }}
+{_ERROR_LOCATIONS}
+    }}
+}}
+"""
+
+
+_PROBLEM = "application/problem+json"
+
+
+def _problem(status: int, slug: str, title: str, detail: str) -> str:
+    document = json.dumps(
+        {"type": PROBLEM_TYPE_BASE + slug, "title": title, "status": status, "detail": detail},
+        separators=(",", ":"),
+    )
+    # `instance` only for a plain target, which is a URI reference as it is (no escaping needed).
+    return document[:-1] + "$snappy_instance}"
+
+
+_UNCONFIGURED = _problem(
+    503, "service-unavailable", "Service unavailable", "a part of this phase is not configured"
+)
+
+
+def _error_location(name: str, status: int, slug: str, title: str, detail: str) -> str:
+    retry_after = (
+        f"\n            add_header Retry-After {RETRY_AFTER_SECONDS} always;" if status == 503 else ""
+    )
+    return f"""        location = {_ERRORS}/{name} {{
+            internal;
+            default_type {_PROBLEM};
+            add_header X-Content-Type-Options nosniff always;
+            add_header X-Request-ID $snappy_request_id always;{retry_after}
+            return {status} '{_problem(status, slug, title, detail)}';
+        }}"""
+
+
+_ERROR_LOCATIONS = "\n".join(
+    (
+        _error_location(
+            "malformed", 400, "malformed-request", "Malformed request", "The request is framed incorrectly"
+        ),
+        _error_location(
+            "too-large", 413, "payload-too-large", "Payload too large", "The request body is too large"
+        ),
+        _error_location(
+            "unreachable", 503, "service-unavailable", "Service unavailable", "$snappy_part is not answering"
+        ),
+        _error_location(
+            "too-slow",
+            503,
+            "service-unavailable",
+            "Service unavailable",
+            "$snappy_part did not answer in time",
+        ),
+    )
+)
