@@ -341,7 +341,7 @@ def test_an_unknown_front_is_refused_at_start(parts: dict[PartName, str], tmp_pa
     running = start_edge(tmp_path, "haproxy", parts)
 
     assert running.process.wait(timeout=30) == 2
-    assert "SNAPPY_EDGE_FRONT must be one of 'none', 'caddy', 'nginx'" in running.log_path.read_text()
+    assert "SNAPPY_EDGE_FRONT must be one of 'auto', 'none', 'nginx', 'caddy'" in running.log_path.read_text()
 
 
 @pytest.mark.parametrize(
@@ -364,3 +364,22 @@ def test_a_malformed_chunked_body_is_a_400_from_the_front(edge: RunningEdge, bod
 
     assert head.startswith(b"HTTP/1.1 400 ")
     assert json.loads(document)["type"].endswith("/malformed-request")
+
+
+@pytest.mark.parametrize(
+    ("settings", "public_server"),
+    [
+        pytest.param({}, "nginx", id="nginx installed"),
+        pytest.param({"SNAPPY_EDGE_NGINX": "/nonexistent/nginx"}, "gunicorn", id="no nginx"),
+    ],
+)
+def test_by_default_nginx_fronts_the_edge_where_it_is_installed(
+    parts: dict[PartName, str], tmp_path: Path, settings: dict[str, str], public_server: str
+) -> None:
+    running = start_edge(tmp_path, "auto", parts, **settings)
+    try:
+        wait_until_ready(running.url, running.process, running.log_path)
+
+        assert httpx.get(f"{running.url}/healthz", timeout=5).headers["server"] == public_server
+    finally:
+        assert stop(running) == 0

@@ -62,10 +62,12 @@ _STOP_GRACE_SECONDS = 35.0
 BEHIND_FRONT = "SNAPPY_EDGE_BEHIND_FRONT"
 
 
+# auto: nginx when it is installed (it keeps the edge's whole contract), else the lane alone.
+AUTO = "auto"
 LANE_ONLY = "none"
 CADDY = "caddy"
 NGINX = "nginx"
-_FRONTS = (LANE_ONLY, CADDY, NGINX)
+_FRONTS = (AUTO, LANE_ONLY, NGINX, CADDY)
 
 
 def _front(name: str, raw: str) -> str:
@@ -84,7 +86,7 @@ class ServeSettings(EnvironmentSettings):
     nginx: str = field(default="", metadata=variable("SNAPPY_EDGE_NGINX"))
     runtime_dir: str = field(default="", metadata=variable("SNAPPY_EDGE_RUNTIME_DIR"))
     control_file: str = field(default="", metadata=variable(CONTROL_FILE_VARIABLE))
-    front: str = field(default=LANE_ONLY, metadata=variable("SNAPPY_EDGE_FRONT", _front))
+    front: str = field(default=AUTO, metadata=variable("SNAPPY_EDGE_FRONT", _front))
 
 
 def main() -> int:
@@ -93,12 +95,11 @@ def main() -> int:
     try:
         settings = ServeSettings.from_environ()
         edge = EdgeSettings.from_environ()
-        if settings.front == LANE_ONLY:
+        chosen = _chosen_front(settings)
+        if chosen == LANE_ONLY:
             _become_the_lane()
         front: _Front = (
-            _Caddy(_caddy_executable(settings))
-            if settings.front == CADDY
-            else _Nginx(_nginx_executable(settings))
+            _Caddy(_caddy_executable(settings)) if chosen == CADDY else _Nginx(_nginx_executable(settings))
         )
     except ConfigurationError as error:
         logger.error("the edge cannot start: %s", error)
@@ -172,6 +173,17 @@ def _stop_on_signals() -> _StopRequest:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     return request
+
+
+def _chosen_front(settings: ServeSettings) -> str:
+    """The front asked for; for auto, nginx where it is installed and the lane alone elsewhere."""
+    if settings.front != AUTO:
+        return settings.front
+    try:
+        _nginx_executable(settings)
+    except ConfigurationError:
+        return LANE_ONLY
+    return NGINX
 
 
 def _nginx_executable(settings: ServeSettings) -> str:
