@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from snappy_devstack.processes import LOOPBACK, free_ports, wait_until
 from snappy_edge.app import AmbiguousPath, decision_path
 from snappy_edge.control import EdgeControl, Shadow, write_control
-from snappy_edge.front import PLAIN_REQUEST_TARGET
+from snappy_edge.front import PLAIN_REQUEST_TARGET, decimal_above
 from snappy_topology import EDGE_PHASE, PartName, RouteGroupName, url_setting
 from tests.support.echo_server import PATTERN, echo_server
 from tests.support.gunicorn import STOP_GRACE_SECONDS, launch_gunicorn, wait_until_ready
@@ -383,3 +383,24 @@ def test_by_default_nginx_fronts_the_edge_where_it_is_installed(
         assert httpx.get(f"{running.url}/healthz", timeout=5).headers["server"] == public_server
     finally:
         assert stop(running) == 0
+
+
+def test_a_body_over_the_lanes_limit_is_refused_by_the_front(edge: RunningEdge) -> None:
+    # Above SNAPPY_MAX_UPLOAD_BYTES (10 MiB) and its multipart allowance: the lane's worker
+    # would answer early and close mid-body, which a proxy reports as the lane failing.
+    response = httpx.post(f"{edge.url}/api/v1/photos", content=b"x" * (11 * 1024 * 1024), timeout=30)
+
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"].endswith("/payload-too-large")
+
+
+@given(
+    st.integers(min_value=0, max_value=10**12), st.integers(min_value=0, max_value=10**12), st.integers(0, 2)
+)
+def test_the_content_length_refused_is_exactly_the_one_above_the_limit(
+    limit: int, length: int, leading_zeros: int
+) -> None:
+    written = "0" * leading_zeros + str(length)
+
+    assert (re.fullmatch(decimal_above(limit), written) is not None) == (length > limit)

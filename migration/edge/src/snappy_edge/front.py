@@ -41,6 +41,7 @@ __all__ = [
     "REQUEST_ID",
     "FrontPlan",
     "caddy_configuration",
+    "decimal_above",
     "group_pattern",
     "upstream_address",
 ]
@@ -73,6 +74,9 @@ class FrontPlan:
     upstreams: Mapping[PartName, str]
     connect_timeout_seconds: float
     read_timeout_seconds: float
+    # The largest request body the lane takes: a larger one is refused (413) by the front
+    # itself, before it reaches the lane, which would answer early and close mid-body.
+    max_body_bytes: int
 
 
 def upstream_address(url: str) -> str:
@@ -91,6 +95,15 @@ def caddy_configuration(plan: FrontPlan, control: EdgeControl) -> dict[str, Any]
     shadowed = control.shadow.group if control.shadow is not None else None
     routes: list[dict[str, Any]] = [
         _request_id_route(),
+        {
+            # Refused before the lane is called: its worker would answer early and close
+            # mid-body, which Caddy reports as the lane failing.
+            "match": [{"header_regexp": {"Content-Length": {"pattern": decimal_above(plan.max_body_bytes)}}}],
+            "handle": [
+                _problem(413, "payload-too-large", "Payload too large", "The request body is too large")
+            ],
+            "terminal": True,
+        },
         _lane_route(plan, [{"vars_regexp": _on_path(LANE_PATHS)}]),
     ]
     fast_routes: list[dict[str, Any]] = []
@@ -127,6 +140,19 @@ def caddy_configuration(plan: FrontPlan, control: EdgeControl) -> dict[str, Any]
     }
 
 
+def decimal_above(limit: int) -> str:
+    """A regular expression for the decimal numbers (leading zeros allowed) above `limit`."""
+    digits = str(limit)
+    # More significant digits than `limit`, or as many and larger at the first digit that differs.
+    longer = rf"[1-9][0-9]{{{len(digits)},}}"
+    same_length = [
+        digits[:position] + f"[{int(digit) + 1}-9]" + f"[0-9]{{{len(digits) - position - 1}}}"
+        for position, digit in enumerate(digits)
+        if digit != "9"
+    ]
+    return rf"^0*(?:{'|'.join([longer, *same_length])})$"
+
+
 def group_pattern(group: RouteGroup) -> str:
     return "|".join(f"(?:{pattern.pattern})" for pattern in group.patterns)
 
@@ -158,6 +184,7 @@ def _lane_route(plan: FrontPlan, match: list[dict[str, Any]] | None) -> dict[str
         "handle": [
             # Marks the hop, so that a lane that does not answer is not blamed on a part.
             {"handler": "vars", _HOP: "lane"},
+            {"handler": "request_body", "max_size": plan.max_body_bytes},
             {
                 "handler": "reverse_proxy",
                 "upstreams": [{"dial": plan.lane}],
@@ -211,6 +238,13 @@ def _fast_route(plan: FrontPlan, match: list[dict[str, Any]], part: PartName) ->
 def _error_routes(plan: FrontPlan) -> list[dict[str, Any]]:
     """503 problem documents naming the part that did not answer, or did not answer in time."""
     routes: list[dict[str, Any]] = [
+        {
+            "match": [{"vars": {"{http.error.status_code}": ["413"]}}],
+            "handle": [
+                _problem(413, "payload-too-large", "Payload too large", "The request body is too large")
+            ],
+            "terminal": True,
+        },
         {
             # Caddy reports a body it could not read from the client (a malformed chunk, input
             # ending before Content-Length) as a failure of the hop it was copying it to.

@@ -37,8 +37,6 @@ __all__ = ["nginx_configuration"]
 _LANE = "lane"
 # Where nginx's own refusals are answered: internal locations, unreachable from outside.
 _ERRORS = "/.snappy-edge-errors"
-# Above the lane's own limit (SNAPPY_EDGE_MAX_BODY_BYTES, 32 MiB), which answers 413 itself.
-_LARGEST_BODY = "33m"
 
 
 def _milliseconds(seconds: float) -> str:
@@ -90,7 +88,7 @@ http {{
     access_log off;
     server_tokens off;
 {temp}
-    client_max_body_size {_LARGEST_BODY};
+    client_max_body_size {plan.max_body_bytes};
 
     map $http_x_request_id $snappy_request_id {{
         "~{REQUEST_ID}" $http_x_request_id;

@@ -45,6 +45,7 @@ from snappy_edge.control import CONTROL_FILE_VARIABLE, ControlWatcher, EdgeContr
 from snappy_edge.front import FrontPlan, caddy_configuration
 from snappy_edge.nginx_front import nginx_configuration
 from snappy_plumbing.config import ConfigurationError, EnvironmentSettings, non_negative_int, variable
+from snappy_plumbing.gunicorn_worker import max_body_bytes as lane_max_body_bytes
 from snappy_plumbing.observability import configure_logging
 from snappy_topology import BIND
 
@@ -122,6 +123,8 @@ def _serve(settings: ServeSettings, edge: EdgeSettings, front_kind: _Front, runt
         upstreams=edge.upstreams,
         connect_timeout_seconds=edge.connect_timeout_seconds,
         read_timeout_seconds=edge.read_timeout_seconds,
+        # The lane's gunicorn worker refuses a larger body before its application sees it.
+        max_body_bytes=min(edge.max_body_bytes, lane_max_body_bytes()),
     )
     watcher = ControlWatcher(Path(settings.control_file) if settings.control_file else None)
     stop_requested = _stop_on_signals()
