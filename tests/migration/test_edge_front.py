@@ -373,7 +373,7 @@ def test_a_malformed_chunked_body_is_a_400_from_the_front(edge: RunningEdge, bod
         pytest.param({"SNAPPY_EDGE_NGINX": "/nonexistent/nginx"}, "gunicorn", id="no nginx"),
     ],
 )
-def test_by_default_nginx_fronts_the_edge_where_it_is_installed(
+def test_auto_puts_nginx_in_front_where_it_is_installed(
     parts: dict[PartName, str], tmp_path: Path, settings: dict[str, str], public_server: str
 ) -> None:
     running = start_edge(tmp_path, "auto", parts, **settings)

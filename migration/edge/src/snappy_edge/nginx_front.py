@@ -141,6 +141,12 @@ http {{
         # of its own to carry into a named location (that would be nginx's own 500).
         error_page 400 = {_ERRORS}/malformed;
         error_page 413 = {_ERRORS}/too-large;
+        error_page 414 = {_ERRORS}/uri-too-long;
+        # 494: nginx's own status for a header line or a head over its buffers.
+        error_page 494 = {_ERRORS}/header-too-large;
+        error_page 414 = {_ERRORS}/uri-too-long;
+        # 494: nginx's own status for a header line or head over its buffers.
+        error_page 494 = {_ERRORS}/header-too-large;
         error_page 502 = {_ERRORS}/unreachable;
         error_page 504 = {_ERRORS}/too-slow;
 
@@ -207,6 +213,16 @@ _ERROR_LOCATIONS = "\n".join(
         ),
         _error_location(
             "too-large", 413, "payload-too-large", "Payload too large", "The request body is too large"
+        ),
+        _error_location(
+            "uri-too-long", 414, "uri-too-long", "Request line too long", "The request line is too long."
+        ),
+        _error_location(
+            "header-too-large",
+            431,
+            "request-header-fields-too-large",
+            "Request header fields too large",
+            "The request header fields are too large.",
         ),
         _error_location(
             "unreachable", 503, "service-unavailable", "Service unavailable", "$snappy_part is not answering"

@@ -1,15 +1,16 @@
 """`python -m snappy_edge`: run the edge: its lane (gunicorn) alone, or behind a front (nginx or Caddy).
 
-SNAPPY_EDGE_FRONT chooses: auto (the default) is nginx where it is installed and the lane
-alone elsewhere; none, nginx and caddy ask for one. With the lane alone, gunicorn takes
-over this process on SNAPPY_BIND. With a front, it starts the lane on a loopback port,
-renders the front's configuration from the routing table (`snappy_edge.nginx_front`,
-`snappy_edge.front`), starts the proxy with it, and then watches the control file: when
-the file changes, the new configuration is loaded without dropping a connection (nginx:
-a new file and SIGHUP; Caddy: its admin API). SIGTERM or SIGINT stops the front first (no
-new requests), then the lane; if either exits on its own, the other is stopped and the
-edge exits with a failure, so that the orchestrator restarts it whole. Why: docs/
-decisions.md, "The edge: a real proxy in front, a careful lane behind".
+SNAPPY_EDGE_FRONT chooses: none (the default) is the lane alone; nginx and caddy put that
+proxy in front; auto is nginx where it is installed and the lane alone elsewhere. With
+the lane alone, gunicorn takes over this process on SNAPPY_BIND. With a front, it starts
+the lane on a loopback port, renders the front's configuration from the routing table
+(`snappy_edge.nginx_front`, `snappy_edge.front`), starts the proxy with it, and then
+watches the control file: when the file changes, the new configuration is loaded without
+dropping a connection (nginx: a new file and SIGHUP; Caddy: its admin API). SIGTERM or
+SIGINT stops the front first (no new requests), then the lane; if either exits on its
+own, the other is stopped and the edge exits with a failure, so that the orchestrator
+restarts it whole. Why: docs/decisions.md, "The edge: a real proxy in front, a careful
+lane behind".
 
 Settings, besides the lane's own (snappy_edge.app): SNAPPY_EDGE_FRONT, SNAPPY_BIND (the
 public address, default 0.0.0.0:8000), SNAPPY_EDGE_LANE_PORT (the lane's loopback port;
@@ -63,7 +64,7 @@ _STOP_GRACE_SECONDS = 35.0
 BEHIND_FRONT = "SNAPPY_EDGE_BEHIND_FRONT"
 
 
-# auto: nginx when it is installed (it keeps the edge's whole contract), else the lane alone.
+# auto: nginx when it is installed, else the lane alone.
 AUTO = "auto"
 LANE_ONLY = "none"
 CADDY = "caddy"
@@ -87,7 +88,7 @@ class ServeSettings(EnvironmentSettings):
     nginx: str = field(default="", metadata=variable("SNAPPY_EDGE_NGINX"))
     runtime_dir: str = field(default="", metadata=variable("SNAPPY_EDGE_RUNTIME_DIR"))
     control_file: str = field(default="", metadata=variable(CONTROL_FILE_VARIABLE))
-    front: str = field(default=AUTO, metadata=variable("SNAPPY_EDGE_FRONT", _front))
+    front: str = field(default=LANE_ONLY, metadata=variable("SNAPPY_EDGE_FRONT", _front))
 
 
 def main() -> int:
