@@ -57,7 +57,8 @@ def nginx_configuration(plan: FrontPlan, control: EdgeControl, runtime: Path) ->
     group_lines = [f'        "~{LANE_PATHS}" {_LANE};']
     for group in ROUTE_GROUPS:
         group_lines.append(f'        "~{group_pattern(group)}" {group.name.name.lower()};')
-    # Where a plain read of each group goes: its part, or the lane when shadowed or unconfigured.
+    # Where a plain read of each group goes: its part, the lane when the group is shadowed, or a
+    # 503 when the part has no URL here.
     route_lines = []
     for group in ROUTE_GROUPS:
         part = PHASES[plan.phase][group.name]
