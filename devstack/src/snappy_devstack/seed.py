@@ -15,7 +15,7 @@ import httpx
 from snappy_devstack.errors import DevstackError, one_line
 from snappy_devstack.sample_images import sample_image
 
-__all__ = ["DEMO_PASSWORD", "SeedError", "SeedSummary", "sample_usernames", "seed"]
+__all__ = ["DEMO_PASSWORD", "SeedError", "SeedSummary", "problem_detail", "sample_usernames", "seed"]
 
 DEMO_PASSWORD = "snappy-demo-password"  # noqa: S105 - published demo credentials
 _NAMES = (
@@ -168,18 +168,10 @@ class _Api:
     def _expect(self, response: httpx.Response, status: int) -> None:
         if response.status_code == status:
             return
-        detail = ""
-        try:
-            problem = response.json()
-        except ValueError:
-            problem = None
-        if isinstance(problem, Mapping):
-            detail = str(problem.get("detail") or problem.get("title") or "").strip()
         request = response.request
         message = f"{request.method} {request.url.path} answered {response.status_code}"
-        if detail:
-            message += ": " + detail.splitlines()[0]
-        raise SeedError(message)
+        detail = problem_detail(response)
+        raise SeedError(f"{message}: {detail}" if detail else message)
 
     def _json(self, response: httpx.Response) -> Mapping[str, Any]:
         try:
@@ -189,3 +181,15 @@ class _Api:
         if not isinstance(body, Mapping):
             raise SeedError(f"{response.request.url.path} did not answer a JSON object")
         return body
+
+
+def problem_detail(response: httpx.Response) -> str:
+    """The first line of a problem document's `detail` (else its `title`); empty for any other body."""
+    try:
+        problem = response.json()
+    except ValueError:
+        return ""
+    if not isinstance(problem, Mapping):
+        return ""
+    detail = str(problem.get("detail") or problem.get("title") or "").strip()
+    return detail.splitlines()[0] if detail else ""

@@ -27,6 +27,7 @@ from snappy_devstack.bench.targets import Target
 from snappy_devstack.bench.workload import SESSION_COOKIE, Account, StepWorkload, UploadImage
 from snappy_devstack.errors import DevstackError, one_line
 from snappy_devstack.sample_images import sample_image
+from snappy_devstack.seed import problem_detail
 
 __all__ = [
     "BENCH_USERS",
@@ -298,18 +299,12 @@ class _Api:
     def _expect(self, response: httpx.Response, status: int) -> None:
         if response.status_code == status:
             return
-        detail = ""
-        try:
-            problem = response.json()
-        except ValueError:
-            problem = None
-        if isinstance(problem, Mapping):
-            detail = str(problem.get("detail") or problem.get("title") or "").strip()
         message = (
             f"preparing the {self._target.version}: {response.request.method} {response.request.url.path}"
             f" answered {response.status_code}, not {status}"
         )
-        raise PreparationError(f"{message}: {detail.splitlines()[0]}" if detail else message)
+        detail = problem_detail(response)
+        raise PreparationError(f"{message}: {detail}" if detail else message)
 
     def _json(self, response: httpx.Response) -> Mapping[str, Any]:
         try:
