@@ -39,7 +39,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -63,7 +62,15 @@ from snappy_devstack.backing import (
     provide_backing_services,
 )
 from snappy_devstack.errors import DevstackError, one_line
-from snappy_devstack.processes import LOOPBACK, free_ports, log_tail, port_is_free, stop_process, wait_until
+from snappy_devstack.processes import (
+    LOOPBACK,
+    cleanup_that_survives_interrupts,
+    free_ports,
+    log_tail,
+    port_is_free,
+    stop_process,
+    wait_until,
+)
 from snappy_devstack.seed import DEMO_PASSWORD, sample_usernames, seed
 from snappy_devstack.stack import (
     WORKERS_SETTING,
@@ -219,36 +226,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     if wrk is None:
         print("edge benchmark: wrk is not on PATH; install it (apt-get install wrk)", file=sys.stderr)
         return EXIT_FAILED
-    # SIGTERM stops the run as Ctrl-C does: the servers stop and the stores are dropped.
-    previous_interrupt = signal.signal(signal.SIGINT, signal.default_int_handler)
-    previous_terminate = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    cleanup = ExitStack()
-    try:
-        return _run(arguments, wrk, cleanup)
-    except KeyboardInterrupt:
-        _note("interrupted; stopping what was started")
-        return EXIT_INTERRUPTED
-    except InvalidRun as error:
-        print(f"the run is INVALID: {error}", flush=True)
-        # No figures: a reader of the file must not take an earlier run's for this one's.
-        _write_json(arguments.json, {"finished_at": _now(), "valid": False, "reason": str(error)})
-        return EXIT_INVALID
-    except ServerFailed as error:
-        _note(f"failed: {one_line(error)}")
-        tail = log_tail(error.log_path, 20)
-        if tail:
-            _note(f"last lines of {error.log_path.name}:\n{tail}")
-        return EXIT_FAILED
-    except (DevstackError, SetupFailed, httpx.HTTPError, OSError, subprocess.SubprocessError) as error:
-        _note(f"failed: {one_line(error)}")
-        return EXIT_FAILED
-    finally:
-        # A second Ctrl-C must not leave servers running or stores half-dropped.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        cleanup.close()
-        signal.signal(signal.SIGINT, previous_interrupt)
-        signal.signal(signal.SIGTERM, previous_terminate)
+    # SIGTERM stops the run as Ctrl-C does: the servers stop and the stores are dropped, never
+    # half-dropped by a second Ctrl-C.
+    with cleanup_that_survives_interrupts() as cleanup:
+        try:
+            return _run(arguments, wrk, cleanup)
+        except KeyboardInterrupt:
+            _note("interrupted; stopping what was started")
+            return EXIT_INTERRUPTED
+        except InvalidRun as error:
+            print(f"the run is INVALID: {error}", flush=True)
+            # No figures: a reader of the file must not take an earlier run's for this one's.
+            _write_json(arguments.json, {"finished_at": _now(), "valid": False, "reason": str(error)})
+            return EXIT_INVALID
+        except ServerFailed as error:
+            _note(f"failed: {one_line(error)}")
+            tail = log_tail(error.log_path, 20)
+            if tail:
+                _note(f"last lines of {error.log_path.name}:\n{tail}")
+            return EXIT_FAILED
+        except (DevstackError, SetupFailed, httpx.HTTPError, OSError, subprocess.SubprocessError) as error:
+            _note(f"failed: {one_line(error)}")
+            return EXIT_FAILED
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -29,7 +29,6 @@ import io
 import os
 import resource
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -51,6 +50,7 @@ from snappy_devstack.backing import (
     drop_database,
     provide_backing_services,
 )
+from snappy_devstack.processes import cleanup_that_survives_interrupts
 from snappy_migration.backfill import DEFAULT_CHUNK_ROWS, backfill
 from snappy_migration.errors import MigrationError
 from snappy_migration.mapping import TABLES
@@ -185,25 +185,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmark; return the exit status."""
     arguments = _parser().parse_args(argv)
     # SIGTERM stops the run as Ctrl-C does: psycopg cancels the statement in flight, and the
-    # databases and buckets are dropped. (SIGINT too, even where it was inherited as ignored.)
-    previous_interrupt = signal.signal(signal.SIGINT, signal.default_int_handler)
-    previous_terminate = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    cleanup = ExitStack()
-    try:
-        return _run(arguments, cleanup)
-    except KeyboardInterrupt:
-        _note("interrupted; dropping what was created")
-        return EXIT_INTERRUPTED
-    except (BackingServiceError, MigrationError, psycopg.Error, subprocess.CalledProcessError) as error:
-        _note(f"failed: {_describe(error)}")
-        return EXIT_FAILED
-    finally:
-        # A second Ctrl-C must not leave databases and buckets behind half-dropped.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        cleanup.close()
-        signal.signal(signal.SIGINT, previous_interrupt)
-        signal.signal(signal.SIGTERM, previous_terminate)
+    # databases and buckets are dropped, never half-dropped by a second Ctrl-C.
+    with cleanup_that_survives_interrupts() as cleanup:
+        try:
+            return _run(arguments, cleanup)
+        except KeyboardInterrupt:
+            _note("interrupted; dropping what was created")
+            return EXIT_INTERRUPTED
+        except (BackingServiceError, MigrationError, psycopg.Error, subprocess.CalledProcessError) as error:
+            _note(f"failed: {_describe(error)}")
+            return EXIT_FAILED
 
 
 def _parser() -> argparse.ArgumentParser:

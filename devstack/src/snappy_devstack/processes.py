@@ -8,11 +8,12 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 __all__ = [
     "LOOPBACK",
+    "cleanup_that_survives_interrupts",
     "free_ports",
     "log_tail",
     "port_is_free",
@@ -129,3 +130,27 @@ def _process_exists(pid: int) -> bool:
         return False
     # A zombie has exited; only its parent's wait is missing.
     return state != "Z"
+
+
+@contextlib.contextmanager
+def cleanup_that_survives_interrupts() -> Iterator[contextlib.ExitStack]:
+    """An ExitStack to register clean-ups on; SIGTERM interrupts like Ctrl-C meanwhile.
+
+    While the context lasts, SIGINT and SIGTERM raise KeyboardInterrupt (SIGINT too where it
+    was inherited as ignored), so a run stopped either way unwinds through its clean-ups. They
+    run with both signals ignored: a second Ctrl-C must not leave servers running or stores
+    half-dropped. The previous handlers come back afterwards.
+    """
+    previous_interrupt = signal.signal(signal.SIGINT, signal.default_int_handler)
+    previous_terminate = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    cleanup = contextlib.ExitStack()
+    try:
+        yield cleanup
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        try:
+            cleanup.close()
+        finally:
+            signal.signal(signal.SIGINT, previous_interrupt)
+            signal.signal(signal.SIGTERM, previous_terminate)
