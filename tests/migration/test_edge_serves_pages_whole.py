@@ -67,7 +67,9 @@ def test_every_page_path_reaches_the_part_serving_pages_in_process(phase: int, p
             200, stream=httpx.ByteStream(b"from the part"), headers={"Content-Type": "text/css"}
         )
 
-    upstreams = {name: f"http://{name}.test" for name in PartName if name != PartName.EDGE}
+    upstreams: dict[PartName, str] = {
+        name: f"http://{name}.test" for name in PartName if name != PartName.EDGE
+    }
     app = create_app(EdgeSettings(phase=phase, upstreams=upstreams), transport=httpx.MockTransport(part))
 
     response = app.test_client().get(path)
