@@ -19,6 +19,7 @@ from types import FrameType
 
 from snappy_devstack.backing import BackingServices, provide_backing_services
 from snappy_devstack.bench.command import BENCH, add_bench_parser, run_bench
+from snappy_devstack.deploy import DEPLOY, add_deploy_parser, run_deploy
 from snappy_devstack.errors import DevstackError
 from snappy_devstack.local_stack import LOCAL_STACK_FILE, read_local_stack
 from snappy_devstack.processes import LOOPBACK, log_tail, port_is_free
@@ -75,9 +76,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _migrate(argv[1:])
     parser = _parser()
     arguments = parser.parse_args(argv)
-    run = {"up": _up, "rehearse": _rehearse, BENCH: run_bench, SHADOW: run_shadow}.get(
-        arguments.command, _seed
-    )
+    run = {
+        "up": _up,
+        "rehearse": _rehearse,
+        BENCH: run_bench,
+        SHADOW: run_shadow,
+        DEPLOY: run_deploy,
+    }.get(arguments.command, _seed)
     try:
         return run(arguments)
     except DevstackError as error:
@@ -149,6 +154,8 @@ def _parser() -> argparse.ArgumentParser:
     add_bench_parser(commands)
 
     add_shadow_parser(commands)
+
+    add_deploy_parser(commands)
 
     seed_command = commands.add_parser(
         "seed",
