@@ -21,6 +21,7 @@ from snappy_monolith.paths import refuse_ambiguous_paths
 from snappy_monolith.security_headers import install_security_headers
 from snappy_monolith.storage import ObjectStorage
 from snappy_monolith.tokens import TokenAuthority
+from snappy_monolith.user_directory import RemoteUsers
 from snappy_monolith.web import create_web_blueprint, render_error_page
 
 __all__ = ["create_app"]
@@ -89,6 +90,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         database=Database(settings.database_url, settings.database),
         storage=ObjectStorage(settings.s3),
         tokens=TokenAuthority(settings.tokens),
+        remote_users=None if settings.user_service_url is None else RemoteUsers(settings),
     )
     app.teardown_appcontext(close_request_session)
 

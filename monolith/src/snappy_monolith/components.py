@@ -8,8 +8,10 @@ from flask import current_app
 
 from snappy_monolith.config import Settings
 from snappy_monolith.database import Database
+from snappy_monolith.errors import ServiceUnavailable
 from snappy_monolith.storage import ObjectStorage
 from snappy_monolith.tokens import TokenAuthority
+from snappy_monolith.user_directory import RemoteUsers
 
 __all__ = ["Components", "components"]
 
@@ -24,6 +26,14 @@ class Components:
     database: Database
     storage: ObjectStorage
     tokens: TokenAuthority
+    # user-service, where users and tokens live from phase 1 (snappy_monolith.ownership); None when unset.
+    remote_users: RemoteUsers | None = None
+
+    def user_service(self) -> RemoteUsers:
+        """user-service's client; 503 when the phase says it owns users but no URL was configured."""
+        if self.remote_users is None:
+            raise ServiceUnavailable("user-service owns users now; SNAPPY_USER_SERVICE_URL is not set")
+        return self.remote_users
 
 
 def components() -> Components:

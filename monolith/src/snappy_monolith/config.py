@@ -161,12 +161,19 @@ class Settings:
     login_throttle: LoginThrottleSettings = field(default_factory=LoginThrottleSettings)
     # Proxies in front whose X-Forwarded-For entries are believed (the edge: 1); 0 believes none.
     trusted_proxy_hops: int = 0
+    # The services that own users (phase 1 on) and photos (phase 2 on) of the strangler
+    # migration (snappy_monolith.ownership); unset where the monolith owns everything.
+    user_service_url: str | None = None
+    photo_service_url: str | None = None
+    # The longest one call to a service may take, connecting included.
+    service_timeout_seconds: float = 5.0
 
     def __post_init__(self) -> None:
         self.database.check()
         calls = {
             "a PostgreSQL call": self.database.worst_case_seconds(),
             "an S3 call": self.s3.worst_case_seconds(),
+            "a call to a service": self.service_timeout_seconds,
         }
         for call, worst_case in calls.items():
             if not worst_case < self.request_budget_seconds:
@@ -220,6 +227,9 @@ class Settings:
             log_level=(reader.optional("SNAPPY_LOG_LEVEL") or "INFO").upper(),
             login_throttle=LoginThrottleSettings.from_environ(reader),
             trusted_proxy_hops=reader.non_negative_int("SNAPPY_TRUSTED_PROXY_HOPS", 0),
+            user_service_url=_base_url(reader.optional("SNAPPY_USER_SERVICE_URL")),
+            photo_service_url=_base_url(reader.optional("SNAPPY_PHOTO_SERVICE_URL")),
+            service_timeout_seconds=reader.positive_float("SNAPPY_SERVICE_TIMEOUT_SECONDS", 5.0),
         )
 
     def effective_secret_key(self) -> str:
@@ -245,6 +255,15 @@ def sqlalchemy_url(url: str) -> str:
 
 
 _PROCESS_SECRET: list[str] = []
+
+
+def _base_url(url: str | None) -> str | None:
+    """A service's base URL without its trailing slash; ConfigurationError unless http(s)."""
+    if url is None:
+        return None
+    if not url.startswith(("http://", "https://")):
+        raise ConfigurationError(f"a service URL must start with http:// or https://, got {url!r}")
+    return url.rstrip("/")
 
 
 def _process_secret() -> str:

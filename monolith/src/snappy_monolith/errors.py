@@ -53,6 +53,7 @@ __all__ = [
     "InvalidImage",
     "InvalidParameter",
     "MalformedRequest",
+    "MisdirectedRequest",
     "NotFound",
     "PayloadTooLarge",
     "ServiceUnavailable",
@@ -193,6 +194,12 @@ class TooManyAttempts(SnappyError):
 
 class ServiceUnavailable(SnappyError):
     status, slug, title = 503, "service-unavailable", "Service unavailable"
+
+
+class MisdirectedRequest(SnappyError):
+    """A route group another part owns in this phase of the migration: the edge sends it there."""
+
+    status, slug, title = 421, "misdirected-request", "Misdirected request"
 
 
 _WERKZEUG_STATUS_TO_ERROR: dict[int, type[SnappyError]] = {

@@ -12,6 +12,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -24,6 +25,7 @@ __all__ = [
     "Base",
     "ChangeLogEntry",
     "LoginThrottle",
+    "OwnershipPhase",
     "Photo",
     "RevokedToken",
     "Share",
@@ -157,3 +159,21 @@ class UploadRequest(Base):
     fingerprint: Mapped[str] = mapped_column(String(64))
     photo_id: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class OwnershipPhase(Base):
+    """The one row saying which part writes which data: the phase of the migration (0-4).
+
+    Written by `snappy_monolith.ownership.set_ownership_phase` only; every replica reads it,
+    so a change reaches all of them at once (docs/decisions.md, data ownership).
+    """
+
+    __tablename__ = "ownership_phase"
+    __table_args__ = (
+        CheckConstraint("id = 1", name="one_row"),
+        CheckConstraint("phase BETWEEN 0 AND 4", name="phase"),
+    )
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, server_default=text("1"))
+    phase: Mapped[int] = mapped_column(SmallInteger, server_default=text("0"))
+    changed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

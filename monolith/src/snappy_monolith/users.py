@@ -6,9 +6,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from snappy_monolith import ownership
+from snappy_monolith.components import components
 from snappy_monolith.errors import InvalidCredentials, NotFound, UsernameTaken, ValidationFailed
 from snappy_monolith.models import User
 from snappy_monolith.passwords import hash_password, verify_password
+from snappy_monolith.user_directory import ensure_reference_row
 from snappy_monolith.validation import enforced_display_name, is_valid_username, new_user_errors
 
 __all__ = ["authenticate", "find_user", "get_user", "get_user_by_id", "sign_up"]
@@ -44,10 +47,21 @@ def authenticate(session: Session, username: str, password: str) -> User:
 
 
 def find_user(session: Session, username: str) -> User | None:
-    """The user with this username, if any."""
+    """The user with this username, if any.
+
+    Once user-service owns users, one unknown here is read through from user-service into a
+    reference row (snappy_monolith.user_directory), so the photos and shares that name it
+    keep their foreign keys.
+    """
     if not is_valid_username(username):
         return None
-    return session.scalars(select(User).where(User.username == username)).one_or_none()
+    user = session.scalars(select(User).where(User.username == username)).one_or_none()
+    if user is None and ownership.users_owned_by_service(session):
+        account = components().user_service().find(username)
+        if account is not None:
+            ensure_reference_row(session, account)
+            user = session.get(User, account.id)
+    return user
 
 
 def get_user(session: Session, username: str) -> User:

@@ -28,7 +28,7 @@ from flask import (
 from flask_wtf.csrf import CSRFError
 from werkzeug.wrappers.response import Response as WerkzeugResponse
 
-from snappy_monolith import idempotency, photos, revocations, users
+from snappy_monolith import accounts, idempotency, ownership, photos, revocations, users
 from snappy_monolith.components import components
 from snappy_monolith.database import request_session
 from snappy_monolith.errors import (
@@ -36,6 +36,7 @@ from snappy_monolith.errors import (
     IdempotencyKeyInUse,
     InvalidCredentials,
     InvalidParameter,
+    ServiceUnavailable,
     SnappyError,
     TooManyAttempts,
     ValidationFailed,
@@ -79,7 +80,7 @@ def current_viewer() -> TokenClaims | None:
     if isinstance(token, str):
         try:
             # As for the API: the token must bind an existing account and be unrevoked.
-            viewer = revocations.bound_caller(request_session(), components().tokens.verify(token))
+            viewer = accounts.bound_caller(request_session(), token)
         except AuthenticationRequired:
             session.clear()
             flash("Your session has expired. Please log in again.", "info")
@@ -129,15 +130,26 @@ def signup() -> Page:
         return render_template("signup.html", form={}, errors={})
     form = {name: request.form.get(name, "") for name in ("username", "display_name")}
     db = request_session()
+    password = request.form.get("password", "")
     try:
-        user = users.sign_up(db, form["username"], request.form.get("password", ""), form["display_name"])
-        db.commit()
+        if ownership.users_owned_by_service(db):
+            # user-service writes the account and issues its token (snappy_monolith.user_directory).
+            remote = components().user_service()
+            account = remote.sign_up(form["username"], password, form["display_name"])
+            _keep_token(remote.log_in(account.username, password, request.remote_addr))
+            display_name = account.display_name
+        else:
+            user = users.sign_up(db, form["username"], password, form["display_name"])
+            db.commit()
+            _sign_in(user.id, user.username)
+            display_name = user.display_name
     except ValidationFailed as error:
         return render_template("signup.html", form=form, errors=_field_messages(error)), 422
+    except ServiceUnavailable:
+        raise
     except SnappyError as error:
         return render_template("signup.html", form=form, errors={"username": error.detail}), error.status
-    _sign_in(user.id, user.username)
-    flash(f"Welcome to Snappy, {user.display_name}!", "success")
+    flash(f"Welcome to Snappy, {display_name}!", "success")
     return redirect(url_for("web.index"))
 
 
@@ -154,14 +166,21 @@ def login() -> Page:
             # What the API refuses as invalid is simply wrong here, as on web-ui's page, and
             # costs no password check and no count in the throttle.
             raise InvalidCredentials("The username or password is wrong")
-        user = throttled_log_in(request_session(), username, password)
+        db = request_session()
+        if ownership.users_owned_by_service(db):
+            # user-service checks the password, counts the attempt and issues the token.
+            _keep_token(components().user_service().log_in(username, password, request.remote_addr))
+        else:
+            user = throttled_log_in(db, username, password)
+            _sign_in(user.id, user.username)
     except TooManyAttempts as error:
         page = render_template("login.html", username=username, next_page=next_page, error=error.detail)
         return page, 429, {"Retry-After": str(error.retry_after_seconds)}
+    except ServiceUnavailable:
+        raise
     except SnappyError as error:
         page = render_template("login.html", username=username, next_page=next_page, error=error.detail)
         return page, 401
-    _sign_in(user.id, user.username)
     return redirect(next_page or url_for("web.index"))
 
 
@@ -171,8 +190,12 @@ def logout() -> WerkzeugResponse:
     viewer = current_viewer()
     if viewer is not None:
         db = request_session()
-        revocations.revoke(db, viewer.token_id, viewer.expires_at)
-        db.commit()
+        token = session.get("access_token")
+        if ownership.users_owned_by_service(db) and isinstance(token, str):
+            components().user_service().log_out(token)
+        else:
+            revocations.revoke(db, viewer.token_id, viewer.expires_at)
+            db.commit()
     session.clear()
     flash("You are logged out.", "info")
     return redirect(url_for("web.index"))
@@ -347,9 +370,13 @@ def _sign_in(user_id: int, username: str) -> None:
     user = users.get_user_by_id(request_session(), user_id)
     if user is None:  # the callers pass an account they hold; this guards misuse.
         abort(500)
-    token = components().tokens.issue(user_id, username, user.created_at)
+    _keep_token(components().tokens.issue(user_id, username, user.created_at).value)
+
+
+def _keep_token(token: str) -> None:
+    """Start a new session holding `token`: the visitor is signed in."""
     session.clear()
-    session["access_token"] = token.value
+    session["access_token"] = token
     session.permanent = True
 
 

@@ -189,6 +189,9 @@ PARTS: Mapping[PartName, Part] = {
             "The original Snappy: API, pages, users and photos in one Flask application.",
             package="snappy_monolith",
             project="monolith",
+            # From phase 1 of the strangler its pages reach users through user-service, from
+            # phase 2 photos through photo-service (snappy_monolith.ownership); before, neither.
+            peers=(Peer(PartName.USER_SERVICE, required=False), Peer(PartName.PHOTO_SERVICE, required=False)),
             database="snappy_monolith",
             bucket="snappy-monolith",
             signs_tokens=True,

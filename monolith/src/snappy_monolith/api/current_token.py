@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from snappy_monolith import revocations
-from snappy_monolith.api.requests import authenticated_caller
+from snappy_monolith.api.requests import authenticated_caller, owned_here
 from snappy_monolith.database import request_session
 
 __all__ = ["register"]
@@ -13,7 +13,9 @@ __all__ = ["register"]
 
 def register(blueprint: Blueprint) -> None:
     """Add the current-token route to the API blueprint."""
-    blueprint.add_url_rule("/tokens/current", view_func=revoke_current_token, methods=["DELETE"])
+    blueprint.add_url_rule(
+        "/tokens/current", view_func=owned_here("users")(revoke_current_token), methods=["DELETE"]
+    )
 
 
 def revoke_current_token() -> Response:

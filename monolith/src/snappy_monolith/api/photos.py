@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flask import Blueprint, Response, jsonify, request, url_for
+from flask.typing import ResponseReturnValue
 
 from snappy_monolith import idempotency, photos
 from snappy_monolith.api.representations import page_json, photo_json, share_json
-from snappy_monolith.api.requests import authenticated_caller, json_object, page_request, string_field
+from snappy_monolith.api.requests import (
+    authenticated_caller,
+    json_object,
+    owned_here,
+    page_request,
+    string_field,
+)
 from snappy_monolith.components import components
 from snappy_monolith.database import request_session
 from snappy_monolith.errors import (
@@ -26,7 +35,11 @@ UPLOAD_TEXT_FIELDS = {"caption", "visibility"}
 
 def register(blueprint: Blueprint) -> None:
     """Add the photo, share and feed routes to the API blueprint."""
-    rule = blueprint.add_url_rule
+    photos_here = owned_here("photos")
+
+    def rule(path: str, *, view_func: Callable[..., ResponseReturnValue], methods: list[str]) -> None:
+        blueprint.add_url_rule(path, view_func=photos_here(view_func), methods=methods)
+
     rule("/photos", view_func=upload_photo, methods=["POST"])
     rule("/photos", view_func=list_photos, methods=["GET"])
     rule("/photos/<photo_id:photo_id>", view_func=get_photo, methods=["GET"])

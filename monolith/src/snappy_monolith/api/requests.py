@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any, NoReturn
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, Literal, NoReturn, ParamSpec, TypeVar
 
 from flask import g, request
 
-from snappy_monolith import revocations
+from snappy_monolith import accounts, ownership
 from snappy_monolith.components import components
 from snappy_monolith.database import request_session
 from snappy_monolith.errors import (
@@ -28,6 +30,7 @@ __all__ = [
     "MAX_JSON_DEPTH",
     "authenticated_caller",
     "json_object",
+    "owned_here",
     "page_request",
     "parse_json_object",
     "string_field",
@@ -45,6 +48,28 @@ MAX_JSON_NUMBER_LENGTH = 64
 # that it never backtracks.
 _JSON_STRING_OR_BRACKET = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.DOTALL)
 _SURROGATE = re.compile("[\ud800-\udfff]")
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def owned_here(group: Literal["users", "photos"]) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """A view of the `group` API, answered here only while the monolith owns the group's data.
+
+    Once a service owns it (snappy_monolith.ownership), the view answers 421 and writes
+    nothing: the edge sends the group to its owner, and a request that still reaches the
+    monolith must not write a table that is no longer authoritative.
+    """
+    require = ownership.require_users_here if group == "users" else ownership.require_photos_here
+
+    def decorate(view: Callable[P, R]) -> Callable[P, R]:
+        @wraps(view)
+        def guarded(*args: P.args, **kwargs: P.kwargs) -> R:
+            require(request_session())
+            return view(*args, **kwargs)
+
+        return guarded
+
+    return decorate
 
 
 def authenticated_caller() -> TokenClaims:
@@ -53,9 +78,8 @@ def authenticated_caller() -> TokenClaims:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise AuthenticationRequired("A bearer access token is required")
-    claims = components().tokens.verify(token.strip())
     # The signature is not enough: the token must bind an existing account and be unrevoked.
-    caller = revocations.bound_caller(request_session(), claims)
+    caller = accounts.bound_caller(request_session(), token.strip())
     g.caller = caller
     return caller
 
