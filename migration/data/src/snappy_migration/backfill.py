@@ -13,7 +13,11 @@ A share whose photo was inserted after the photos were copied waits for `sync`, 
 applies both from the change log, in order. Ids are preserved; each target sequence is
 moved past the largest id copied, so the services never hand out a migrated id.
 
-The objects of the photos follow the rows, in chunks of photos, with their own checkpoint.
+The objects of the photos follow the rows: the keys the copied photos name, merged with
+listings of both buckets, decide what to copy (`snappy_migration.objects`). The target
+bucket's listing is what makes that work resumable: an object there, equal to the
+source's, is not copied again. The checkpoint counts the objects written and says when
+the pass finished.
 """
 
 from __future__ import annotations
@@ -33,9 +37,9 @@ from snappy_migration.mapping import (
     TABLES,
     TableMapping,
 )
-from snappy_migration.objects import copy_objects
+from snappy_migration.objects import ObjectTransfer, copy_listed_objects, named_object_keys
 from snappy_migration.progress import Progress, ProgressFactory
-from snappy_migration.stores import Connection, Stores, column_list, pipe_copy
+from snappy_migration.stores import Connection, Stores, column_list, connect, pipe_copy
 
 __all__ = [
     "DEFAULT_CHUNK_ROWS",
@@ -49,8 +53,10 @@ __all__ = [
 
 DEFAULT_CHUNK_ROWS = 10_000
 OBJECTS_STREAM = "objects"
-# Photos per object checkpoint, at most: copies are round trips, so a lost chunk costs time.
-_OBJECT_CHUNK_PHOTOS = 200
+# Objects written per checkpoint update, at most (fewer with smaller row chunks).
+_OBJECTS_PER_CHECKPOINT = 1_000
+# Keys per query when the source is asked which of the absent objects' photos still exist.
+_ABSENT_KEYS_PER_QUERY = 1_000
 _CONFLICTS_NAMED = 5
 
 
@@ -95,9 +101,7 @@ def backfill(
     if with_objects:
         state = done[OBJECTS_TARGET].get(OBJECTS_STREAM)
         if state is None or not state.finished:
-            summary.objects = _backfill_objects(
-                stores, after_id=state.last_id if state else 0, chunk_rows=chunk_rows, progress=progress
-            )
+            summary.objects = _backfill_objects(stores, chunk_rows=chunk_rows, progress=progress)
     return summary
 
 
@@ -267,44 +271,48 @@ def _conflict(table: TableMapping, error: psycopg.errors.UniqueViolation) -> Con
     )
 
 
-def _backfill_objects(stores: Stores, *, after_id: int, chunk_rows: int, progress: ProgressFactory) -> int:
+def _backfill_objects(stores: Stores, *, chunk_rows: int, progress: ProgressFactory) -> int:
+    """Copy the objects every photo on the target names; return how many were written.
+
+    No position to resume from: whatever an earlier run copied is in the target's listing.
+    """
     photos = stores.targets[OBJECTS_TARGET]
-    key_columns = column_list(OBJECT_KEY_COLUMNS)
     with photos.transaction():
-        remaining = photos.execute(
-            sql.SQL("SELECT count(*) FROM {} WHERE id > %s").format(sql.Identifier(OBJECTS_TABLE)),
-            (after_id,),
+        counted = photos.execute(
+            sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(OBJECTS_TABLE))
         ).fetchone()
-    bar = progress("objects", (remaining[0] if remaining else 0) * len(OBJECT_KEY_COLUMNS), "objects")
-    copied = 0
-    while True:
+    bar = progress("objects", (counted[0] if counted else 0) * len(OBJECT_KEY_COLUMNS), "objects")
+    if not stores.buckets_differ:
+        bar.finish()
         with photos.transaction():
-            rows = photos.execute(
-                sql.SQL("SELECT id, {keys} FROM {table} WHERE id > %s ORDER BY id LIMIT %s").format(
-                    keys=key_columns, table=sql.Identifier(OBJECTS_TABLE)
-                ),
-                (after_id, min(chunk_rows, _OBJECT_CHUNK_PHOTOS)),
-            ).fetchall()
-        if not rows:
-            break
-        keys = [key for row in rows for key in row[1:]]
-        if stores.buckets_differ:
-            absent = copy_objects(
-                stores.s3,
-                keys,
-                source_bucket=stores.endpoints.source_bucket,
-                target_bucket=stores.endpoints.target_bucket,
-            )
-            require_objects_of_deleted_photos(stores.source, absent, stores.endpoints.source_bucket)
-        after_id = rows[-1][0]
-        with photos.transaction():
-            checkpoints.advance(photos, OBJECTS_STREAM, after_id, len(keys))
-        copied += len(keys)
-        bar.add(len(keys))
+            checkpoints.mark_finished(photos, OBJECTS_STREAM)
+        return 0
+    # The names stream from a cursor that holds a transaction on `photos` for the whole pass;
+    # checkpoints go through a connection of their own, so they commit as the copy goes.
+    url = stores.endpoints.target_database_urls[OBJECTS_TARGET]
+    with connect(url, f"{OBJECTS_TARGET.value}'s") as recording:
+
+        def record(written: int) -> None:
+            with recording.transaction():
+                checkpoints.advance(recording, OBJECTS_STREAM, 0, written)
+
+        outcome = copy_listed_objects(
+            ObjectTransfer.of(stores),
+            named_object_keys(photos),
+            progress=bar,
+            on_copied=record,
+            report_every=max(1, min(chunk_rows, _OBJECTS_PER_CHECKPOINT)),
+        )
+    for start in range(0, len(outcome.absent), _ABSENT_KEYS_PER_QUERY):
+        require_objects_of_deleted_photos(
+            stores.source,
+            outcome.absent[start : start + _ABSENT_KEYS_PER_QUERY],
+            stores.endpoints.source_bucket,
+        )
     with photos.transaction():
         checkpoints.mark_finished(photos, OBJECTS_STREAM)
     bar.finish()
-    return copied
+    return outcome.copied
 
 
 def require_objects_of_deleted_photos(source: Connection, absent: list[str], bucket: str) -> None:

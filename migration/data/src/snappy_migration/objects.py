@@ -1,41 +1,124 @@
-"""The photos' objects: copied server-side from the monolith's bucket, and proven equal.
+"""The photos' objects: copied from the monolith's bucket to photo-service's, and proven equal.
+
+What to copy is decided from listings, not asked key by key: `list_objects_v2` of both
+buckets (1,000 keys, sizes and ETags a request, read on two threads) is merged with the
+sorted keys the photos name (`merge_listings`). A named key whose copy is already in the
+target with the same size and MD5 ETag is done; one missing, or of another size, is
+copied; one whose ETags cannot settle it is read on both sides and hashed.
 
 Two objects are equal when their sizes match and their checksums do. S3 gives an MD5 as
-the ETag of an object stored in one part (every object Snappy writes); when either ETag
-is not one (a multipart upload's `<md5>-<parts>`), both objects are read and their
-SHA-256 digests compared instead.
+the ETag of an object stored in one part (every object Snappy writes); the ETag of a
+multipart upload (`<md5 of the parts' MD5s>-<parts>`) is no MD5 of the content, and some
+stores (encryption with customer keys, some S3-compatible servers) give ETags that are no
+MD5 at all. So equal MD5-shaped ETags settle "equal"; different sizes settle "different";
+anything else (a `-` in an ETag, or two MD5-shaped ETags that differ while the sizes
+match) is read in full on both sides and settled by SHA-256. That hashing happens in
+three places only, and nowhere else: `copy_listed_objects` for a named key found in both
+buckets unsettled; `verify`'s inventory for the same; and the check of a fresh copy whose
+ETag (from the CopyObject or PutObject response) does not match the source's.
+
+How objects move (`ObjectTransfer`):
+
+- One endpoint serving both buckets with one set of credentials: server-side
+  `copy_object`, one round trip and no bytes through this process, on `COPY_THREADS`
+  threads sharing one client. The copy is checked from the response's ETag.
+- Two endpoints, or two accounts: each object streams from a GET on the source into a PUT
+  on the target, never touching the disk: objects up to `STREAM_PART_BYTES` in one PUT,
+  larger ones as a multipart upload of parts of that size, every request with its
+  Content-MD5 so the target refuses damaged bytes. At most `STREAM_THREADS` objects are in
+  flight, so memory holds at most `STREAM_THREADS` x `STREAM_PART_BYTES` of content. A
+  failed transfer (a dropped connection mid-body, a 5xx, throttling) starts again from
+  its GET, up to `STREAM_ATTEMPTS` times with exponential backoff and jitter.
+
+Copies are idempotent (an object is written whole or not at all), and a key deleted from
+the source between the listing and its copy is reported as absent, not as a failure.
 """
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import hashlib
-from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
+from psycopg import sql
 
 from snappy_migration.errors import MigrationError
-from snappy_migration.stores import ABSENT_CODES, one_line, s3_error_code
+from snappy_migration.mapping import OBJECT_KEY_COLUMNS, OBJECTS_TABLE
+from snappy_migration.stores import ABSENT_CODES, Connection, Stores, one_line, s3_error_code
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+    from snappy_migration.progress import Progress
+
 __all__ = [
     "COPY_THREADS",
+    "STREAM_ATTEMPTS",
+    "STREAM_PART_BYTES",
+    "STREAM_THREADS",
+    "Action",
+    "Comparison",
+    "CopyOutcome",
+    "Decision",
     "ObjectCopyFailed",
     "ObjectInfo",
+    "ObjectTransfer",
+    "Pairing",
+    "Standing",
+    "compare_listed",
+    "content_digest",
+    "copy_listed_objects",
     "copy_objects",
+    "decide",
     "delete_objects",
+    "inventory",
     "list_objects",
+    "merge_listings",
+    "named_object_keys",
     "object_info",
     "same_content",
 ]
 
-COPY_THREADS = 8
+# Server-side copies in flight: each is a round trip that moves no bytes through here, so
+# the store, not this process, sets the pace; past about 32 the embedded store gains little.
+COPY_THREADS = 32
+# Objects streamed between endpoints at once, and the most of one held in memory.
+STREAM_THREADS = 16
+STREAM_PART_BYTES = 8 * 1024 * 1024
+STREAM_ATTEMPTS = 5
+_BACKOFF_FIRST_SECONDS = 0.2
+_BACKOFF_MOST_SECONDS = 10.0
 _READ_CHUNK_BYTES = 1024 * 1024
 _DELETE_BATCH = 1000
+# Listing pages (1,000 keys each) read ahead of the merge, per bucket.
+_PAGES_AHEAD = 8
+# Keys fetched per round trip from the photos' server-side cursor.
+_NAMED_KEYS_PER_FETCH = 5_000
+# Error codes of a request worth trying again: the store was busy, slow or hurt in transit.
+_RETRYABLE_CODES = frozenset(
+    {
+        "BadDigest",
+        "InternalError",
+        "RequestTimeout",
+        "ServiceUnavailable",
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+    }
+)
+
+
+_T = TypeVar("_T")
 
 
 class ObjectCopyFailed(MigrationError):
@@ -52,8 +135,357 @@ class ObjectInfo:
 
     @property
     def md5(self) -> str | None:
-        """The content's MD5 when the ETag is one (single-part uploads), else None."""
-        return self.etag if len(self.etag) == 32 and "-" not in self.etag else None
+        """The content's MD5 when the ETag has an MD5's shape (single-part uploads), else None."""
+        return self.etag if _is_md5(self.etag) else None
+
+
+class Comparison(Enum):
+    """What two listings say of an object and its copy."""
+
+    SAME = "same"
+    DIFFERENT = "different"
+    # Same size, and ETags that cannot be compared: only reading both settles it.
+    UNSETTLED = "unsettled"
+
+
+def compare_listed(original: ObjectInfo, copy: ObjectInfo) -> Comparison:
+    """Sizes first, then MD5 ETags; UNSETTLED when neither decides (multipart, or no MD5 ETags)."""
+    if original.size != copy.size:
+        return Comparison.DIFFERENT
+    if original.md5 is not None and original.md5 == copy.md5:
+        return Comparison.SAME
+    # Two MD5 ETags that differ at the same size are different contents on a store whose
+    # ETags are MD5s, and say nothing on one whose are not: reading both is the only proof.
+    return Comparison.UNSETTLED
+
+
+@dataclass(frozen=True)
+class Pairing:
+    """One key of the merged listings: named by a photo or not, and its object on each side."""
+
+    key: str
+    named: bool
+    original: ObjectInfo | None
+    copy: ObjectInfo | None
+
+
+def merge_listings(
+    named: Iterable[str], source: Iterable[ObjectInfo], target: Iterable[ObjectInfo]
+) -> Iterator[Pairing]:
+    """Merge the named keys with both buckets' listings, all three sorted, in one pass.
+
+    Yields each named key once, with its source and target objects (None where absent),
+    and each target object no key names (`named=False`), in key order. Source objects no
+    key names are skipped. S3 lists keys in the order of their UTF-8 bytes, which is the
+    order of Python's string comparison (UTF-8 keeps code point order), so the names must
+    come sorted the same way (PostgreSQL: `ORDER BY key COLLATE "C"`).
+    """
+    names = iter(named)
+    in_source = _SortedObjects(iter(source))
+    in_target = _SortedObjects(iter(target))
+    previous: str | None = None
+    name = next(names, None)
+    while name is not None or in_target.head is not None:
+        head = in_target.head
+        if head is not None and (name is None or head.key < name):
+            in_target.take()
+            yield Pairing(head.key, named=False, original=None, copy=head)
+            continue
+        assert name is not None  # The loop runs while one of the two is left.
+        if previous is not None and name <= previous:
+            if name == previous:
+                name = next(names, None)
+                continue
+            raise MigrationError(f"object keys out of order: {name!r} after {previous!r}")
+        yield Pairing(name, named=True, original=in_source.advance_to(name), copy=in_target.advance_to(name))
+        previous = name
+        name = next(names, None)
+
+
+class Action(Enum):
+    """What the copy does with a named key."""
+
+    # The target holds an equal object already.
+    SKIP = "skip"
+    # The target holds none, or one of another size: copy it.
+    COPY = "copy"
+    # Both hold one whose ETags do not settle it: hash both, copy if they differ.
+    CHECK = "check"
+    # The source holds none: the photo was deleted meanwhile, or its object is lost.
+    ABSENT = "absent"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A named key and what to do with it, with its source object when there is one."""
+
+    key: str
+    action: Action
+    original: ObjectInfo | None
+
+
+def decide(pairings: Iterable[Pairing]) -> Iterator[Decision]:
+    """The listing diff: for each named key, skip, copy, check by hashing, or report as absent."""
+    for pairing in pairings:
+        if not pairing.named:
+            continue
+        original, copy = pairing.original, pairing.copy
+        if original is None:
+            action = Action.ABSENT
+        elif copy is None:
+            action = Action.COPY
+        else:
+            action = {
+                Comparison.SAME: Action.SKIP,
+                Comparison.DIFFERENT: Action.COPY,
+                Comparison.UNSETTLED: Action.CHECK,
+            }[compare_listed(original, copy)]
+        yield Decision(pairing.key, action, original)
+
+
+@dataclass
+class CopyOutcome:
+    """What a copy did: objects written, objects found equal already, pairs settled by hashing,
+    and the named keys absent from the source."""
+
+    copied: int = 0
+    unchanged: int = 0
+    hashed: int = 0
+    absent: list[str] = field(default_factory=list)
+
+
+class _Result(Enum):
+    COPIED = "copied"
+    UNCHANGED = "unchanged"
+    ABSENT = "absent"
+
+
+@dataclass(frozen=True)
+class _Done:
+    key: str
+    result: _Result
+    hashed: bool = False
+
+
+class ObjectTransfer:
+    """Two buckets, each with the client that reaches it, and how objects move between them.
+
+    `server_side` when one endpoint and one set of credentials serve both buckets: then
+    `copy_object` copies inside the store. Otherwise objects stream through this process.
+    Clients are shared by the threads (boto3 clients are thread-safe); each needs a
+    connection pool at least as large as `threads`.
+    """
+
+    def __init__(
+        self,
+        source: S3Client,
+        source_bucket: str,
+        target: S3Client,
+        target_bucket: str,
+        *,
+        server_side: bool,
+        threads: int | None = None,
+        part_bytes: int = STREAM_PART_BYTES,
+        attempts: int = STREAM_ATTEMPTS,
+        backoff_seconds: float = _BACKOFF_FIRST_SECONDS,
+    ) -> None:
+        if server_side and source is not target:
+            raise ValueError("a server-side copy runs on one client, which both buckets share")
+        self.source = source
+        self.source_bucket = source_bucket
+        self.target = target
+        self.target_bucket = target_bucket
+        self.server_side = server_side
+        self.threads = threads or (COPY_THREADS if server_side else STREAM_THREADS)
+        self.part_bytes = part_bytes
+        self.attempts = attempts
+        self.backoff_seconds = backoff_seconds
+
+    @classmethod
+    def of(cls, stores: Stores) -> ObjectTransfer:
+        """The transfer between the buckets of open stores: server-side when one store serves both."""
+        return cls(
+            stores.s3,
+            stores.endpoints.source_bucket,
+            stores.target,
+            stores.endpoints.target_bucket,
+            server_side=stores.endpoints.server_side_copy,
+        )
+
+    def describe(self) -> str:
+        """How objects move, in a few words."""
+        return "copied server-side" if self.server_side else "streamed between endpoints"
+
+    def source_listing(self) -> Iterator[ObjectInfo]:
+        """The source bucket's objects, in key order."""
+        return list_objects(self.source, self.source_bucket)
+
+    def target_listing(self) -> Iterator[ObjectInfo]:
+        """The target bucket's objects, in key order."""
+        return list_objects(self.target, self.target_bucket)
+
+    def source_digest(self, key: str) -> tuple[int, str] | None:
+        """The size and SHA-256 of the source's object, read in full; None if it is absent."""
+        return content_digest(self.source, self.source_bucket, key)
+
+    def target_digest(self, key: str) -> tuple[int, str] | None:
+        """The size and SHA-256 of the target's object, read in full; None if it is absent."""
+        return content_digest(self.target, self.target_bucket, key)
+
+    def settle(self, key: str) -> bool:
+        """Whether both buckets hold `key` with the same bytes, by reading and hashing both."""
+        original = self.source_digest(key)
+        return original is not None and original == self.target_digest(key)
+
+    def move(self, key: str, listed: ObjectInfo | None) -> _Done:
+        """Copy one object and check the copy; `listed` is the source's as a listing or a head saw it."""
+        try:
+            result, hashed = self._copy_server_side(key, listed) if self.server_side else self._stream(key)
+            return _Done(key, result, hashed)
+        except ClientError as error:
+            if s3_error_code(error) in ABSENT_CODES:
+                return _Done(key, _Result.ABSENT)  # Deleted from the source after the look.
+            raise self._failure(key, error) from error
+        except (BotoCoreError, _DamagedRead) as error:
+            raise self._failure(key, error) from error
+
+    def _failure(self, key: str, error: BaseException) -> ObjectCopyFailed:
+        return ObjectCopyFailed(
+            f"cannot copy object {key!r} from bucket {self.source_bucket!r} to {self.target_bucket!r}:"
+            f" {one_line(error)}"
+        )
+
+    def _copy_server_side(self, key: str, listed: ObjectInfo | None) -> tuple[_Result, bool]:
+        response = self.source.copy_object(
+            Bucket=self.target_bucket, Key=key, CopySource={"Bucket": self.source_bucket, "Key": key}
+        )
+        etag = str(response.get("CopyObjectResult", {}).get("ETag", "")).strip('"')
+        if listed is not None and listed.md5 is not None and etag == listed.md5:
+            return _Result.COPIED, False
+        # A multipart original, a store whose ETags are no MD5, or a source rewritten since it
+        # was listed: the copy is proven by reading both.
+        original = self.source_digest(key)
+        if original is None:
+            return _Result.ABSENT, True
+        if original != self.target_digest(key):
+            raise ObjectCopyFailed(
+                f"the copy of object {key!r} in bucket {self.target_bucket!r} differs from the original"
+            )
+        return _Result.COPIED, True
+
+    def _stream(self, key: str) -> tuple[_Result, bool]:
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return self._stream_once(key)
+            except ClientError as error:
+                if s3_error_code(error) in ABSENT_CODES or not _retryable(error) or attempt == self.attempts:
+                    raise
+            except (BotoCoreError, _DamagedRead):
+                if attempt == self.attempts:
+                    raise
+            # Full jitter: threads that failed together do not come back together.
+            delay = min(_BACKOFF_MOST_SECONDS, self.backoff_seconds * 2 ** (attempt - 1))
+            time.sleep(random.uniform(0, delay))  # noqa: S311 - spreading retries, not secrecy
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _stream_once(self, key: str) -> tuple[_Result, bool]:
+        response = self.source.get_object(Bucket=self.source_bucket, Key=key)
+        served = ObjectInfo(key, int(response["ContentLength"]), str(response["ETag"]).strip('"'))
+        body = response["Body"]
+        whole_md5 = hashlib.md5()  # noqa: S324 - S3's own content checksum, not a secret
+        whole_sha256 = hashlib.sha256()
+        try:
+            if served.size <= self.part_bytes:
+                data = body.read(self.part_bytes + 1)
+                if len(data) != served.size:
+                    raise _DamagedRead(f"object {key!r}: {len(data)} bytes read of {served.size}")
+                _check_read(served, data, whole_md5, whole_sha256, last=True)
+                put = self.target.put_object(
+                    Bucket=self.target_bucket, Key=key, Body=data, ContentMD5=_content_md5(data)
+                )
+                expected_etag = whole_md5.hexdigest()
+                written_etag = str(put.get("ETag", "")).strip('"')
+            else:
+                written_etag, expected_etag = self._stream_parts(served, body, whole_md5, whole_sha256)
+        finally:
+            body.close()
+        if written_etag == expected_etag:
+            return _Result.COPIED, False
+        # The target's ETags are no MD5s: read the copy back and compare it with what was sent.
+        if self.target_digest(key) != (served.size, whole_sha256.hexdigest()):
+            raise ObjectCopyFailed(
+                f"the copy of object {key!r} in bucket {self.target_bucket!r} differs from the original"
+            )
+        return _Result.COPIED, True
+
+    def _stream_parts(
+        self, served: ObjectInfo, body: Any, whole_md5: Any, whole_sha256: Any
+    ) -> tuple[str, str]:
+        """A multipart upload of the body, part by part; the target's ETag and the one expected."""
+        upload = self.target.create_multipart_upload(Bucket=self.target_bucket, Key=served.key)
+        upload_id = upload["UploadId"]
+        parts: list[dict[str, Any]] = []
+        part_md5s: list[bytes] = []
+        read = 0
+        try:
+            while read < served.size:
+                data = body.read(min(self.part_bytes, served.size - read))
+                if not data:
+                    raise _DamagedRead(f"object {served.key!r}: {read} bytes read of {served.size}")
+                read += len(data)
+                _check_read(served, data, whole_md5, whole_sha256, last=read >= served.size)
+                part_md5 = hashlib.md5(data).digest()  # noqa: S324 - S3's content checksum
+                answer = self.target.upload_part(
+                    Bucket=self.target_bucket,
+                    Key=served.key,
+                    UploadId=upload_id,
+                    PartNumber=len(parts) + 1,
+                    Body=data,
+                    ContentMD5=base64.b64encode(part_md5).decode(),
+                )
+                parts.append({"PartNumber": len(parts) + 1, "ETag": answer["ETag"]})
+                part_md5s.append(part_md5)
+            done = self.target.complete_multipart_upload(
+                Bucket=self.target_bucket,
+                Key=served.key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},  # type: ignore[typeddict-item]
+            )
+        except BaseException:
+            # Parts of an upload never completed take space until aborted.
+            # If the abort fails too, the bucket's lifecycle rule for incomplete uploads is the backstop.
+            with contextlib.suppress(BotoCoreError, ClientError):
+                self.target.abort_multipart_upload(
+                    Bucket=self.target_bucket, Key=served.key, UploadId=upload_id
+                )
+            raise
+        composite = hashlib.md5(b"".join(part_md5s)).hexdigest()  # noqa: S324 - S3's own ETag rule
+        return str(done.get("ETag", "")).strip('"'), f"{composite}-{len(parts)}"
+
+
+class _DamagedRead(Exception):
+    """The bytes read from the source are not the object it announced: read it again."""
+
+
+def _check_read(served: ObjectInfo, data: bytes, whole_md5: Any, whole_sha256: Any, *, last: bool) -> None:
+    """Add `data` to the running digests; at the end, check them against the source's MD5 ETag."""
+    whole_md5.update(data)
+    whole_sha256.update(data)
+    if last and served.md5 is not None and whole_md5.hexdigest() != served.md5:
+        raise _DamagedRead(f"object {served.key!r}: the bytes read do not match its ETag")
+
+
+def _content_md5(data: bytes) -> str:
+    return base64.b64encode(hashlib.md5(data).digest()).decode()  # noqa: S324 - S3's Content-MD5
+
+
+def _retryable(error: ClientError) -> bool:
+    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    return status >= 500 or s3_error_code(error) in _RETRYABLE_CODES
+
+
+def _is_md5(etag: str) -> bool:
+    return len(etag) == 32 and all(character in "0123456789abcdef" for character in etag.lower())
 
 
 def object_info(s3: S3Client, bucket: str, key: str) -> ObjectInfo | None:
@@ -74,26 +506,209 @@ def list_objects(s3: S3Client, bucket: str) -> Iterator[ObjectInfo]:
             yield ObjectInfo(item["Key"], int(item["Size"]), item["ETag"].strip('"'))
 
 
+def content_digest(s3: S3Client, bucket: str, key: str) -> tuple[int, str] | None:
+    """An object's size and SHA-256, read in chunks of 1 MiB; None if there is no such object."""
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"]
+    except ClientError as error:
+        if s3_error_code(error) in ABSENT_CODES:
+            return None
+        raise
+    digest = hashlib.sha256()
+    size = 0
+    with body:
+        for block in iter(lambda: body.read(_READ_CHUNK_BYTES), b""):
+            digest.update(block)
+            size += len(block)
+    return size, digest.hexdigest()
+
+
 def same_content(
     s3: S3Client, original: ObjectInfo, original_bucket: str, copy: ObjectInfo, copy_bucket: str
 ) -> bool:
-    """Whether two objects hold the same bytes: size and MD5, or size and SHA-256 read in full."""
-    if original.size != copy.size:
-        return False
-    if original.md5 is not None and copy.md5 is not None:
-        return original.md5 == copy.md5
-    return _sha256(s3, original_bucket, original.key) == _sha256(s3, copy_bucket, copy.key)
+    """Whether two objects of one store hold the same bytes: by their listings, else by hashing both."""
+    verdict = compare_listed(original, copy)
+    if verdict is not Comparison.UNSETTLED:
+        return verdict is Comparison.SAME
+    found = content_digest(s3, original_bucket, original.key)
+    return found is not None and found == content_digest(s3, copy_bucket, copy.key)
 
 
-def copy_objects(s3: S3Client, keys: Iterable[str], *, source_bucket: str, target_bucket: str) -> list[str]:
-    """Copy each key server-side and check the copy; return the keys absent from the source.
+def named_object_keys(photos: Connection) -> Iterator[str]:
+    """Every object key photo-service's photos name, in byte order, from a server-side cursor.
 
-    Copies run on a few threads: each is a round trip that moves no bytes through here.
+    The cursor holds one transaction open while the keys are read; the connection must be
+    used for nothing else meanwhile.
     """
-    keys = list(keys)
-    with ThreadPoolExecutor(max_workers=COPY_THREADS) as pool:
-        outcomes = list(pool.map(lambda key: _copy_one(s3, key, source_bucket, target_bucket), keys))
-    return [key for key, copied in zip(keys, outcomes, strict=True) if not copied]
+    union = sql.SQL(" UNION ALL ").join(
+        sql.SQL("SELECT {column} AS key FROM {table}").format(
+            column=sql.Identifier(column), table=sql.Identifier(OBJECTS_TABLE)
+        )
+        for column in OBJECT_KEY_COLUMNS
+    )
+    query = sql.SQL('SELECT key FROM ({union}) AS named ORDER BY key COLLATE "C"').format(union=union)
+    with photos.transaction(), photos.cursor(name="named_object_keys") as cursor:
+        cursor.itersize = _NAMED_KEYS_PER_FETCH
+        for (key,) in cursor.execute(query):
+            yield key
+
+
+def copy_listed_objects(
+    transfer: ObjectTransfer,
+    named: Iterable[str],
+    *,
+    progress: Progress | None = None,
+    on_copied: Callable[[int], None] | None = None,
+    report_every: int = 1_000,
+) -> CopyOutcome:
+    """Copy every named key (sorted in byte order) that the target lacks or holds different.
+
+    Both buckets are listed once, on threads of their own, while the names stream in; the
+    work the listings leave runs on `transfer.threads` threads, with a bounded number of
+    keys waiting, so memory stays flat whatever the number of objects. `progress` counts
+    every named key settled; `on_copied(n)` hears of `n` more objects written, at most
+    every `report_every` of them and at the end (for a checkpoint).
+    """
+    outcome = CopyOutcome()
+    pending_copies = 0
+
+    def record(done: _Done) -> None:
+        nonlocal pending_copies
+        if done.result is _Result.COPIED:
+            outcome.copied += 1
+            pending_copies += 1
+        elif done.result is _Result.UNCHANGED:
+            outcome.unchanged += 1
+        else:
+            outcome.absent.append(done.key)
+        outcome.hashed += done.hashed
+        if progress is not None:
+            progress.add(1)
+        if on_copied is not None and pending_copies >= report_every:
+            on_copied(pending_copies)
+            pending_copies = 0
+
+    with (
+        _ListingAhead(transfer.source_listing()) as source,
+        _ListingAhead(transfer.target_listing()) as target,
+        _BoundedPool[_Done](transfer.threads) as pool,
+    ):
+        for decision in decide(merge_listings(named, source, target)):
+            if decision.action is Action.SKIP:
+                record(_Done(decision.key, _Result.UNCHANGED))
+            elif decision.action is Action.ABSENT:
+                record(_Done(decision.key, _Result.ABSENT))
+            else:
+                for done in pool.submit(_work_on, transfer, decision):
+                    record(done)
+        for done in pool.drain():
+            record(done)
+    if on_copied is not None and pending_copies:
+        on_copied(pending_copies)
+    return outcome
+
+
+class Standing(Enum):
+    """Where a key stands after comparing both buckets."""
+
+    EQUAL = "equal"
+    MISSING = "missing"
+    DIFFERENT = "different"
+    MISSING_IN_SOURCE = "missing_in_source"
+    # In the target bucket, named by no photo.
+    EXTRA = "extra"
+
+
+def inventory(
+    transfer: ObjectTransfer, named: Iterable[str], *, judge_extras: bool = True
+) -> Iterator[tuple[str, Standing, bool]]:
+    """Each named key's standing, and each unnamed target object's if `judge_extras`: from listings.
+
+    Yields `(key, standing, hashed)`. Pairs the listings settle come in key order; pairs that
+    must be read and hashed (`hashed`) are settled on `transfer.threads` threads and come when
+    done. Nothing is written.
+    """
+    with (
+        _ListingAhead(transfer.source_listing()) as source,
+        _ListingAhead(transfer.target_listing()) as target,
+        _BoundedPool[tuple[str, Standing, bool]](transfer.threads) as pool,
+    ):
+        for pairing in merge_listings(named, source, target):
+            original, copy = pairing.original, pairing.copy
+            if not pairing.named:
+                if judge_extras:
+                    yield pairing.key, Standing.EXTRA, False
+            elif copy is None:
+                yield pairing.key, Standing.MISSING, False
+            elif original is None:
+                yield pairing.key, Standing.MISSING_IN_SOURCE, False
+            else:
+                verdict = compare_listed(original, copy)
+                if verdict is Comparison.UNSETTLED:
+                    yield from pool.submit(_settle, transfer, pairing.key)
+                else:
+                    standing = Standing.EQUAL if verdict is Comparison.SAME else Standing.DIFFERENT
+                    yield pairing.key, standing, False
+        yield from pool.drain()
+
+
+def _settle(transfer: ObjectTransfer, key: str) -> tuple[str, Standing, bool]:
+    try:
+        original = transfer.source_digest(key)
+        copy = transfer.target_digest(key)
+    except (BotoCoreError, ClientError) as error:
+        raise ObjectCopyFailed(f"cannot read object {key!r} to compare it: {one_line(error)}") from error
+    if copy is None:
+        return key, Standing.MISSING, True
+    if original is None:
+        return key, Standing.MISSING_IN_SOURCE, True
+    return key, Standing.EQUAL if original == copy else Standing.DIFFERENT, True
+
+
+def copy_objects(transfer: ObjectTransfer, keys: Iterable[str]) -> list[str]:
+    """Copy each of a few keys, whatever the target holds; return the keys absent from the source.
+
+    For the handful of keys a sync batch names, where listing whole buckets would cost more
+    than it saves: server-side, a head of the source (its size and ETag, to check the copy
+    against) and the copy; streamed, the GET and the PUT.
+    """
+    absent: list[str] = []
+    with _BoundedPool[_Done](transfer.threads) as pool:
+        for key in keys:
+            for done in pool.submit(_copy_one, transfer, key):
+                if done.result is _Result.ABSENT:
+                    absent.append(done.key)
+        for done in pool.drain():
+            if done.result is _Result.ABSENT:
+                absent.append(done.key)
+    return absent
+
+
+def _copy_one(transfer: ObjectTransfer, key: str) -> _Done:
+    listed: ObjectInfo | None = None
+    if transfer.server_side:
+        try:
+            listed = object_info(transfer.source, transfer.source_bucket, key)
+        except ClientError as error:
+            raise transfer._failure(key, error) from error
+        except BotoCoreError as error:
+            raise transfer._failure(key, error) from error
+        if listed is None:
+            return _Done(key, _Result.ABSENT)
+    return transfer.move(key, listed)
+
+
+def _work_on(transfer: ObjectTransfer, decision: Decision) -> _Done:
+    hashed = False
+    if decision.action is Action.CHECK:
+        try:
+            if transfer.settle(decision.key):
+                return _Done(decision.key, _Result.UNCHANGED, hashed=True)
+        except (BotoCoreError, ClientError) as error:
+            raise transfer._failure(decision.key, error) from error
+        hashed = True
+    done = transfer.move(decision.key, decision.original)
+    return _Done(done.key, done.result, hashed=done.hashed or hashed)
 
 
 def delete_objects(s3: S3Client, bucket: str, keys: Iterable[str]) -> None:
@@ -111,37 +726,116 @@ def delete_objects(s3: S3Client, bucket: str, keys: Iterable[str]) -> None:
             ) from error
 
 
-def _copy_one(s3: S3Client, key: str, source_bucket: str, target_bucket: str) -> bool:
-    try:
-        original = object_info(s3, source_bucket, key)
-        if original is None:
-            return False
-        copy = object_info(s3, target_bucket, key)
-        if copy is None or not same_content(s3, original, source_bucket, copy, target_bucket):
-            s3.copy_object(Bucket=target_bucket, Key=key, CopySource={"Bucket": source_bucket, "Key": key})
-            copy = object_info(s3, target_bucket, key)
-    except ClientError as error:
-        if s3_error_code(error) in ABSENT_CODES:
-            return False  # Deleted from the source between the look and the copy.
-        raise ObjectCopyFailed(
-            f"cannot copy object {key!r} from bucket {source_bucket!r} to {target_bucket!r}:"
-            f" {one_line(error)}"
-        ) from error
-    except BotoCoreError as error:
-        raise ObjectCopyFailed(
-            f"cannot copy object {key!r} from bucket {source_bucket!r} to {target_bucket!r}:"
-            f" {one_line(error)}"
-        ) from error
-    if copy is None or not same_content(s3, original, source_bucket, copy, target_bucket):
-        raise ObjectCopyFailed(
-            f"the copy of object {key!r} in bucket {target_bucket!r} differs from the original"
-        )
-    return True
+class _SortedObjects:
+    """A sorted stream of objects that can be looked ahead into and skipped forward."""
+
+    def __init__(self, items: Iterator[ObjectInfo]) -> None:
+        self._items = items
+        self.head: ObjectInfo | None = next(items, None)
+
+    def take(self) -> None:
+        self.head = next(self._items, None)
+
+    def advance_to(self, key: str) -> ObjectInfo | None:
+        """Skip objects before `key`; return the one at `key`, if any, and move past it."""
+        while self.head is not None and self.head.key < key:
+            self.take()
+        if self.head is not None and self.head.key == key:
+            found = self.head
+            self.take()
+            return found
+        return None
 
 
-def _sha256(s3: S3Client, bucket: str, key: str) -> str:
-    digest = hashlib.sha256()
-    body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-    for block in iter(lambda: body.read(_READ_CHUNK_BYTES), b""):
-        digest.update(block)
-    return digest.hexdigest()
+_END = object()
+
+
+class _ListingAhead:
+    """A listing read on a thread of its own, a few pages ahead of whoever iterates it.
+
+    Two listings and the names then arrive at once instead of one after the other; the
+    queue's bound keeps memory to a few pages per bucket.
+    """
+
+    def __init__(self, items: Iterator[ObjectInfo]) -> None:
+        self._items = items
+        self._pages: queue.Queue[Any] = queue.Queue(maxsize=_PAGES_AHEAD)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._read, name="listing", daemon=True)
+
+    def __enter__(self) -> Iterator[ObjectInfo]:
+        self._thread.start()
+        return self._iterate()
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _read(self) -> None:
+        page: list[ObjectInfo] = []
+        try:
+            for item in self._items:
+                page.append(item)
+                if len(page) >= 1000:
+                    if not self._put(page):
+                        return
+                    page = []
+            if page:
+                self._put(page)
+            self._put(_END)
+        except BaseException as error:  # Handed to the reader, which raises it.  # noqa: BLE001
+            self._put(error)
+
+    def _put(self, item: Any) -> bool:
+        while not self._stop.is_set():
+            try:
+                self._pages.put(item, timeout=0.1)
+            except queue.Full:
+                continue
+            return True
+        return False
+
+    def _iterate(self) -> Iterator[ObjectInfo]:
+        while True:
+            page = self._pages.get()
+            if page is _END:
+                return
+            if isinstance(page, BaseException):
+                raise page
+            yield from page
+
+
+class _BoundedPool(Generic[_T]):
+    """A thread pool with at most a few times its threads of work queued; results as they come.
+
+    `submit` returns the results finished meanwhile, waiting for one when the queue is full;
+    the first failure is raised there, and the work not started yet is dropped.
+    """
+
+    def __init__(self, threads: int) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="objects")
+        self._limit = threads * 4
+        self._pending: set[Future[_T]] = set()
+
+    def __enter__(self) -> _BoundedPool[_T]:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def submit(self, work: Callable[..., _T], *arguments: Any) -> list[_T]:
+        self._pending.add(self._executor.submit(work, *arguments))
+        finished: list[_T] = []
+        while len(self._pending) >= self._limit:
+            finished += self._collect(wait(self._pending, return_when=FIRST_COMPLETED).done)
+        return finished
+
+    def drain(self) -> list[_T]:
+        finished: list[_T] = []
+        while self._pending:
+            finished += self._collect(wait(self._pending, return_when=FIRST_COMPLETED).done)
+        return finished
+
+    def _collect(self, done: set[Future[_T]]) -> list[_T]:
+        self._pending -= done
+        return [future.result() for future in done]

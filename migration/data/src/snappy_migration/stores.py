@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ABSENT_CODES",
+    "S3_POOL_CONNECTIONS",
     "Connection",
     "Endpoints",
     "ObjectStore",
@@ -34,6 +35,7 @@ __all__ = [
     "one_line",
     "open_stores",
     "pipe_copy",
+    "s3_client",
     "s3_error_code",
 ]
 
@@ -42,6 +44,9 @@ Connection = psycopg.Connection[tuple[Any, ...]]
 _CONNECT_TIMEOUT_SECONDS = 5
 # What S3 servers answer for a bucket or an object that is not there.
 ABSENT_CODES = frozenset({"404", "NoSuchBucket", "NoSuchKey", "NotFound"})
+# Connections per S3 client: the copy's threads, the two listings' and the hashing reads'
+# (snappy_migration.objects.COPY_THREADS is 32), so no thread waits for a free connection.
+S3_POOL_CONNECTIONS = 48
 # The advisory lock a writing `snappy migrate` holds on the monolith's database ("snappy" in hex).
 _MIGRATION_LOCK = 0x736E61707079
 # Checksums compare text renderings of rows, so both sides must render time the same way.
@@ -50,7 +55,7 @@ _SESSION_OPTIONS = "-c TimeZone=UTC -c DateStyle=ISO,MDY -c IntervalStyle=postgr
 
 @dataclass(frozen=True)
 class ObjectStore:
-    """An S3 endpoint and its credentials; both buckets live on it, so objects copy server-side."""
+    """An S3 endpoint and its credentials."""
 
     endpoint_url: str
     region: str
@@ -60,28 +65,53 @@ class ObjectStore:
 
 @dataclass(frozen=True)
 class Endpoints:
-    """Everything the migration talks to: one source, one database per target, two buckets."""
+    """Everything the migration talks to: one source, one database per target, two buckets.
+
+    The source bucket is on `object_store`; the target bucket too, unless
+    `target_object_store` names another endpoint or account.
+    """
 
     source_database_url: str
     target_database_urls: Mapping[PartName, str]
     object_store: ObjectStore
     source_bucket: str
     target_bucket: str
+    target_object_store: ObjectStore | None = None
+
+    @property
+    def target_store(self) -> ObjectStore:
+        """The endpoint and credentials of the target bucket."""
+        return self.target_object_store or self.object_store
+
+    @property
+    def server_side_copy(self) -> bool:
+        """Whether one endpoint and one account serve both buckets, so objects copy inside the store."""
+        return self.target_store == self.object_store
 
 
 @dataclass
 class Stores:
-    """Open connections: the source, one per target database, and an S3 client."""
+    """Open connections: the source, one per target database, and the S3 clients of both buckets."""
 
     source: Connection
     targets: dict[PartName, Connection]
     s3: S3Client
     endpoints: Endpoints
+    # The target bucket's client: `s3` itself when one endpoint and account serve both buckets.
+    target_s3: S3Client | None = None
 
     @property
     def buckets_differ(self) -> bool:
         """Whether objects must be copied at all: not when the services kept the monolith's bucket."""
-        return self.endpoints.source_bucket != self.endpoints.target_bucket
+        return (
+            self.endpoints.source_bucket != self.endpoints.target_bucket
+            or not self.endpoints.server_side_copy
+        )
+
+    @property
+    def target(self) -> S3Client:
+        """The client of the target bucket."""
+        return self.target_s3 or self.s3
 
 
 def one_line(error: BaseException) -> str:
@@ -126,7 +156,7 @@ def s3_client(store: ObjectStore) -> S3Client:
             read_timeout=30,
             retries={"max_attempts": 5, "mode": "standard"},
             s3={"addressing_style": "path"},
-            max_pool_connections=16,
+            max_pool_connections=S3_POOL_CONNECTIONS,
         ),
     )
 
@@ -153,9 +183,10 @@ def open_stores(endpoints: Endpoints, *, need_change_log: bool = True) -> Iterat
             )
             targets[target] = connection
         s3 = s3_client(endpoints.object_store)
-        for bucket in {endpoints.source_bucket, endpoints.target_bucket}:
-            _require_bucket(s3, endpoints.object_store, bucket)
-        yield Stores(source=source, targets=targets, s3=s3, endpoints=endpoints)
+        target_s3 = s3 if endpoints.server_side_copy else s3_client(endpoints.target_store)
+        _require_bucket(s3, endpoints.object_store, endpoints.source_bucket)
+        _require_bucket(target_s3, endpoints.target_store, endpoints.target_bucket)
+        yield Stores(source=source, targets=targets, s3=s3, endpoints=endpoints, target_s3=target_s3)
 
 
 def _require_tables(connection: Connection, tables: list[str], *, owner: str, package: str) -> None:

@@ -41,7 +41,7 @@ from snappy_migration.mapping import (
     TableMapping,
     tables_of,
 )
-from snappy_migration.objects import copy_objects, delete_objects
+from snappy_migration.objects import ObjectTransfer, copy_objects, delete_objects
 from snappy_migration.progress import Progress, ProgressFactory
 from snappy_migration.stores import Connection, Stores, column_list
 from snappy_topology import PartName
@@ -240,7 +240,7 @@ def _apply_to_target(
     except psycopg.errors.ForeignKeyViolation as error:
         raise MigrationError(f"{target.value} refused a change: {' '.join(str(error).split())}") from error
     if freed_keys and stores.buckets_differ:
-        delete_objects(stores.s3, stores.endpoints.target_bucket, freed_keys)
+        delete_objects(stores.target, stores.endpoints.target_bucket, freed_keys)
 
 
 def _delete_rows(connection: Connection, table: TableMapping, ids: list[int]) -> list[str]:
@@ -296,11 +296,7 @@ def _copy_objects_of(
     positions = [table.target_columns.index(column) for column in OBJECT_KEY_COLUMNS]
     keys = [row[position] for row in rows for position in positions]
     source_bucket = stores.endpoints.source_bucket
-    absent = set(
-        copy_objects(
-            stores.s3, keys, source_bucket=source_bucket, target_bucket=stores.endpoints.target_bucket
-        )
-    )
+    absent = set(copy_objects(ObjectTransfer.of(stores), keys))
     require_objects_of_deleted_photos(stores.source, sorted(absent), source_bucket)
     kept = [row for row in rows if not any(row[position] in absent for position in positions)]
     vanished = [row for row in rows if any(row[position] in absent for position in positions)]

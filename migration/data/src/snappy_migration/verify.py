@@ -8,16 +8,19 @@
   the monolith had, now crossing a service boundary).
 - Objects: every key the target's photos name is in the target bucket with the size and
   checksum of the source's object, and the target bucket holds nothing else. The three
-  sorted lists (names, source bucket, target bucket) are merged as streams, so memory
-  stays flat whatever the number of objects.
+  sorted lists (names, source bucket, target bucket: listings, 1,000 keys a request) are
+  merged as streams, so memory stays flat whatever the number of objects; equal sizes and
+  MD5 ETags settle a pair, and only pairs they cannot settle (multipart uploads, stores
+  whose ETags are no MD5) are read and hashed (`snappy_migration.objects.inventory`).
 
 A report is data (`VerifyReport`, `to_json`) and a table for people (`render`).
 """
 
 from __future__ import annotations
 
+import bisect
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,15 +28,13 @@ from typing import Any
 from psycopg import sql
 
 from snappy_migration.mapping import (
-    OBJECT_KEY_COLUMNS,
-    OBJECTS_TABLE,
     OBJECTS_TARGET,
     ORPHAN_CHECKS,
     TABLES,
     OrphanCheck,
     TableMapping,
 )
-from snappy_migration.objects import ObjectInfo, list_objects, same_content
+from snappy_migration.objects import ObjectTransfer, Standing, inventory, named_object_keys
 from snappy_migration.stores import Connection, Stores, column_list, pipe_copy
 from snappy_migration.sync import measure_lag
 
@@ -44,6 +45,7 @@ __all__ = [
     "OrphanCheckResult",
     "TableResult",
     "VerifyReport",
+    "inventory_objects",
     "render",
     "verify",
 ]
@@ -232,79 +234,42 @@ def _find_orphans(stores: Stores, check: OrphanCheck) -> OrphanCheckResult:
 
 
 def _inventory_objects(stores: Stores) -> ObjectInventory:
-    inventory = ObjectInventory()
-    source_bucket, target_bucket = stores.endpoints.source_bucket, stores.endpoints.target_bucket
-    named = _named_keys(stores.targets[OBJECTS_TARGET])
-    in_source = _SortedObjects(list_objects(stores.s3, source_bucket))
-    in_target = _SortedObjects(list_objects(stores.s3, target_bucket))
-    key = next(named, None)
-    while key is not None or in_target.head is not None:
-        candidates = [
-            item for item in (key, in_target.head.key if in_target.head else None) if item is not None
-        ]
-        current = min(candidates, key=_byte_order)
-        original = in_source.advance_to(current)
-        copy = in_target.head if in_target.head is not None and in_target.head.key == current else None
-        if copy is not None:
-            in_target.take()
-        if key == current:
-            inventory.checked += 1
-            if copy is None:
-                inventory.missing_count += 1
-                _name(inventory.missing, current)
-            elif original is None:
-                inventory.missing_in_source_count += 1
-                _name(inventory.missing_in_source, current)
-            elif not same_content(stores.s3, original, source_bucket, copy, target_bucket):
-                inventory.different_count += 1
-                _name(inventory.different, current)
-            key = next(named, None)
-        elif stores.buckets_differ:
-            # In the target bucket and named by no photo. (In a shared bucket, the monolith's
-            # objects of rows not migrated yet are not the migration's to judge.)
-            inventory.extra_count += 1
-            _name(inventory.extra, current)
-    return inventory
-
-
-def _named_keys(photos: Connection) -> Iterator[str]:
-    """Every object key the target's photos name, in byte order, streamed from a server-side cursor."""
-    union = sql.SQL(" UNION ALL ").join(
-        sql.SQL("SELECT {column} AS key FROM {table}").format(
-            column=sql.Identifier(column), table=sql.Identifier(OBJECTS_TABLE)
-        )
-        for column in OBJECT_KEY_COLUMNS
+    # In a shared bucket, the monolith's objects of rows not migrated yet are not the
+    # migration's to judge: extra objects count only where the buckets differ.
+    return inventory_objects(
+        ObjectTransfer.of(stores),
+        named_object_keys(stores.targets[OBJECTS_TARGET]),
+        judge_extras=stores.buckets_differ,
     )
-    query = sql.SQL('SELECT key FROM ({union}) AS named ORDER BY key COLLATE "C"').format(union=union)
-    with photos.transaction(), photos.cursor(name="named_object_keys") as cursor:
-        cursor.itersize = 5_000
-        for (key,) in cursor.execute(query):
-            yield key
 
 
-class _SortedObjects:
-    """A sorted stream of objects that can be looked ahead into and skipped forward."""
+def inventory_objects(
+    transfer: ObjectTransfer, named: Iterable[str], *, judge_extras: bool = True
+) -> ObjectInventory:
+    """Compare the named keys (sorted in byte order) across both buckets, and find unnamed objects."""
+    result = ObjectInventory()
+    for key, standing, _hashed in inventory(transfer, named, judge_extras=judge_extras):
+        if standing is not Standing.EXTRA:
+            result.checked += 1
+        if standing is Standing.MISSING:
+            result.missing_count += 1
+            _name_in_order(result.missing, key)
+        elif standing is Standing.DIFFERENT:
+            result.different_count += 1
+            _name_in_order(result.different, key)
+        elif standing is Standing.MISSING_IN_SOURCE:
+            result.missing_in_source_count += 1
+            _name_in_order(result.missing_in_source, key)
+        elif standing is Standing.EXTRA:
+            result.extra_count += 1
+            _name_in_order(result.extra, key)
+    return result
 
-    def __init__(self, items: Iterator[ObjectInfo]) -> None:
-        self._items = items
-        self.head: ObjectInfo | None = next(items, None)
 
-    def take(self) -> None:
-        self.head = next(self._items, None)
-
-    def advance_to(self, key: str) -> ObjectInfo | None:
-        """Skip objects before `key`; return the one at `key`, if any, and move past it."""
-        while self.head is not None and _byte_order(self.head.key) < _byte_order(key):
-            self.take()
-        if self.head is not None and self.head.key == key:
-            found = self.head
-            self.take()
-            return found
-        return None
-
-
-def _byte_order(key: str) -> bytes:
-    return key.encode("utf-8")
+def _name_in_order(names: list[str], key: str) -> None:
+    """Keep the NAMED first keys in key order, whatever order they arrive in (hashing finishes late)."""
+    bisect.insort(names, key)
+    del names[NAMED:]
 
 
 def _name(names: list[Any], item: Any) -> None:
