@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from psycopg import sql
@@ -59,12 +59,28 @@ _STORE_OPTIONS = {
     "source_database_url": ("SNAPPY_MIGRATE_SOURCE_DATABASE_URL", "the monolith's database"),
     "users_database_url": ("SNAPPY_MIGRATE_USERS_DATABASE_URL", "user-service's database"),
     "photos_database_url": ("SNAPPY_MIGRATE_PHOTOS_DATABASE_URL", "photo-service's database"),
-    "s3_endpoint_url": ("SNAPPY_MIGRATE_S3_ENDPOINT_URL", "the S3 endpoint of both buckets"),
+    "s3_endpoint_url": (
+        "SNAPPY_MIGRATE_S3_ENDPOINT_URL",
+        "the S3 endpoint of the monolith's bucket (and of photo-service's, unless --target-s3-endpoint-url)",
+    ),
     "source_bucket": ("SNAPPY_MIGRATE_SOURCE_BUCKET", "the monolith's bucket"),
     "target_bucket": ("SNAPPY_MIGRATE_TARGET_BUCKET", "photo-service's bucket"),
 }
 _S3_CREDENTIALS = ("SNAPPY_MIGRATE_S3_ACCESS_KEY_ID", "SNAPPY_MIGRATE_S3_SECRET_ACCESS_KEY")
 _S3_REGION = "SNAPPY_MIGRATE_S3_REGION"
+# Photo-service's bucket on another endpoint or account: objects then stream through the
+# tool. Each setting left out is the source's; all left out, one store serves both buckets
+# and objects copy server-side.
+_TARGET_S3_ENDPOINT = (
+    "target_s3_endpoint_url",
+    "SNAPPY_MIGRATE_TARGET_S3_ENDPOINT_URL",
+    "the S3 endpoint of photo-service's bucket when it is not the monolith's",
+)
+_TARGET_S3_CREDENTIALS = (
+    "SNAPPY_MIGRATE_TARGET_S3_ACCESS_KEY_ID",
+    "SNAPPY_MIGRATE_TARGET_S3_SECRET_ACCESS_KEY",
+)
+_TARGET_S3_REGION = "SNAPPY_MIGRATE_TARGET_S3_REGION"
 
 
 @dataclass(frozen=True)
@@ -130,7 +146,7 @@ def resolve_endpoints(
         for name, (variable, _) in _STORE_OPTIONS.items()
     }
     if all(value is None for value in given.values()) and default_stores is not None:
-        return default_stores.endpoints()
+        return _with_target_store(default_stores.endpoints(), arguments, environ)
     missing = [
         f"--{name.replace('_', '-')} (or {variable}) for {what}"
         for name, (variable, what) in _STORE_OPTIONS.items()
@@ -141,7 +157,7 @@ def resolve_endpoints(
     access_key, secret_key = (environ.get(name, "") for name in _S3_CREDENTIALS)
     if not access_key or not secret_key:
         raise MigrationError(f"set {' and '.join(_S3_CREDENTIALS)} for the S3 endpoint")
-    return Endpoints(
+    endpoints = Endpoints(
         source_database_url=str(given["source_database_url"]),
         target_database_urls={
             PartName.USER_SERVICE: str(given["users_database_url"]),
@@ -156,6 +172,29 @@ def resolve_endpoints(
         source_bucket=str(given["source_bucket"]),
         target_bucket=str(given["target_bucket"]),
     )
+    return _with_target_store(endpoints, arguments, environ)
+
+
+def _with_target_store(
+    endpoints: Endpoints, arguments: argparse.Namespace, environ: Mapping[str, str]
+) -> Endpoints:
+    """`endpoints` with photo-service's bucket on the store the target S3 settings name, if any."""
+    name, variable, _ = _TARGET_S3_ENDPOINT
+    endpoint_url = getattr(arguments, name, None) or environ.get(variable, "").strip()
+    access_key, secret_key = (environ.get(name, "") for name in _TARGET_S3_CREDENTIALS)
+    region = environ.get(_TARGET_S3_REGION, "").strip()
+    if bool(access_key) != bool(secret_key):
+        raise MigrationError(f"set both {' and '.join(_TARGET_S3_CREDENTIALS)}, or neither")
+    if not (endpoint_url or access_key or region):
+        return endpoints
+    source = endpoints.object_store
+    target = ObjectStore(
+        endpoint_url=endpoint_url or source.endpoint_url,
+        region=region or source.region,
+        access_key_id=access_key or source.access_key_id,
+        secret_access_key=secret_key or source.secret_access_key,
+    )
+    return replace(endpoints, target_object_store=None if target == source else target)
 
 
 def _names_any_store(arguments: argparse.Namespace, environ: Mapping[str, str]) -> bool:
@@ -179,11 +218,14 @@ def _plan(stores: Stores, arguments: argparse.Namespace, _report: Path) -> int:
     done_objects = done[OBJECTS_TARGET].get(OBJECTS_STREAM)
     endpoints = stores.endpoints
     if stores.buckets_differ:
-        _say(
-            f"objects: copied server-side from bucket {endpoints.source_bucket!r}"
-            f" to {endpoints.target_bucket!r} at {endpoints.object_store.endpoint_url};"
-            f" {_state(done_objects)}"
+        how = (
+            f"copied server-side from bucket {endpoints.source_bucket!r} to {endpoints.target_bucket!r}"
+            f" at {endpoints.object_store.endpoint_url}"
+            if endpoints.server_side_copy
+            else f"streamed from bucket {endpoints.source_bucket!r} at {endpoints.object_store.endpoint_url}"
+            f" to {endpoints.target_bucket!r} at {endpoints.target_store.endpoint_url}"
         )
+        _say(f"objects: {how}; {_objects_state(done_objects)}")
     else:
         _say(f"objects: both services use bucket {endpoints.source_bucket!r}; nothing to copy")
     _say(f"change log: {measure_lag(stores.source).entries:,} changes waiting for sync")
@@ -218,7 +260,8 @@ def _verify(stores: Stores, arguments: argparse.Namespace, report_path: Path) ->
 def _status(stores: Stores, arguments: argparse.Namespace, _report: Path) -> int:
     for target, connection in stores.targets.items():
         for stream, state in sorted(checkpoints.read_checkpoints(connection).items()):
-            _say(f"{target.value:<14}{stream:<14}{_state(state)}")
+            shown = _objects_state(state) if stream == OBJECTS_STREAM else _state(state)
+            _say(f"{target.value:<14}{stream:<14}{shown}")
     lag = measure_lag(stores.source)
     oldest = f", oldest from {lag.oldest.isoformat(timespec='seconds')}" if lag.oldest else ""
     _say(f"change log: {lag.entries:,} changes waiting for sync{oldest}")
@@ -271,6 +314,13 @@ def _parser(prog: str, default_stores: DefaultStores | None) -> argparse.Argumen
             metavar="URL" if name.endswith("url") else "NAME",
             help=f"{what} ({variable})",
         )
+    name, variable, what = _TARGET_S3_ENDPOINT
+    stores.add_argument(
+        f"--{name.replace('_', '-')}",
+        metavar="URL",
+        help=f"{what} ({variable}; credentials from {' and '.join(_TARGET_S3_CREDENTIALS)},"
+        f" region from {_TARGET_S3_REGION}, each the source's if unset)",
+    )
     stores.add_argument(
         "--report", type=Path, metavar="FILE", help=f"where verify writes its JSON report ({REPORT_FILE})"
     )
@@ -317,6 +367,13 @@ def _state(state: checkpoints.Checkpoint | None) -> str:
     if state.finished:
         return "finished"
     return f"resumes after id {state.last_id:,} ({state.rows:,} done)"
+
+
+def _objects_state(state: checkpoints.Checkpoint | None) -> str:
+    """The objects resume from the buckets' listings, not from an id: say how many are done."""
+    if state is None or state.finished:
+        return _state(state)
+    return f"{state.rows:,} copied; the rest resumes from the buckets' listings"
 
 
 def _per_table(counts: Mapping[str, int]) -> str:
