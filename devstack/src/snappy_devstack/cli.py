@@ -38,22 +38,29 @@ from snappy_devstack.seed import SeedSummary, seed
 from snappy_devstack.shadow import SHADOW, add_shadow_parser, run_shadow
 from snappy_devstack.stack import (
     STACKS,
+    STRANGLER,
+    STRANGLER_PHASES,
     WORKERS_SETTING,
     RunningServer,
+    Server,
     ServerFailed,
     Stack,
     check_installed,
     default_state_dir,
     ensure_secrets,
     local_stack_description,
+    migrate_database,
     plan_stacks,
     published_local_stack,
     running_stacks,
     watch,
 )
+from snappy_devstack.strangler import StranglerData, bring_data_to_phase, refuse_or_reset
 from snappy_devstack.user_views import compare_user_views
+from snappy_edge.routing import PHASES
 from snappy_migration import cli as migration_cli
 from snappy_migration.errors import MigrationError
+from snappy_topology import PartName, part
 
 __all__ = ["main"]
 
@@ -114,6 +121,13 @@ def _parser() -> argparse.ArgumentParser:
         help="which stack to run; both: the monolith at --port and the microservices at the next port",
     )
     up.add_argument("--port", type=_port, default=8000, help="HTTP port (default: 8000)")
+    up.add_argument(
+        "--phase",
+        type=int,
+        choices=STRANGLER_PHASES,
+        default=None,
+        help="the strangler stack's phase of the migration (default: 0): what the edge routes where",
+    )
     up.add_argument("--seed", action="store_true", help="load demo users and photos into each stack once up")
     up.add_argument(
         "--workers",
@@ -189,7 +203,9 @@ def _add_state_dir_option(parser: argparse.ArgumentParser) -> None:
 
 
 def _up(arguments: argparse.Namespace) -> int:
-    stacks = plan_stacks(arguments.stack, arguments.port, state_dir=_state_dir(arguments))
+    stacks = plan_stacks(
+        arguments.stack, arguments.port, state_dir=_state_dir(arguments), phase=arguments.phase
+    )
     if not _ports_available(stacks, "up"):
         return _EXIT_USAGE
     check_installed(stacks)
@@ -200,10 +216,15 @@ def _up(arguments: argparse.Namespace) -> int:
             _say(f"Starting PostgreSQL and S3 (state in {state_dir})...")
             with provide_backing_services(state_dir, persistent=True) as services:
                 _say(f"Backing services: {services.source}")
+                strangler = _strangler_of(stacks)
+                recorded = None if strangler is None else _before_strangler(strangler, services, state_dir)
                 serving = _serving(stacks, services, state_dir, progress=_say, workers=arguments.workers)
                 with serving as running:
+                    data = None
+                    if strangler is not None and recorded is not None:
+                        data = _bring_strangler_data(strangler, recorded, stacks, services, state_dir)
                     summaries = [_seed_stack(stack) if arguments.seed else None for stack in stacks]
-                    _announce(stacks, summaries, logs)
+                    _announce(stacks, summaries, logs, data)
                     watch(running)
     except ServerFailed as error:
         _show_log(error.log_path)
@@ -211,6 +232,38 @@ def _up(arguments: argparse.Namespace) -> int:
     except _StopRequested:
         _say("Stopped.")
     return 0
+
+
+def _strangler_of(stacks: list[Stack]) -> Stack | None:
+    return next((stack for stack in stacks if stack.name == STRANGLER), None)
+
+
+def _before_strangler(stack: Stack, services: BackingServices, state_dir: Path) -> int:
+    """Refuse or empty the services' stores (snappy_devstack.strangler); migrate the stores with no server.
+
+    The data migration reads the monolith's database and writes both services' from phase 1
+    on, whether or not their process runs in this phase (photo-service's waits for phase 2,
+    the monolith's outlives its process at phase 4).
+    """
+    phase = stack.phase or 0
+    recorded = refuse_or_reset(services, phase)
+    running = {server.part.name for server in stack.servers}
+    if phase > 0:
+        for name in (PartName.MONOLITH, PartName.USER_SERVICE, PartName.PHOTO_SERVICE):
+            if name not in running:
+                _say(f"Migrating {name}'s database (no {name} process in phase {phase})...")
+                migrate_database(Server(part(name), 0), services=services, logs=state_dir / "logs")
+    return recorded
+
+
+def _bring_strangler_data(
+    stack: Stack, recorded: int, stacks: list[Stack], services: BackingServices, state_dir: Path
+) -> StranglerData:
+    description = local_stack_description(stacks, services)
+    if description is None:
+        raise DevstackError("the strangler stack has no stack description")
+    report_path = state_dir / REPORT_FILE
+    return bring_data_to_phase(description, stack.phase or 0, recorded, report_path, progress=_say)
 
 
 def _rehearse(arguments: argparse.Namespace) -> int:
@@ -391,17 +444,34 @@ def _seed_stack(stack: Stack) -> SeedSummary:
     return seed(stack.entry.url, progress=_say)
 
 
-def _announce(stacks: list[Stack], summaries: list[SeedSummary | None], logs: Path) -> None:
+def _announce(
+    stacks: list[Stack], summaries: list[SeedSummary | None], logs: Path, data: StranglerData | None = None
+) -> None:
     for stack, summary in zip(stacks, summaries, strict=True):
-        _say(f"Snappy ({stack.name}) is up at {stack.entry.url}")
+        named = stack.name if stack.phase is None else f"{stack.name}, phase {stack.phase}"
+        _say(f"Snappy ({named}) is up at {stack.entry.url}")
         behind = stack.servers[:-1]
         if behind:
             _say("  behind it: " + ", ".join(f"{server.name} at {server.url}" for server in behind))
+        if stack.phase is not None:
+            for line in _routing_lines(stack, stack.phase):
+                _say(f"  {line}")
+        if data is not None and stack.name == STRANGLER:
+            for line in data.lines():
+                _say(f"  {line}")
         if stack.note:
             _say(f"  {stack.note}")
         if summary is not None:
             _say(f"  {_credentials(summary)}")
     _say(f"Logs: {logs}. Press Ctrl-C to stop.")
+
+
+def _routing_lines(stack: Stack, phase: int) -> list[str]:
+    """Where the edge sends each route group in `phase`: the part and its URL."""
+    urls = {server.part.name: server.url for server in stack.servers}
+    width = max(len(group.value) for group in PHASES[phase])
+    routes = PHASES[phase].items()
+    return [f"routing: {group.value:<{width}} -> {owner} at {urls[owner]}" for group, owner in routes]
 
 
 def _credentials(summary: SeedSummary) -> str:

@@ -1,5 +1,8 @@
 """The stack description `snappy up` writes, so `snappy migrate` finds the stores with no options.
 
+The side-by-side stacks (`--stack both`) and the strangler stack write one; the strangler
+stack's also says its phase, its edge and where each of its parts answers.
+
 `snappy up` writes `stack.json` into its state folder (`.snappy/` in the repository) once its
 stacks are up, and removes it when it stops. It holds the backing services' URLs and
 credentials: the folder is the developer's own, and the file is readable by them alone.
@@ -41,6 +44,12 @@ class LocalStack:
     # Gunicorn worker processes of the monolith and of each service (SNAPPY_WORKERS), so a
     # benchmark can say what it measured; absent from files written before it was recorded.
     workers: int | None = None
+    # The strangler stack (`snappy up --stack strangler`): the phase it started in, its edge,
+    # and where each of its parts answers (by part name); `snappy phase` and `snappy cutover`
+    # find it here. Absent for the other stacks and from files written before.
+    strangler_phase: int | None = None
+    strangler_url: str | None = None
+    part_urls: dict[str, str] | None = None
 
     def endpoints(self) -> Endpoints:
         """The migration's endpoints on this stack: the monolith's data into the microservices'."""

@@ -34,13 +34,26 @@ from snappy_devstack.local_stack import LocalStack, remove_local_stack, write_lo
 from snappy_devstack.postgres import database_url
 from snappy_devstack.processes import LOOPBACK, free_ports, log_tail, stop_process, wait_until
 from snappy_edge.control import CONTROL_FILE_VARIABLE
+from snappy_edge.routing import PHASES
 from snappy_edge.shadow import SHADOW_DIR_VARIABLE
 from snappy_migration.stores import ObjectStore
-from snappy_topology import EDGE_PHASE, Command, ObjectStorage, Part, PartName, Wiring, part, url_setting
+from snappy_topology import (
+    DATABASE_URL,
+    EDGE_PHASE,
+    Command,
+    ObjectStorage,
+    Part,
+    PartName,
+    Wiring,
+    part,
+    url_setting,
+)
 from snappy_topology import environment as part_environment
 
 __all__ = [
     "STACKS",
+    "STRANGLER",
+    "STRANGLER_PHASES",
     "WORKERS_SETTING",
     "RunningServer",
     "Server",
@@ -53,16 +66,25 @@ __all__ = [
     "ensure_secrets",
     "local_stack_description",
     "microservices_stack",
+    "migrate_database",
     "monolith_stack",
     "plan_stacks",
     "published_local_stack",
     "running_stacks",
     "server_environment",
+    "strangler_parts",
+    "strangler_stack",
     "watch",
 ]
 
-# The choices of `snappy up --stack`; "both" runs the monolith at --port and the microservices at --port + 1.
-STACKS = ("monolith", "microservices", "both")
+# The choices of `snappy up --stack`; "both" runs the monolith at --port and the microservices at --port + 1;
+# "strangler" runs the edge at --port in one phase of the migration, and behind it what that phase needs.
+STACKS = ("monolith", "microservices", "both", "strangler")
+STRANGLER = "strangler"
+# The phases of the strangler stack: snappy_edge.routing.PHASES.
+STRANGLER_PHASES = tuple(sorted(PHASES))
+# The last phase with a monolith process: phase 3 routes nothing to it but can go back to 2.
+_LAST_PHASE_WITH_MONOLITH = 3
 # Phase 3: users, tokens and JWKS go to user-service, photo data to photo-service and pages to
 # web-ui, so the microservices serve the whole of Snappy without the monolith.
 MICROSERVICES_EDGE_PHASE = "3"
@@ -137,6 +159,8 @@ class Stack:
     name: str
     servers: tuple[Server, ...]
     note: str = ""
+    # The phase the edge routes, for the strangler stack.
+    phase: int | None = None
 
     @property
     def entry(self) -> Server:
@@ -196,6 +220,62 @@ def microservices_stack(
     return Stack("microservices", (users, photos, web_ui, edge), note)
 
 
+def strangler_parts(phase: int) -> tuple[PartName, ...]:
+    """The parts the strangler stack runs at `phase`, in start order (each after the parts it calls).
+
+    The parts the routing table sends a group to, and those they call: photo-service and
+    web-ui call user-service, web-ui photo-service, and the monolith calls the services that
+    own its users (phase 1 on) and photos (phase 2 on). The monolith runs up to phase 3,
+    which routes nothing to it but can go back to phase 2; phase 4 has no monolith process.
+    """
+    if phase not in PHASES:
+        raise StackError(f"unknown phase {phase}; phases are {', '.join(map(str, STRANGLER_PHASES))}")
+    routed = set(PHASES[phase].values())
+    if phase <= _LAST_PHASE_WITH_MONOLITH:
+        routed.add(PartName.MONOLITH)
+    needed = set(routed)
+    for name in routed:
+        needed.update(peer.name for peer in part(name).peers if peer.required)
+    if PartName.MONOLITH in needed:
+        needed.update(_monolith_peers(phase))
+    order = (PartName.USER_SERVICE, PartName.PHOTO_SERVICE, PartName.WEB_UI, PartName.MONOLITH)
+    return tuple(name for name in order if name in needed)
+
+
+def strangler_stack(
+    port: int, phase: int, private_ports: Iterator[int], *, state_dir: Path | None = None
+) -> Stack:
+    """The edge at `port` routing `phase`, behind it `strangler_parts(phase)` on `private_ports`.
+
+    Each part is wired to the parts it calls; the edge to all of them. The monolith, behind
+    the edge, believes one X-Forwarded-For hop as the services do, and calls the services
+    that own its users and photos in this phase.
+    """
+    servers: dict[PartName, Server] = {}
+    for name in strangler_parts(phase):
+        described = part(name)
+        wanted = [peer.name for peer in described.peers if peer.required]
+        settings: dict[str, str] = {}
+        if name is PartName.MONOLITH:
+            wanted = list(_monolith_peers(phase))
+            settings["SNAPPY_TRUSTED_PROXY_HOPS"] = "1"
+        peers = {peer: servers[peer].url for peer in wanted}
+        servers[name] = Server(described, next(private_ports), peers, settings)
+    edge_settings = {EDGE_PHASE: str(phase)}
+    if state_dir is not None:
+        edge_settings.update(edge_shadow_settings(state_dir))
+    edge_peers = {name: server.url for name, server in servers.items()}
+    edge = Server(part(PartName.EDGE), port, edge_peers, edge_settings)
+    note = f"The pages are at {edge.url}/ and the API at {edge.url}/api/v1."
+    return Stack(STRANGLER, (*servers.values(), edge), note, phase=phase)
+
+
+def _monolith_peers(phase: int) -> tuple[PartName, ...]:
+    """The services the monolith calls at `phase`: the owners of its users, then of its photos."""
+    owners = (PartName.USER_SERVICE, PartName.PHOTO_SERVICE)
+    return tuple(owner for owner, first_phase in zip(owners, (1, 2), strict=True) if phase >= first_phase)
+
+
 def edge_shadow_settings(state_dir: Path) -> dict[str, str]:
     """Where a local edge finds its control file and writes its shadow records: under `state_dir`."""
     return {
@@ -204,14 +284,22 @@ def edge_shadow_settings(state_dir: Path) -> dict[str, str]:
     }
 
 
-def plan_stacks(choice: str, port: int, *, state_dir: Path | None = None) -> list[Stack]:
+def plan_stacks(
+    choice: str, port: int, *, state_dir: Path | None = None, phase: int | None = None
+) -> list[Stack]:
     """The stacks `snappy up --stack <choice> --port <port>` runs; "both" uses `port` and `port + 1`.
 
     With `state_dir`, the edge keeps its shadow state there; with both stacks, the monolith can be
-    the edge's shadow candidate.
+    the edge's shadow candidate. `phase` is the strangler stack's (0 when omitted), and only its.
     """
     if choice not in STACKS:
         raise StackError(f"unknown stack {choice!r}; choose one of: {', '.join(STACKS)}")
+    if choice == STRANGLER:
+        chosen = 0 if phase is None else phase
+        private = iter([candidate for candidate in free_ports(len(PartName)) if candidate != port])
+        return [strangler_stack(port, chosen, private, state_dir=state_dir)]
+    if phase is not None:
+        raise StackError(f"--phase is the strangler stack's; the {choice} stack has no phases")
     names = ("monolith", "microservices") if choice == "both" else (choice,)
     public_ports = [port + offset for offset in range(len(names))]
     needed = _MICROSERVICES_PRIVATE_PORTS * names.count("microservices")
@@ -237,11 +325,14 @@ def plan_stacks(choice: str, port: int, *, state_dir: Path | None = None) -> lis
 def local_stack_description(
     stacks: Sequence[Stack], services: BackingServices, *, workers: int | None = None
 ) -> LocalStack | None:
-    """Where the data migration finds both sides of a side-by-side run; None for a single stack.
+    """Where the data migration finds both sides of a side-by-side run or of the strangler stack; else None.
 
     `snappy migrate` and the rehearsal read it (as `stack.json` in the state folder) to move
     the monolith's data into the microservices' databases and bucket.
     """
+    strangler = next((stack for stack in stacks if stack.name == STRANGLER), None)
+    if strangler is not None:
+        return _strangler_description(strangler, services, workers=workers)
     by_part = {server.part.name: server for stack in stacks for server in stack.servers}
     entries = {stack.name: stack.entry.url for stack in stacks}
     monolith = by_part.get(PartName.MONOLITH)
@@ -276,6 +367,57 @@ def local_stack_description(
         shadow_dir=edge_settings.get(SHADOW_DIR_VARIABLE),
         workers=workers,
     )
+
+
+def _strangler_description(stack: Stack, services: BackingServices, *, workers: int | None) -> LocalStack:
+    """The strangler stack's stores by their parts' names, whichever parts run in its phase."""
+    monolith, users, photos = (
+        part(name) for name in (PartName.MONOLITH, PartName.USER_SERVICE, PartName.PHOTO_SERVICE)
+    )
+    if monolith.database is None or monolith.bucket is None or users.database is None:
+        raise StackError("the topology names no database or bucket for a part that owns one")
+    if photos.database is None or photos.bucket is None:
+        raise StackError("the topology names no database or bucket for photo-service")
+    by_part = {server.part.name: server for server in stack.servers}
+    edge_settings = stack.entry.settings
+    return LocalStack(
+        monolith_database_url=database_url(services.postgres_url, monolith.database),
+        user_service_database_url=database_url(services.postgres_url, users.database),
+        photo_service_database_url=database_url(services.postgres_url, photos.database),
+        object_store=ObjectStore(
+            endpoint_url=services.s3.endpoint_url,
+            region=services.s3.region,
+            access_key_id=services.s3.access_key_id,
+            secret_access_key=services.s3.secret_access_key,
+        ),
+        monolith_bucket=monolith.bucket,
+        photo_service_bucket=photos.bucket,
+        monolith_url=by_part[PartName.MONOLITH].url if PartName.MONOLITH in by_part else None,
+        edge_control_file=edge_settings.get(CONTROL_FILE_VARIABLE),
+        shadow_dir=edge_settings.get(SHADOW_DIR_VARIABLE),
+        workers=workers,
+        strangler_phase=stack.phase,
+        strangler_url=stack.entry.url,
+        part_urls={str(server.name): server.url for server in stack.servers},
+    )
+
+
+def migrate_database(server: Server, *, services: BackingServices, logs: Path) -> None:
+    """Create `server`'s database if missing and migrate it to the newest schema, without starting it.
+
+    For stores that outlive their part's process: the strangler stack's phase 4 runs no
+    monolith, and still moves the monolith's data.
+    """
+    if server.database is None:
+        raise StackError(f"{server.name} owns no database to migrate")
+    logs.mkdir(parents=True, exist_ok=True)
+    # The schema migration needs its database alone, not the peers the part would call.
+    environment = {name: value for name, value in os.environ.items() if name not in _REWIRING_VARIABLES}
+    environment[DATABASE_URL] = database_url(services.postgres_url, server.database)
+    create_database(services.postgres_url, server.database)
+    if server.bucket is not None:
+        create_bucket(services.s3, server.bucket)
+    _migrate(server, environment, logs / f"{server.name}-migrate.log")
 
 
 @contextmanager

@@ -1,0 +1,146 @@
+"""The strangler stack's data: brought to a consistent state for the phase it starts in.
+
+`snappy up --stack strangler --phase N` runs the parts phase N needs. From phase 1 on the
+services own part of the data (snappy_monolith.ownership), so their stores must hold the
+monolith's data before they serve it. The rule at start, by the phase the monolith's
+database records (`ownership_phase`, 0 for a database that has none yet):
+
+- recorded 0, started at 0: the monolith owns everything; nothing moves.
+- recorded 0, started at N >= 1: the services' stores are emptied (before they start),
+  then the data migration moves the monolith's data into them (backfill, sync, verify),
+  and only a verification that passes records phase N. What the services held before was
+  not theirs: at phase 0 the monolith's data is the only truth.
+- recorded N, started at N: the stack resumes. The change log holds only writes of tables
+  the monolith still owns; they are synced, and verify checks what phase N says must agree.
+- recorded M, started at N != M (M >= 1): refused. The services hold writes the monolith
+  lacks, and only a cutover (`snappy cutover`) moves them and the ownership together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+
+from snappy_devstack.backing import BackingServices, create_database
+from snappy_devstack.errors import DevstackError, one_line
+from snappy_devstack.local_stack import LocalStack
+from snappy_devstack.rehearsal import reset_microservices_side
+from snappy_migration.backfill import backfill
+from snappy_migration.phases import read_ownership_phase as recorded_in_stores
+from snappy_migration.phases import scope_lines, verify_at_phase
+from snappy_migration.stores import open_stores
+from snappy_migration.sync import sync
+from snappy_migration.verify import VerifyReport, render, verify
+from snappy_monolith.ownership import set_ownership_phase
+from snappy_topology import PartName, part
+
+__all__ = ["StranglerData", "bring_data_to_phase", "recorded_phase", "refuse_or_reset"]
+
+_CONNECT_TIMEOUT_SECONDS = 5
+
+
+@dataclass
+class StranglerData:
+    """What the start did to the data, and the verification at the phase it started in."""
+
+    phase: int
+    recorded: int
+    rows: Mapping[str, int] = field(default_factory=dict)
+    changes_synced: int = 0
+    objects: int = 0
+    report: VerifyReport | None = None
+    report_path: Path | None = None
+
+    @property
+    def moved(self) -> bool:
+        """True when the start moved the monolith's data into emptied service stores."""
+        return self.recorded == 0 and self.phase > 0
+
+    def lines(self) -> list[str]:
+        """One line (two with a report) for the start's announcement."""
+        if self.phase == 0:
+            return ["data:    the monolith owns all of it (phase 0); nothing moved"]
+        rows = ", ".join(f"{table} {count:,}" for table, count in self.rows.items()) or "none"
+        what = (
+            f"the monolith's data moved to the emptied service stores: rows {rows}; objects {self.objects:,};"
+            if self.moved
+            else f"resumed at phase {self.phase}:"
+        )
+        verdict = "passed" if self.report is not None and self.report.ok else "FAILED"
+        return [
+            f"data:    {what} {self.changes_synced:,} changes synced",
+            f"verify:  {verdict} at phase {self.phase} (report: {self.report_path})",
+        ]
+
+
+def recorded_phase(services: BackingServices) -> int:
+    """The ownership phase the monolith's database records; 0 for a new or not yet migrated one."""
+    monolith_database = part(PartName.MONOLITH).database
+    if monolith_database is None:
+        raise DevstackError("the topology names no database for the monolith")
+    # Created here if missing (the stack would create it next): an empty database records 0.
+    url = create_database(services.postgres_url, monolith_database)
+    try:
+        with psycopg.connect(url, connect_timeout=_CONNECT_TIMEOUT_SECONDS, autocommit=True) as connection:
+            present = connection.execute("SELECT to_regclass('ownership_phase') IS NOT NULL").fetchone()
+            if not present or not present[0]:
+                return 0
+            row = connection.execute("SELECT phase FROM ownership_phase WHERE id = 1").fetchone()
+    except psycopg.Error as error:
+        raise DevstackError(f"cannot read the monolith's ownership phase: {one_line(error)}") from error
+    return int(row[0]) if row else 0
+
+
+def refuse_or_reset(services: BackingServices, phase: int) -> int:
+    """Before any part starts: refuse a phase the data is not in, or empty the services' stores.
+
+    Returns the phase the monolith's database records (see the module's docstring).
+    """
+    recorded = recorded_phase(services)
+    if recorded not in (0, phase):
+        raise DevstackError(
+            f"the data is owned as of phase {recorded} (the services hold writes the monolith lacks):"
+            f" start with --phase {recorded}, then move with `snappy cutover --to {phase}`"
+        )
+    if recorded == 0 and phase > 0:
+        reset_microservices_side(services)
+    return recorded
+
+
+def bring_data_to_phase(
+    stack: LocalStack,
+    phase: int,
+    recorded: int,
+    report_path: Path,
+    *,
+    progress: Callable[[str], None] = lambda _line: None,
+) -> StranglerData:
+    """Once every part has started (its schema migrated): move or sync the data, verify, record `phase`.
+
+    Raises DevstackError when the verification finds differences: the phase is not recorded,
+    so the monolith keeps owning the data it owned.
+    """
+    outcome = StranglerData(phase=phase, recorded=recorded, report_path=report_path)
+    if phase == 0:
+        return outcome
+    with open_stores(stack.endpoints()) as stores:
+        if recorded == 0:
+            progress("Moving the monolith's data into the services' stores: backfill, sync, verify...")
+            moved = backfill(stores)
+            outcome.rows, outcome.objects = dict(moved.rows), moved.objects
+            outcome.changes_synced = sync(stores).entries
+            outcome.report = verify(stores)
+        else:
+            progress(f"Resuming at phase {phase}: syncing what the monolith still owns, verifying...")
+            outcome.changes_synced = sync(stores).entries
+            outcome.report = verify_at_phase(stores, recorded_in_stores(stores.source))
+    outcome.report.write(report_path)
+    if not outcome.report.ok:
+        details = "\n".join([*scope_lines(phase), render(outcome.report)])
+        raise DevstackError(f"the data does not verify at phase {phase} (report: {report_path}):\n{details}")
+    if recorded == 0:
+        set_ownership_phase(stack.monolith_database_url, phase)
+    return outcome
