@@ -176,7 +176,14 @@ def test_a_read_with_a_percent_escape_goes_through_the_lane_unchanged(edge: Runn
 
 
 @pytest.mark.parametrize(
-    "target", ["/api/v1/%70hotos", "/api//photos", "/api/v1/./photos", "/api/v1/photos/%2e%2e"]
+    "target",
+    [
+        "/api/v1/%70hotos",
+        "/api//photos",
+        "/api/v1/./photos",
+        "/api/v1/photos/%2e%2e",
+        "/api/v1/photos/%00",
+    ],
 )
 def test_an_ambiguous_path_is_refused_by_the_lane(edge: RunningEdge, target: str) -> None:
     # http.client sends the target as written; httpx would remove the dot segments first.
@@ -190,6 +197,58 @@ def test_an_ambiguous_path_is_refused_by_the_lane(edge: RunningEdge, target: str
 
     assert status == 400
     assert document["type"].endswith("/ambiguous-path")
+
+
+def test_the_fronts_own_error_pages_are_ordinary_paths_to_a_client(edge: RunningEdge) -> None:
+    """nginx answers its refusals from internal locations; asked for by name, they are any page."""
+    document = echoed(httpx.get(f"{edge.url}/.snappy-edge-errors/malformed", timeout=5))
+
+    assert document["part"] == PartName.WEB_UI
+    assert document["target"] == "/.snappy-edge-errors/malformed"
+
+
+def test_the_edge_logs_json_lines_and_the_reads_its_front_serves(edge: RunningEdge, front: str) -> None:
+    """One JSON record per line, whatever wrote it; with nginx, a fast read is logged with its id."""
+    httpx.get(f"{edge.url}/api/v1/feed", headers={"X-Request-ID": "front-log-check"}, timeout=5)
+
+    def logged() -> list[dict[str, object]]:
+        return [json.loads(line) for line in edge.log_path.read_text().splitlines() if line.strip()]
+
+    if front == "nginx":
+        assert wait_until(lambda: any(r.get("request_id") == "front-log-check" for r in logged()), timeout=5)
+        [record] = [r for r in logged() if r.get("request_id") == "front-log-check"]
+        assert record["logger"] == "snappy_edge.front"
+        assert (record["method"], record["path"], record["status"]) == ("GET", "/api/v1/feed", 200)
+        assert record["part"] == PartName.PHOTO_SERVICE
+    assert logged()
+
+
+@pytest.mark.parametrize("target", ["/api/v1/photos/%zz", "/api/v1/photos/%", "/api/v1/photos/%0"])
+def test_an_invalid_percent_escape_is_refused_by_the_front_itself(
+    edge: RunningEdge, front: str, target: str
+) -> None:
+    """Both proxies refuse an invalid escape while they read the request line, before routing.
+
+    nginx's refusal is answered as the lane would answer (ambiguous-path); Go's server, under
+    Caddy, answers with its own plain-text 400, one of the Caddy front's declared differences
+    (docs/decisions.md).
+    """
+    url = httpx.URL(edge.url)
+    connection = http.client.HTTPConnection(url.host, url.port, timeout=5)
+    try:
+        connection.request("GET", target)
+        response = connection.getresponse()
+        status, content_type, body = response.status, response.getheader("Content-Type"), response.read()
+    finally:
+        connection.close()
+
+    assert status == 400
+    if front == "nginx":
+        assert content_type == "application/problem+json"
+        assert json.loads(body)["type"].endswith("/ambiguous-path")
+    else:
+        assert content_type is not None
+        assert content_type.startswith("text/plain")
 
 
 @pytest.mark.parametrize("target", ["/internal/users/resolve", "/internal"])

@@ -6,7 +6,10 @@ or a request body, one byte a second; meanwhile a client keeps asking for `/heal
 for an API read, and every one of its requests must be answered, within the client's
 timeout. Under plain gthread the forty sockets held every thread and those requests went
 unanswered (docs/security.md, "Slow clients and framing"). The server must also cut the
-tricklers off itself, with a 408 problem document, once their deadline passes.
+tricklers off itself, with a 408 problem document, once their deadline passes. The one
+declared difference: an edge with nginx in front (`SNAPPY_EDGE_FRONT`, nginx where it is
+installed) closes a connection whose head is not complete by the deadline without an
+answer, as nginx does; bodies it streams to the edge's lane, which answers the 408.
 
 Oversized and malformed request heads, sent raw, get the same problem documents from the
 monolith, from the edge in front of the microservices, and from a service directly.
@@ -58,6 +61,8 @@ class Target:
     url: str
     username: str
     token: str
+    # What answers the public: nginx for an edge with nginx in front, gunicorn otherwise.
+    server: str
 
     @property
     def address(self) -> tuple[str, int]:
@@ -95,7 +100,9 @@ def target(request: pytest.FixtureRequest) -> Target:
         issued = client.post("/api/v1/tokens", json={"username": username, "password": PASSWORD})
         assert issued.status_code == 201, issued.text
         token: str = issued.json()["access_token"]
-    return Target(url, username, token)
+        # Seen from outside: nginx names itself in the answers it passes on.
+        server = client.get("/healthz").headers.get("Server", "")
+    return Target(url, username, token, server)
 
 
 @dataclass
@@ -204,8 +211,12 @@ def attack(target: Target, opening: bytes, rest: bytes) -> tuple[list[Trickler],
             trickler.sock.close()
 
 
-def assert_survived(tricklers: list[Trickler], probes: Probes, record_property: RecordProperty) -> None:
-    """Every probe answered 200, and the server itself cut off every trickler with a 408 problem."""
+def assert_survived(
+    tricklers: list[Trickler], probes: Probes, record_property: RecordProperty, *, answered: bool = True
+) -> None:
+    """Every probe answered 200, and the server itself cut off every trickler: with a 408
+    problem, or (`answered` False) by closing the connection without a byte, before the
+    trickler had sent all it meant to."""
     record_property("probes answered", len(probes.statuses))
     record_property("slowest probe (s)", round(probes.slowest_seconds, 3))
     record_property("most bytes one trickler sent", max(trickler.sent for trickler in tricklers))
@@ -213,6 +224,10 @@ def assert_survived(tricklers: list[Trickler], probes: Probes, record_property: 
     assert probes.statuses, "the probing client got no answer at all"
     assert set(probes.statuses) == {200}
     assert all(trickler.closed_by_server for trickler in tricklers)
+    if not answered:
+        assert [trickler.answer for trickler in tricklers] == [b""] * len(tricklers)
+        assert all(trickler.remaining for trickler in tricklers), "a trickler sent its whole head"
+        return
     for trickler in tricklers:
         status, document = parse_response(trickler.answer)
         assert status == 408
@@ -225,7 +240,8 @@ def test_forty_clients_trickling_headers_do_not_starve_the_server(
     opening = b"GET /healthz HTTP/1.1\r\nHost: snappy\r\n"
     rest = b"X-Trickle: " + b"a" * MAX_TRICKLED_BYTES
     tricklers, probes = attack(target, opening, rest)
-    assert_survived(tricklers, probes, record_property)
+    # nginx gives an unfinished head no answer; gunicorn (the monolith, the lane alone) a 408.
+    assert_survived(tricklers, probes, record_property, answered=target.server != "nginx")
 
 
 def test_forty_clients_trickling_a_body_do_not_starve_the_server(

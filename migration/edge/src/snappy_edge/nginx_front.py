@@ -30,13 +30,22 @@ from snappy_edge.front import (
 )
 from snappy_edge.routing import PHASES, ROUTE_GROUPS
 from snappy_plumbing.errors import PROBLEM_TYPE_BASE, RETRY_AFTER_SECONDS
+from snappy_plumbing.gunicorn_worker import HEAD_TIMEOUT_SECONDS
 from snappy_topology import PartName
 
 __all__ = ["nginx_configuration"]
 
 _LANE = "lane"
-# Where nginx's own refusals are answered: internal locations, unreachable from outside.
+# Where nginx's own refusals are answered: internal locations. A client that asks for one
+# of them gets what any other path of its group gets (`@passthrough`), not nginx's 404.
 _ERRORS = "/.snappy-edge-errors"
+# A request target with a percent escape that is invalid, or that encodes a control
+# character: nginx refuses those itself (400) while it reads the request line, before any
+# location is chosen. The lane would refuse them as ambiguous (`snappy_edge.app.decision_path`),
+# so the front answers as the lane does. Matched on the request line ($request: $request_uri
+# is empty for a line nginx refused), on the target's path only, the query aside.
+_INVALID_ESCAPE = r"^\S+ [^? ]*%(?:[0-9A-Fa-f]?[^0-9A-Fa-f])"
+_CONTROL_ESCAPE = r"^\S+ [^? ]*%(?:[01][0-9A-Fa-f]|7[Ff])"
 
 
 def _milliseconds(seconds: float) -> str:
@@ -86,8 +95,18 @@ pid {runtime / "nginx.pid"};
 error_log stderr warn;
 events {{ worker_connections 1024; }}
 http {{
-    access_log off;
     server_tokens off;
+    # The reads the front serves itself, as JSON lines beside the lane's own access log
+    # (which covers every request the lane serves): one record per request at the edge.
+    log_format snappy_json escape=json '{{"time":"$time_iso8601","level":"info",'
+        '"logger":"snappy_edge.front","message":"$request_method $uri $status",'
+        '"request_id":"$snappy_request_id","method":"$request_method","path":"$uri",'
+        '"status":$status,"part":"$snappy_part","duration_seconds":$request_time}}';
+    access_log /dev/stdout snappy_json if=$snappy_logged;
+    # A client has this long, from its first byte, to send its whole head: the lane's own
+    # deadline (snappy_plumbing.gunicorn_worker). nginx then closes the connection without
+    # an answer, where the lane sends a 408 (docs/security.md, "Slow clients and framing").
+    client_header_timeout {_milliseconds(HEAD_TIMEOUT_SECONDS)};
 {temp}
     client_max_body_size {plan.max_body_bytes};
 
@@ -118,6 +137,15 @@ http {{
         {_LANE} "the edge's lane";
         default "a part";
     }}
+    map $snappy_upstream $snappy_logged {{
+        {_LANE} 0;
+        default 1;
+    }}
+    map $request $snappy_escape_problem {{
+        "~{_INVALID_ESCAPE}" "The path holds an invalid percent escape";
+        "~{_CONTROL_ESCAPE}" "The path holds an encoded control character";
+        default "";
+    }}
     map $snappy_upstream $snappy_upstream_host {{
 {chr(10).join(hosts)}
         default $host;
@@ -145,17 +173,29 @@ http {{
         error_page 414 = {_ERRORS}/uri-too-long;
         # 494: nginx's own status for a header line or a head over its buffers.
         error_page 494 = {_ERRORS}/header-too-large;
-        error_page 414 = {_ERRORS}/uri-too-long;
-        # 494: nginx's own status for a header line or head over its buffers.
-        error_page 494 = {_ERRORS}/header-too-large;
         error_page 502 = {_ERRORS}/unreachable;
         error_page 504 = {_ERRORS}/too-slow;
+
+        error_page 404 = @passthrough;
 
         location / {{
             if ($snappy_upstream = unconfigured) {{
                 return 503 '{_UNCONFIGURED}';
             }}
-            proxy_pass http://$snappy_upstream;
+{_proxy_directives(plan)}
+        }}
+        # Where nginx's own 404 (a client asking for an internal location) goes: on, as any path.
+        location @passthrough {{
+{_proxy_directives(plan)}
+        }}
+{_ERROR_LOCATIONS}
+    }}
+}}
+"""
+
+
+def _proxy_directives(plan: FrontPlan) -> str:
+    return f"""            proxy_pass http://$snappy_upstream;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $snappy_upstream_host;
@@ -170,11 +210,10 @@ http {{
             # Answers stream as they come; a failed call is never tried again (writes).
             proxy_buffering off;
             proxy_next_upstream off;
-        }}
-{_ERROR_LOCATIONS}
-    }}
-}}
-"""
+            # Bodies stream on to the lane as they arrive: its worker reads each one whole
+            # before the application sees it, and holds a body to its deadline, answering a
+            # client that trickles it with a 408 (nginx has no deadline for a whole body).
+            proxy_request_buffering off;"""
 
 
 _PROBLEM = "application/problem+json"
@@ -194,7 +233,7 @@ _UNCONFIGURED = _problem(
 )
 
 
-def _error_location(name: str, status: int, slug: str, title: str, detail: str) -> str:
+def _error_location(name: str, status: int, slug: str, title: str, detail: str, *, first: str = "") -> str:
     retry_after = (
         f"\n            add_header Retry-After {RETRY_AFTER_SECONDS} always;" if status == 503 else ""
     )
@@ -202,15 +241,28 @@ def _error_location(name: str, status: int, slug: str, title: str, detail: str) 
             internal;
             default_type {_PROBLEM};
             add_header X-Content-Type-Options nosniff always;
-            add_header X-Request-ID $snappy_request_id always;{retry_after}
+            add_header X-Request-ID $snappy_request_id always;{retry_after}{first}
             return {status} '{_problem(status, slug, title, detail)}';
         }}"""
+
+
+# Of the request targets nginx refuses, those the lane would call ambiguous get its answer.
+_AMBIGUOUS = _problem(400, "ambiguous-path", "Ambiguous request path", "$snappy_escape_problem")
+_AMBIGUOUS_ESCAPE = f"""
+            if ($snappy_escape_problem != "") {{
+                return 400 '{_AMBIGUOUS}';
+            }}"""
 
 
 _ERROR_LOCATIONS = "\n".join(
     (
         _error_location(
-            "malformed", 400, "malformed-request", "Malformed request", "The request is framed incorrectly"
+            "malformed",
+            400,
+            "malformed-request",
+            "Malformed request",
+            "The request is framed incorrectly",
+            first=_AMBIGUOUS_ESCAPE,
         ),
         _error_location(
             "too-large", 413, "payload-too-large", "Payload too large", "The request body is too large"

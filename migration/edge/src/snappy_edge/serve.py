@@ -1,7 +1,7 @@
 """`python -m snappy_edge`: run the edge: its lane (gunicorn) alone, or behind a front (nginx or Caddy).
 
-SNAPPY_EDGE_FRONT chooses: none (the default) is the lane alone; nginx and caddy put that
-proxy in front; auto is nginx where it is installed and the lane alone elsewhere. With
+SNAPPY_EDGE_FRONT chooses: auto (the default) is nginx where it is installed and the lane
+alone elsewhere; none is the lane alone; nginx and caddy put that proxy in front. With
 the lane alone, gunicorn takes over this process on SNAPPY_BIND. With a front, it starts
 the lane on a loopback port, renders the front's configuration from the routing table
 (`snappy_edge.nginx_front`, `snappy_edge.front`), starts the proxy with it, and then
@@ -27,17 +27,19 @@ import ctypes
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import NoReturn, Protocol
+from typing import IO, NoReturn, Protocol
 
 import httpx
 
@@ -50,7 +52,7 @@ from snappy_plumbing.gunicorn_worker import max_body_bytes as lane_max_body_byte
 from snappy_plumbing.observability import configure_logging
 from snappy_topology import BIND
 
-__all__ = ["ServeSettings", "main"]
+__all__ = ["AUTO", "CADDY", "LANE_ONLY", "NGINX", "ServeSettings", "chosen_front", "main"]
 
 logger = logging.getLogger("snappy_edge.serve")
 
@@ -88,7 +90,7 @@ class ServeSettings(EnvironmentSettings):
     nginx: str = field(default="", metadata=variable("SNAPPY_EDGE_NGINX"))
     runtime_dir: str = field(default="", metadata=variable("SNAPPY_EDGE_RUNTIME_DIR"))
     control_file: str = field(default="", metadata=variable(CONTROL_FILE_VARIABLE))
-    front: str = field(default=LANE_ONLY, metadata=variable("SNAPPY_EDGE_FRONT", _front))
+    front: str = field(default=AUTO, metadata=variable("SNAPPY_EDGE_FRONT", _front))
 
 
 def main() -> int:
@@ -97,7 +99,7 @@ def main() -> int:
     try:
         settings = ServeSettings.from_environ()
         edge = EdgeSettings.from_environ()
-        chosen = _chosen_front(settings)
+        chosen = chosen_front(settings)
         if chosen == LANE_ONLY:
             _become_the_lane()
         front: _Front = (
@@ -179,7 +181,7 @@ def _stop_on_signals() -> _StopRequest:
     return request
 
 
-def _chosen_front(settings: ServeSettings) -> str:
+def chosen_front(settings: ServeSettings) -> str:
     """The front asked for; for auto, nginx where it is installed and the lane alone elsewhere."""
     if settings.front != AUTO:
         return settings.front
@@ -314,12 +316,17 @@ class _Nginx:
 
     def start(self, plan: FrontPlan, control: EdgeControl, runtime: Path) -> subprocess.Popen[bytes]:
         configuration_file = self._write(plan, control, runtime)
-        return subprocess.Popen(  # noqa: S603 - a fixed argv
+        process = subprocess.Popen(  # noqa: S603 - a fixed argv
             # -e: its first messages, before the configuration names a log, go to stderr too.
             [self.executable, "-p", str(runtime), "-e", "stderr", "-c", str(configuration_file)],
             stdin=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
             preexec_fn=_die_with_the_edge,  # noqa: PLW1509 - only a prctl call, no locks taken
         )
+        stderr = process.stderr
+        assert stderr is not None  # stderr=PIPE above
+        threading.Thread(target=relay_nginx_log, args=(stderr,), name="nginx-log", daemon=True).start()
+        return process
 
     def reload(
         self, process: subprocess.Popen[bytes], plan: FrontPlan, control: EdgeControl, runtime: Path
@@ -343,6 +350,36 @@ class _Nginx:
         configuration_file = runtime / "nginx.conf"
         configuration_file.write_text(nginx_configuration(plan, control, runtime), encoding="utf-8")
         return configuration_file
+
+
+_NGINX_LOG_LINE = re.compile(rb"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(?P<level>[a-z]+)\] (?P<message>.*)$")
+_NGINX_LEVELS = {
+    b"debug": logging.DEBUG,
+    b"info": logging.INFO,
+    b"notice": logging.INFO,
+    b"warn": logging.WARNING,
+    b"error": logging.ERROR,
+    b"crit": logging.CRITICAL,
+    b"alert": logging.CRITICAL,
+    b"emerg": logging.CRITICAL,
+}
+_nginx_logger = logging.getLogger("snappy_edge.front")
+
+
+def relay_nginx_log(stream: IO[bytes]) -> None:
+    """Log each line nginx writes to `stream` as one of the edge's JSON records, until it closes.
+
+    nginx writes its error log as plain text; relayed, the edge's output stays one JSON
+    record per line, as a log collector expects.
+    """
+    for raw_line in stream:
+        line = raw_line.rstrip(b"\r\n")
+        if not line:
+            continue
+        match = _NGINX_LOG_LINE.match(line)
+        level = _NGINX_LEVELS.get(match["level"], logging.WARNING) if match else logging.WARNING
+        message = (match["message"] if match else line).decode("utf-8", "replace")
+        _nginx_logger.log(level, "nginx: %s", message)
 
 
 def _stop(process: subprocess.Popen[bytes], stop_signal: signal.Signals = signal.SIGTERM) -> None:
