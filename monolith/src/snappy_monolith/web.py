@@ -32,6 +32,7 @@ from snappy_monolith import accounts, idempotency, ownership, photos, revocation
 from snappy_monolith.components import components
 from snappy_monolith.database import request_session
 from snappy_monolith.errors import (
+    RETRY_AFTER_SECONDS,
     AuthenticationRequired,
     IdempotencyKeyInUse,
     InvalidCredentials,
@@ -75,6 +76,9 @@ def current_viewer() -> TokenClaims | None:
     if "viewer" in g:
         viewer: TokenClaims | None = g.viewer
         return viewer
+    # Set before the database is asked: the error page rendered when it does not answer
+    # must not ask again (its navigation then shows no one signed in), or it fails too.
+    g.viewer = None
     viewer = None
     token = session.get("access_token")
     if isinstance(token, str):
@@ -346,7 +350,7 @@ def profile(username: str) -> Page:
 
 
 @web.errorhandler(SnappyError)
-def snappy_error_page(error: SnappyError) -> tuple[str, int]:
+def snappy_error_page(error: SnappyError) -> Page:
     """Errors inside pages render as pages, not problem documents."""
     return render_error_page(error)
 
@@ -358,8 +362,18 @@ def csrf_error_page(_error: CSRFError) -> tuple[str, int]:
     return render_template("error.html", status=400, title="Form expired", detail=message), 400
 
 
-def render_error_page(error: SnappyError) -> tuple[str, int]:
-    """An error as an HTML page with its status."""
+def render_error_page(error: SnappyError) -> tuple[str, int] | tuple[str, int, dict[str, str]]:
+    """An error as an HTML page with its status; a dependency that does not answer, as the degraded page.
+
+    A 503 here means part of Snappy (the database, the object store, a service it calls) did
+    not answer: the page is the degraded page web-ui shows when one of its peers is down, so
+    a person sees one page for one situation whichever version serves them.
+    """
+    if error.status == 503:
+        # The page asked for, to try again: only a path on this site, as for `next`.
+        retry_path = _safe_next(request.full_path.rstrip("?")) if request.method == "GET" else None
+        page = render_template("degraded.html", status=503, retry_path=retry_path)
+        return page, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
     return render_template(
         "error.html", status=error.status, title=error.title, detail=error.detail
     ), error.status
