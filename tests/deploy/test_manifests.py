@@ -98,7 +98,9 @@ def test_every_rendered_object_validates(target: int | None) -> None:
     ],
 )
 def test_the_validation_rejects_a_broken_object(kind: str, change: Any) -> None:
-    item = copy.deepcopy(next(objects_of(1, kind)))
+    item = copy.deepcopy(
+        next(found for found in objects_of(1, kind) if found["metadata"]["name"] in {"snappy", "edge"})
+    )
     validate(item)
     change(item)
     with pytest.raises((jsonschema.ValidationError, kubernetes_validate.ValidationError)):

@@ -107,7 +107,7 @@ def expected_backend(phase: int, path: str) -> str:
 
 def phase_routes(target: int | None) -> list[tuple[int, dict[str, object]]]:
     """The HTTPRoutes of a rendered overlay, with the phase each one routes."""
-    routes = list(objects_of(target, "HTTPRoute"))
+    routes = [route for route in objects_of(target, "HTTPRoute") if route["metadata"]["name"] == "snappy"]
     assert routes, "no HTTPRoute rendered"
     return [(int(route["metadata"]["annotations"]["snappy.dev/phase"]), route) for route in routes]
 
@@ -168,6 +168,28 @@ def test_each_kind_of_routing_pattern_becomes_its_gateway_match(
 def test_an_unanchored_pattern_is_refused() -> None:
     with pytest.raises(ValueError, match="not anchored"):
         route_matches("/api")
+
+
+def test_the_load_balancer_health_check_reaches_the_edge_whatever_its_host() -> None:
+    annotation = "service.beta.kubernetes.io/do-loadbalancer-healthcheck-path"
+    for target in RENDER_TARGETS:
+        gateways = list(objects_of(target, "Gateway"))
+        assert gateways
+        for gateway in gateways:
+            listeners = {listener["name"]: listener for listener in gateway["spec"]["listeners"]}
+            assert "hostname" in listeners["http"]
+            assert "hostname" not in listeners["load-balancer-health"]
+            path = gateway["spec"]["infrastructure"]["annotations"][annotation]
+            health = [
+                route
+                for route in objects_of(target, "HTTPRoute")
+                if route["metadata"]["name"] == "load-balancer-health"
+                and route["metadata"]["namespace"] == gateway["metadata"]["namespace"]
+            ]
+            (route,) = health
+            assert route["spec"]["parentRefs"] == [{"name": "snappy", "sectionName": "load-balancer-health"}]
+            assert routed_to(route, path) == PartName.EDGE
+            assert routed_to(route, "/api/v1/users") is None  # nothing else for an unknown host
 
 
 def test_the_precedence_model_follows_the_gateway_api_rules() -> None:

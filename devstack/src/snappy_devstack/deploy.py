@@ -313,7 +313,26 @@ def http_route(phase: int) -> dict[str, Any]:
             "labels": {PART_OF_LABEL: "snappy"},
             "annotations": {"snappy.dev/phase": str(phase)},
         },
-        "spec": {"parentRefs": [{"name": GATEWAY_NAME}], "rules": rules},
+        "spec": {"parentRefs": [{"name": GATEWAY_NAME, "sectionName": "http"}], "rules": rules},
+    }
+
+
+def health_route() -> dict[str, Any]:
+    """The load balancer's health check: it sends no Host header the site listener would take,
+    so a listener of its own answers it, with the edge's liveness and nothing else."""
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": "load-balancer-health", "labels": {PART_OF_LABEL: "snappy"}},
+        "spec": {
+            "parentRefs": [{"name": GATEWAY_NAME, "sectionName": HEALTH_LISTENER}],
+            "rules": [
+                {
+                    "matches": [PathMatch("Exact", HEALTH_CHECK_PATH).as_manifest()],
+                    **_backend(PartName.EDGE),
+                }
+            ],
+        },
     }
 
 
@@ -977,13 +996,15 @@ def _secret_key(variable: str, secret: str, key: str) -> dict[str, Any]:
 
 # --- what every namespace has ---------------------------------------------------------------
 
+HEALTH_CHECK_PATH = "/healthz"
+HEALTH_LISTENER = "load-balancer-health"
 # DigitalOcean's load balancer in front of the gateway: each annotation's value is a string,
 # booleans included ("true", not true), or the cloud controller refuses it.
 LOAD_BALANCER_ANNOTATIONS = {
     "service.beta.kubernetes.io/do-loadbalancer-name": "snappy",
     "service.beta.kubernetes.io/do-loadbalancer-size-unit": "1",
     "service.beta.kubernetes.io/do-loadbalancer-healthcheck-protocol": "http",
-    "service.beta.kubernetes.io/do-loadbalancer-healthcheck-path": "/healthz",
+    "service.beta.kubernetes.io/do-loadbalancer-healthcheck-path": HEALTH_CHECK_PATH,
     "service.beta.kubernetes.io/do-loadbalancer-healthcheck-check-interval-seconds": "5",
     "service.beta.kubernetes.io/do-loadbalancer-enable-backend-keepalive": "true",
     "service.beta.kubernetes.io/do-loadbalancer-disable-lets-encrypt-dns-records": "true",
@@ -1059,7 +1080,14 @@ def common_objects() -> list[dict[str, Any]]:
                         "port": 80,
                         "hostname": "snappy.example.com",
                         "allowedRoutes": {"namespaces": {"from": "Same"}},
-                    }
+                    },
+                    {
+                        # Any other host: only the load balancer's health check is routed.
+                        "name": HEALTH_LISTENER,
+                        "protocol": "HTTP",
+                        "port": 80,
+                        "allowedRoutes": {"namespaces": {"from": "Same"}},
+                    },
                 ],
             },
         },
@@ -1259,7 +1287,7 @@ def _overlay_files(overlay: Overlay, depth: int) -> dict[str, str]:
                 "targets": [
                     {
                         "select": {"kind": "Gateway", "name": GATEWAY_NAME},
-                        "fieldPaths": ["spec.listeners.*.hostname"],
+                        "fieldPaths": ["spec.listeners.[name=http].hostname"],
                     }
                 ],
             }
@@ -1282,7 +1310,9 @@ def _overlay_files(overlay: Overlay, depth: int) -> dict[str, str]:
     return {
         "kustomization.yaml": _kustomization(body),
         "namespace.yaml": _documents([namespace]),
-        "routes.yaml": _documents([http_route(overlay.phase), public_ingress_policy(overlay.phase)]),
+        "routes.yaml": _documents(
+            [http_route(overlay.phase), health_route(), public_ingress_policy(overlay.phase)]
+        ),
     }
 
 
