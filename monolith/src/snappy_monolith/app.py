@@ -18,6 +18,7 @@ from snappy_monolith.errors import register_error_handlers
 from snappy_monolith.observability import install_observability
 from snappy_monolith.passwords import PASSWORD_CHECKS
 from snappy_monolith.paths import refuse_ambiguous_paths
+from snappy_monolith.photo_catalog import RemotePhotos
 from snappy_monolith.security_headers import install_security_headers
 from snappy_monolith.storage import ObjectStorage
 from snappy_monolith.tokens import TokenAuthority
@@ -85,12 +86,16 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
     app.url_map.converters["photo_id"] = PhotoIdConverter
 
+    remote_users = None if settings.user_service_url is None else RemoteUsers(settings)
     app.extensions[EXTENSION_KEY] = Components(
         settings=settings,
         database=Database(settings.database_url, settings.database),
         storage=ObjectStorage(settings.s3),
         tokens=TokenAuthority(settings.tokens),
-        remote_users=None if settings.user_service_url is None else RemoteUsers(settings),
+        remote_users=remote_users,
+        remote_photos=None
+        if settings.photo_service_url is None or remote_users is None
+        else RemotePhotos(settings, remote_users),
     )
     app.teardown_appcontext(close_request_session)
 

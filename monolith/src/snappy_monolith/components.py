@@ -9,6 +9,7 @@ from flask import current_app
 from snappy_monolith.config import Settings
 from snappy_monolith.database import Database
 from snappy_monolith.errors import ServiceUnavailable
+from snappy_monolith.photo_catalog import RemotePhotos
 from snappy_monolith.storage import ObjectStorage
 from snappy_monolith.tokens import TokenAuthority
 from snappy_monolith.user_directory import RemoteUsers
@@ -28,12 +29,20 @@ class Components:
     tokens: TokenAuthority
     # user-service, where users and tokens live from phase 1 (snappy_monolith.ownership); None when unset.
     remote_users: RemoteUsers | None = None
+    # photo-service, where photos, shares and their objects live from phase 2; None when unset.
+    remote_photos: RemotePhotos | None = None
 
     def user_service(self) -> RemoteUsers:
         """user-service's client; 503 when the phase says it owns users but no URL was configured."""
         if self.remote_users is None:
             raise ServiceUnavailable("user-service owns users now; SNAPPY_USER_SERVICE_URL is not set")
         return self.remote_users
+
+    def photo_service(self) -> RemotePhotos:
+        """photo-service's client; 503 when the phase says it owns photos but no URL was configured."""
+        if self.remote_photos is None:
+            raise ServiceUnavailable("photo-service owns photos now; SNAPPY_PHOTO_SERVICE_URL is not set")
+        return self.remote_photos
 
 
 def components() -> Components:

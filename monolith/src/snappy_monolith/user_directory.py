@@ -23,6 +23,7 @@ back (docs/decisions.md, ADR on data ownership).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -56,6 +57,8 @@ __all__ = [
 ]
 
 LOOKUP_PATH = "/internal/v1/users/lookup"
+# user-service refuses a lookup of more ids and usernames than this at once.
+MAX_LOOKUP_ENTRIES = 500
 # A reference row's password hash: not an Argon2 hash, so no password verifies against it
 # (passwords.verify_password), as "!" locks an account in /etc/shadow.
 REFERENCE_PASSWORD_HASH = "!"  # noqa: S105 - a marker, not a secret
@@ -148,6 +151,21 @@ class RemoteUsers:
             raise ServiceUnavailable(_UNAVAILABLE)
         found = [_account(item) for item in users]
         return next((account for account in found if account.username == username), None)
+
+    def display_names(self, usernames: Iterable[str]) -> dict[str, str]:
+        """The display name of each username user-service knows, in one lookup per 500 names."""
+        wanted = sorted({username for username in usernames if is_valid_username(username)})
+        names: dict[str, str] = {}
+        for start in range(0, len(wanted), MAX_LOOKUP_ENTRIES):
+            batch = wanted[start : start + MAX_LOOKUP_ENTRIES]
+            response = self._call("POST", LOOKUP_PATH, json={"ids": [], "usernames": batch})
+            if response.status_code != 200:
+                raise ServiceUnavailable(_UNAVAILABLE)
+            users = _document(response).get("users")
+            if not isinstance(users, list):
+                raise ServiceUnavailable(_UNAVAILABLE)
+            names.update((account.username, account.display_name) for account in map(_account, users))
+        return names
 
     def get(self, username: str) -> Account:
         """The account with this username; 404 otherwise."""

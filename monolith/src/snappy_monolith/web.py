@@ -37,12 +37,14 @@ from snappy_monolith.errors import (
     IdempotencyKeyInUse,
     InvalidCredentials,
     InvalidParameter,
+    NotFound,
     ServiceUnavailable,
     SnappyError,
     TooManyAttempts,
     ValidationFailed,
 )
 from snappy_monolith.pagination import PageRequest, parse_page_request
+from snappy_monolith.photo_catalog import RemotePhotos
 from snappy_monolith.photos import PhotoChanges
 from snappy_monolith.throttle import throttled_log_in
 from snappy_monolith.tokens import TokenClaims
@@ -60,6 +62,8 @@ UPLOAD_KEY_BYTES = 24
 UPLOAD_KEY_FIELD = "idempotency_key"
 # A `next` target longer than this is no page of Snappy's: the login page ignores it.
 MAX_NEXT_LENGTH = 2048
+# Shares listed on a photo's page.
+SHARES_SHOWN = 100
 # Percent-decodings of a `next` target that are checked; one still encoded after them is ignored.
 NEXT_DECODING_ROUNDS = 3
 
@@ -123,6 +127,9 @@ def index() -> Page:
     viewer = current_viewer()
     if viewer is None:
         return render_template("landing.html")
+    if ownership.photos_owned_by_service(request_session()):
+        shared, next_cursor = _photo_service().feed(_token(), *_remote_page())
+        return render_template("feed.html", shares=shared, next_cursor=next_cursor)
     page = photos.feed(request_session(), viewer.user_id, _page_request())
     return render_template("feed.html", shares=page.items, next_cursor=page.next_cursor)
 
@@ -209,6 +216,9 @@ def logout() -> WerkzeugResponse:
 @login_required
 def my_photos() -> Page:
     """The signed-in user's photos."""
+    if ownership.photos_owned_by_service(request_session()):
+        remote = _photo_service().own_photos(_token(), *_remote_page())
+        return render_template("my_photos.html", photos=remote.items, next_cursor=remote.next_cursor)
     page = photos.list_owned_photos(request_session(), _viewer().user_id, _page_request())
     return render_template("my_photos.html", photos=page.items, next_cursor=page.next_cursor)
 
@@ -233,21 +243,33 @@ def upload() -> Page:
         message = f"The file is larger than {settings.limits.max_upload_bytes // (1024 * 1024)} MiB."
         return _upload_page(form, message, _new_upload_key()), 413
     try:
-        # The API's use case: the form's key replays a photo it already made.
-        photo = idempotency.upload_at_most_once(
-            request_session(),
-            components().storage,
-            settings.limits,
-            owner_id=_viewer().user_id,
-            key=key,
-            data=data,
-            caption=form["caption"],
-            visibility=form["visibility"] or "private",
-        )
+        if ownership.photos_owned_by_service(request_session()):
+            # photo-service stores it; the form's key is its Idempotency-Key, as for the API.
+            photo_id = _photo_service().upload(
+                _token(),
+                data=data,
+                caption=form["caption"],
+                visibility=form["visibility"] or "private",
+                idempotency_key=key,
+            )
+        else:
+            # The API's use case: the form's key replays a photo it already made.
+            photo_id = idempotency.upload_at_most_once(
+                request_session(),
+                components().storage,
+                settings.limits,
+                owner_id=_viewer().user_id,
+                key=key,
+                data=data,
+                caption=form["caption"],
+                visibility=form["visibility"] or "private",
+            ).id
+    except ServiceUnavailable:
+        raise
     except SnappyError as error:
         return _upload_page(form, error.detail, _upload_key_after(error, key)), error.status
     flash("Photo uploaded.", "success")
-    return redirect(url_for("web.photo_detail", photo_id=photo.id))
+    return redirect(url_for("web.photo_detail", photo_id=photo_id))
 
 
 @web.get("/photos/<photo_id:photo_id>")
@@ -255,9 +277,15 @@ def upload() -> Page:
 def photo_detail(photo_id: int) -> Page:
     """A photo, with the owner's share, edit and delete forms."""
     db = request_session()
+    if ownership.photos_owned_by_service(db):
+        remote = _photo_service()
+        shown = remote.photo(_token(), photo_id)
+        owns = shown.owner.username == _viewer().username
+        listed = remote.shares(_token(), photo_id, SHARES_SHOWN) if owns else []
+        return render_template("photo.html", photo=shown, is_owner=owns, shares=listed)
     photo = photos.get_visible_photo(db, _viewer().user_id, photo_id)
     is_owner = photo.owner_id == _viewer().user_id
-    shares = photos.list_shares(db, photo, PageRequest(limit=100)).items if is_owner else []
+    shares = photos.list_shares(db, photo, PageRequest(limit=SHARES_SHOWN)).items if is_owner else []
     return render_template("photo.html", photo=photo, is_owner=is_owner, shares=shares)
 
 
@@ -265,6 +293,8 @@ def photo_detail(photo_id: int) -> Page:
 @login_required
 def photo_image(photo_id: int) -> Response:
     """The image bytes for pages, under the same visibility rule as the API."""
+    if ownership.photos_owned_by_service(request_session()):
+        return _image(*_photo_service().content(_token(), photo_id, thumbnail=False))
     photo = photos.get_visible_photo(request_session(), _viewer().user_id, photo_id)
     return _image(components().storage.get(photo.object_key), photo.content_type)
 
@@ -273,6 +303,8 @@ def photo_image(photo_id: int) -> Response:
 @login_required
 def photo_thumbnail(photo_id: int) -> Response:
     """The thumbnail bytes for pages."""
+    if ownership.photos_owned_by_service(request_session()):
+        return _image(*_photo_service().content(_token(), photo_id, thumbnail=True))
     photo = photos.get_visible_photo(request_session(), _viewer().user_id, photo_id)
     return _image(components().storage.get(photo.thumbnail_key), "image/jpeg")
 
@@ -282,6 +314,15 @@ def photo_thumbnail(photo_id: int) -> Response:
 def edit_photo(photo_id: int) -> Page:
     """Change caption and visibility."""
     db = request_session()
+    if ownership.photos_owned_by_service(db):
+        asked = {name: request.form[name] for name in ("caption", "visibility") if name in request.form}
+        try:
+            _photo_service().update(_token(), photo_id, asked)
+        except ValidationFailed as error:
+            flash(error.detail, "error")
+            return redirect(url_for("web.photo_detail", photo_id=photo_id))
+        flash("Photo updated.", "success")
+        return redirect(url_for("web.photo_detail", photo_id=photo_id))
     photo = photos.get_owned_photo(db, _viewer().user_id, photo_id)
     changes = PhotoChanges(
         caption=request.form.get("caption", photo.caption),
@@ -302,6 +343,10 @@ def edit_photo(photo_id: int) -> Page:
 def delete_photo(photo_id: int) -> WerkzeugResponse:
     """Delete the photo and its objects."""
     db = request_session()
+    if ownership.photos_owned_by_service(db):
+        _photo_service().delete(_token(), photo_id)
+        flash("Photo deleted.", "success")
+        return redirect(url_for("web.my_photos"))
     photo = photos.get_owned_photo(db, _viewer().user_id, photo_id)
     photos.delete_photo(db, photo)
     db.commit()
@@ -315,10 +360,16 @@ def delete_photo(photo_id: int) -> WerkzeugResponse:
 def share_photo(photo_id: int) -> WerkzeugResponse:
     """Share with a username."""
     db = request_session()
-    photo = photos.get_owned_photo(db, _viewer().user_id, photo_id)
     username = request.form.get("username", "").strip()
     try:
-        photos.share_photo(db, photo, username)
+        if ownership.photos_owned_by_service(db):
+            _photo_service().share(_token(), photo_id, username)
+        else:
+            photos.share_photo(db, photos.get_owned_photo(db, _viewer().user_id, photo_id), username)
+    except (NotFound, ServiceUnavailable):
+        # A photo the visitor does not own is a missing page, as it always was; an unknown
+        # username (UserNotFound) is a message on the photo's page.
+        raise
     except SnappyError as error:
         flash(error.detail, "error")
         return redirect(url_for("web.photo_detail", photo_id=photo_id))
@@ -332,6 +383,10 @@ def share_photo(photo_id: int) -> WerkzeugResponse:
 def revoke_share(photo_id: int, username: str) -> WerkzeugResponse:
     """Stop sharing with a username."""
     db = request_session()
+    if ownership.photos_owned_by_service(db):
+        _photo_service().revoke(_token(), photo_id, username)
+        flash(f"No longer shared with {username}.", "success")
+        return redirect(url_for("web.photo_detail", photo_id=photo_id))
     photo = photos.get_owned_photo(db, _viewer().user_id, photo_id)
     photos.revoke_share(db, photo, username)
     db.commit()
@@ -345,6 +400,9 @@ def profile(username: str) -> Page:
     """A user's profile and public photos."""
     db = request_session()
     user = users.get_user(db, username)
+    if ownership.photos_owned_by_service(db):
+        remote = _photo_service().public_photos(_token(), username, *_remote_page())
+        return render_template("profile.html", user=user, photos=remote.items, next_cursor=remote.next_cursor)
     page = photos.list_public_photos(db, user, _page_request())
     return render_template("profile.html", user=user, photos=page.items, next_cursor=page.next_cursor)
 
@@ -377,6 +435,18 @@ def render_error_page(error: SnappyError) -> tuple[str, int] | tuple[str, int, d
     return render_template(
         "error.html", status=error.status, title=error.title, detail=error.detail
     ), error.status
+
+
+def _photo_service() -> RemotePhotos:
+    return components().photo_service()
+
+
+def _token() -> str:
+    """The signed-in visitor's token (a view behind login_required has one)."""
+    token = session.get("access_token")
+    if not isinstance(token, str):  # login_required guarantees a token; this guards misuse.
+        abort(401)
+    return token
 
 
 def _sign_in(user_id: int, username: str) -> None:
@@ -429,6 +499,17 @@ def _page_request() -> PageRequest:
         )
     except InvalidParameter:
         return PageRequest(limit=limits.default_page_size)
+
+
+def _remote_page() -> tuple[int, str | None]:
+    """The page size and the cursor to ask photo-service for; a cursor the pages would ignore is dropped."""
+    limits = components().settings.limits
+    cursor = request.args.get("cursor")
+    try:
+        parse_page_request(None, cursor, limits.default_page_size, limits.max_page_size)
+    except InvalidParameter:
+        cursor = None
+    return limits.default_page_size, cursor
 
 
 def _field_messages(error: ValidationFailed) -> dict[str, str]:
