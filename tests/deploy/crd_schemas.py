@@ -83,6 +83,16 @@ _GATEWAY = _resource(
                         "allowedRoutes": _object(
                             {"namespaces": _object({"from": {"enum": ["All", "Selector", "Same", "None"]}})}
                         ),
+                        "tls": _object(
+                            {
+                                "mode": {"enum": ["Terminate", "Passthrough"]},
+                                "certificateRefs": {
+                                    "type": "array",
+                                    "maxItems": 64,
+                                    "items": _object({"kind": {"const": "Secret"}, "name": _NAME}, ("name",)),
+                                },
+                            }
+                        ),
                     },
                     ("name", "port", "protocol"),
                 ),
@@ -127,6 +137,22 @@ _HTTP_ROUTE = _resource(
                 "items": _object(
                     {
                         "matches": {"type": "array", "maxItems": 64, "items": _object({"path": _PATH_MATCH})},
+                        "filters": {
+                            "type": "array",
+                            "maxItems": 16,
+                            "items": _object(
+                                {
+                                    "type": {"const": "RequestRedirect"},
+                                    "requestRedirect": _object(
+                                        {
+                                            "scheme": {"enum": ["http", "https"]},
+                                            "statusCode": {"enum": [301, 302]},
+                                        }
+                                    ),
+                                },
+                                ("type", "requestRedirect"),
+                            ),
+                        },
                         "backendRefs": {
                             "type": "array",
                             "maxItems": 16,

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import functools
+import shutil
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
-from snappy_devstack.deploy import OVERLAYS, PHASE_OVERLAYS, Rendered, documents, render
+from snappy_devstack.deploy import K8S_DIR, OVERLAYS, PHASE_OVERLAYS, Rendered, documents, render
 
-__all__ = ["RENDER_TARGETS", "objects_of", "rendered", "target_name"]
+__all__ = ["RENDER_TARGETS", "clean_tree", "objects_of", "rendered", "target_name"]
 
 # Every overlay `snappy deploy render` prints: each phase, and the two versions side by side.
 RENDER_TARGETS: tuple[int | None, ...] = (*(overlay.phase for overlay in PHASE_OVERLAYS), None)
@@ -21,9 +24,17 @@ def target_name(phase: int | None) -> str:
 
 
 @functools.cache
+def clean_tree() -> Path:
+    """deploy/k8s as a clean clone has it: without the git-ignored site files a developer may have."""
+    copy = Path(tempfile.mkdtemp(prefix="snappy-clean-k8s-")) / "k8s"
+    shutil.copytree(K8S_DIR, copy, ignore=shutil.ignore_patterns("*.env", "*.pem"))
+    return copy
+
+
+@functools.cache
 def rendered(phase: int | None) -> Rendered:
-    """The overlay rendered by `kubectl kustomize`, placeholder site values included."""
-    return render(phase)
+    """The overlay rendered by `kubectl kustomize` from a clean tree: placeholder site values."""
+    return render(phase, root=clean_tree())
 
 
 def objects_of(phase: int | None, kind: str | None = None) -> Iterator[dict[str, Any]]:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +16,8 @@ import jsonschema
 import kubernetes_validate  # type: ignore[import-untyped]
 import pytest
 
+from snappy_devstack import deploy
+from snappy_devstack.cli import main
 from snappy_devstack.deploy import (
     DASHBOARD_FILE,
     GRACEFUL_TIMEOUT_SECONDS,
@@ -27,7 +28,7 @@ from snappy_devstack.deploy import (
 )
 from snappy_topology import PARTS
 from tests.deploy.crd_schemas import SCHEMAS
-from tests.deploy.manifests import RENDER_TARGETS, objects_of, rendered, target_name
+from tests.deploy.manifests import RENDER_TARGETS, clean_tree, objects_of, rendered, target_name
 
 KUBERNETES_VERSION = "1.32.0"
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
@@ -146,33 +147,30 @@ def test_the_graceful_timeout_the_grace_period_covers_is_gunicorns() -> None:
         assert int(found.group(1)) == GRACEFUL_TIMEOUT_SECONDS
 
 
-def test_every_image_comes_from_the_registry_at_one_tag() -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snappy_devstack.cli",
-            "deploy",
-            "render",
-            "--phase",
-            "2",
-            "--registry",
-            "registry.digitalocean.com/acme",
-            "--tag",
-            "0123abc",
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    images = set(re.findall(r"image: (\S+)", result.stdout))
+def test_render_prints_the_manifests_with_every_image_from_the_registry_at_one_tag(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(deploy, "K8S_DIR", clean_tree())
+    arguments = ["deploy", "render", "--phase", "2", "--registry", "registry.digitalocean.com/acme"]
+    assert main([*arguments, "--tag", "0123abc"]) == 0
+    printed = capsys.readouterr()
+    images = set(re.findall(r"image: (\S+)", printed.out))
     ours = {image for image in images if "/snappy-" in image}
     assert ours == {
         f"registry.digitalocean.com/acme/snappy-{name}:0123abc"
         for name in ("monolith", "user-service", "photo-service", "web-ui", "edge", "data-migration")
     }
-    assert "placeholder values" in result.stderr  # no site files in a clean clone
+    # A clean clone has no site files: the placeholders are named on stderr, never on stdout.
+    assert "placeholder values" in printed.err
+    assert "site/session.env" in printed.err
+    assert "placeholder" not in printed.out
+
+
+def test_render_of_an_unknown_phase_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["deploy", "render", "--phase", "5"])
+    assert stopped.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
 
 
 def test_render_says_which_site_files_are_placeholders() -> None:

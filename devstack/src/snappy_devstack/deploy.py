@@ -313,7 +313,27 @@ def http_route(phase: int) -> dict[str, Any]:
             "labels": {PART_OF_LABEL: "snappy"},
             "annotations": {"snappy.dev/phase": str(phase)},
         },
-        "spec": {"parentRefs": [{"name": GATEWAY_NAME, "sectionName": "http"}], "rules": rules},
+        "spec": {"parentRefs": [{"name": GATEWAY_NAME, "sectionName": "https"}], "rules": rules},
+    }
+
+
+def https_redirect_route() -> dict[str, Any]:
+    """Plain HTTP on the site's host: a permanent redirect to HTTPS (the session cookie is Secure)."""
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {"name": "https-redirect", "labels": {PART_OF_LABEL: "snappy"}},
+        "spec": {
+            "parentRefs": [{"name": GATEWAY_NAME, "sectionName": "http"}],
+            "rules": [
+                {
+                    "matches": [PathMatch("PathPrefix", "/").as_manifest()],
+                    "filters": [
+                        {"type": "RequestRedirect", "requestRedirect": {"scheme": "https", "statusCode": 301}}
+                    ],
+                }
+            ],
+        },
     }
 
 
@@ -997,11 +1017,13 @@ def _secret_key(variable: str, secret: str, key: str) -> dict[str, Any]:
 # --- what every namespace has ---------------------------------------------------------------
 
 HEALTH_CHECK_PATH = "/healthz"
+TLS_SECRET = "snappy-tls"  # noqa: S105 - a Secret's name
+CLUSTER_ISSUER = "letsencrypt"
 HEALTH_LISTENER = "load-balancer-health"
 # DigitalOcean's load balancer in front of the gateway: each annotation's value is a string,
 # booleans included ("true", not true), or the cloud controller refuses it.
 LOAD_BALANCER_ANNOTATIONS = {
-    "service.beta.kubernetes.io/do-loadbalancer-name": "snappy",
+    "service.beta.kubernetes.io/do-loadbalancer-healthcheck-port": "80",
     "service.beta.kubernetes.io/do-loadbalancer-size-unit": "1",
     "service.beta.kubernetes.io/do-loadbalancer-healthcheck-protocol": "http",
     "service.beta.kubernetes.io/do-loadbalancer-healthcheck-path": HEALTH_CHECK_PATH,
@@ -1068,13 +1090,31 @@ def common_objects() -> list[dict[str, Any]]:
         {
             "apiVersion": "gateway.networking.k8s.io/v1",
             "kind": "Gateway",
-            "metadata": {"name": GATEWAY_NAME, "labels": labels},
+            "metadata": {
+                "name": GATEWAY_NAME,
+                "labels": labels,
+                "annotations": {"cert-manager.io/cluster-issuer": CLUSTER_ISSUER},
+            },
             "spec": {
                 "gatewayClassName": GATEWAY_CLASS,
                 # Passed on to the LoadBalancer Service the gateway's controller creates.
                 "infrastructure": {"annotations": dict(LOAD_BALANCER_ANNOTATIONS)},
                 "listeners": [
                     {
+                        "name": "https",
+                        "protocol": "HTTPS",
+                        "port": 443,
+                        "hostname": "snappy.example.com",
+                        # cert-manager's Gateway support issues it (deploy/README.md, runbook).
+                        "tls": {
+                            "mode": "Terminate",
+                            "certificateRefs": [{"kind": "Secret", "name": TLS_SECRET}],
+                        },
+                        "allowedRoutes": {"namespaces": {"from": "Same"}},
+                    },
+                    {
+                        # The site's host over HTTP: redirected to HTTPS (and cert-manager's
+                        # HTTP-01 challenges, whose own routes are more specific).
                         "name": "http",
                         "protocol": "HTTP",
                         "port": 80,
@@ -1287,7 +1327,10 @@ def _overlay_files(overlay: Overlay, depth: int) -> dict[str, str]:
                 "targets": [
                     {
                         "select": {"kind": "Gateway", "name": GATEWAY_NAME},
-                        "fieldPaths": ["spec.listeners.[name=http].hostname"],
+                        "fieldPaths": [
+                            "spec.listeners.[name=https].hostname",
+                            "spec.listeners.[name=http].hostname",
+                        ],
                     }
                 ],
             }
@@ -1311,7 +1354,12 @@ def _overlay_files(overlay: Overlay, depth: int) -> dict[str, str]:
         "kustomization.yaml": _kustomization(body),
         "namespace.yaml": _documents([namespace]),
         "routes.yaml": _documents(
-            [http_route(overlay.phase), health_route(), public_ingress_policy(overlay.phase)]
+            [
+                http_route(overlay.phase),
+                https_redirect_route(),
+                health_route(),
+                public_ingress_policy(overlay.phase),
+            ]
         ),
     }
 
@@ -1497,10 +1545,11 @@ def overlay_dir(phase: int | None) -> str:
 
 
 def render(
-    phase: int | None, registry: str | None = None, tag: str | None = None, root: Path = K8S_DIR
+    phase: int | None, registry: str | None = None, tag: str | None = None, root: Path | None = None
 ) -> Rendered:
-    """Render an overlay with `kubectl kustomize` from a copy of deploy/k8s, with placeholder
-    site files where the real ones are missing and the images from `registry` at `tag`."""
+    """Render an overlay with `kubectl kustomize` from a copy of `root` (deploy/k8s), with
+    placeholder site files where the real ones are missing and the images from `registry` at `tag`."""
+    root = K8S_DIR if root is None else root
     with tempfile.TemporaryDirectory(prefix="snappy-deploy-") as scratch:
         tree = Path(scratch) / "k8s"
         shutil.copytree(root, tree)
