@@ -251,6 +251,16 @@ def test_an_invalid_percent_escape_is_refused_by_the_front_itself(
         assert content_type.startswith("text/plain")
 
 
+def test_a_method_the_edge_does_not_proxy_is_a_405_listing_those_it_does(edge: RunningEdge) -> None:
+    # TRACE: nginx refuses it before any location; Caddy passes it to the lane, which refuses it.
+    response = httpx.request("TRACE", f"{edge.url}/api/v1/photos", timeout=5)
+
+    assert response.status_code == 405
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"].endswith("/method-not-allowed")
+    assert response.headers["allow"] == "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"
+
+
 @pytest.mark.parametrize("target", ["/internal/users/resolve", "/internal"])
 def test_internal_paths_are_not_reachable(edge: RunningEdge, target: str) -> None:
     response = httpx.get(edge.url + target, timeout=5)

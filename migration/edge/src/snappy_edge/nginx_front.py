@@ -19,6 +19,7 @@ import json
 import os
 from pathlib import Path
 
+from snappy_edge.app import PROXIED_METHODS
 from snappy_edge.control import EdgeControl
 from snappy_edge.front import (
     LANE_PATHS,
@@ -170,6 +171,8 @@ http {{
         # of its own to carry into a named location (that would be nginx's own 500).
         error_page 400 = {_ERRORS}/malformed;
         error_page 413 = {_ERRORS}/too-large;
+        # nginx refuses TRACE itself; the lane would answer its 405 with the methods it proxies.
+        error_page 405 = {_ERRORS}/method-not-allowed;
         error_page 414 = {_ERRORS}/uri-too-long;
         # 494: nginx's own status for a header line or a head over its buffers.
         error_page 494 = {_ERRORS}/header-too-large;
@@ -234,14 +237,17 @@ _UNCONFIGURED = _problem(
 
 
 def _error_location(name: str, status: int, slug: str, title: str, detail: str, *, first: str = "") -> str:
-    retry_after = (
+    extra_header = (
         f"\n            add_header Retry-After {RETRY_AFTER_SECONDS} always;" if status == 503 else ""
     )
+    if status == 405:
+        extra_header = f'\n            add_header Allow "{", ".join(sorted(PROXIED_METHODS))}" always;'
+
     return f"""        location = {_ERRORS}/{name} {{
             internal;
             default_type {_PROBLEM};
             add_header X-Content-Type-Options nosniff always;
-            add_header X-Request-ID $snappy_request_id always;{retry_after}{first}
+            add_header X-Request-ID $snappy_request_id always;{extra_header}{first}
             return {status} '{_problem(status, slug, title, detail)}';
         }}"""
 
@@ -263,6 +269,13 @@ _ERROR_LOCATIONS = "\n".join(
             "Malformed request",
             "The request is framed incorrectly",
             first=_AMBIGUOUS_ESCAPE,
+        ),
+        _error_location(
+            "method-not-allowed",
+            405,
+            "method-not-allowed",
+            "Method not allowed",
+            "The method is not allowed for the requested URL.",
         ),
         _error_location(
             "too-large", 413, "payload-too-large", "Payload too large", "The request body is too large"
