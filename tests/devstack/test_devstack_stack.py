@@ -161,7 +161,7 @@ def test_each_stack_can_run_alone() -> None:
 
 
 def test_the_monolith_is_the_default_stack() -> None:
-    assert STACKS == ("monolith", "microservices", "both")
+    assert STACKS == ("monolith", "microservices", "both", "strangler")
 
 
 def test_both_stacks_are_described_for_the_data_migration() -> None:
