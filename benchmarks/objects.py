@@ -188,12 +188,16 @@ def _run(arguments: argparse.Namespace, cleanup: ExitStack) -> int:
         tool_client, source_bucket, tool_client, target_bucket, server_side=True, threads=threads
     )
     progress = _silent_progress if arguments.quiet else Progress
+    bar = progress("copy", count, "objects")
     started = time.perf_counter()
-    first = copy_listed_objects(transfer, keys, progress=progress("objects", count, "objects"))
+    first = copy_listed_objects(transfer, keys, progress=bar)
     copied = Measurement("copy", count, "objects", time.perf_counter() - started)
+    bar.finish()
+    bar = progress("re-run", count, "keys")
     started = time.perf_counter()
-    again = copy_listed_objects(transfer, keys, progress=progress("re-run", count, "keys"))
+    again = copy_listed_objects(transfer, keys, progress=bar)
     rerun = Measurement("re-run", count, "keys", time.perf_counter() - started)
+    bar.finish()
     started = time.perf_counter()
     inventory = inventory_objects(transfer, keys)
     verified = Measurement("verify", count, "keys", time.perf_counter() - started)
