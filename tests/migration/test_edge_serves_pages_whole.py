@@ -28,13 +28,14 @@ import pytest
 from snappy_devstack.processes import LOOPBACK, free_ports
 from snappy_edge.app import EdgeSettings, create_app
 from snappy_edge.routing import PHASES
+from snappy_edge.serve import CADDY, LANE_ONLY, NGINX
 from snappy_topology import EDGE_PHASE, PartName, RouteGroupName, url_setting
 from tests.images import image_bytes
 from tests.support.gunicorn import STOP_GRACE_SECONDS, launch_gunicorn, wait_until_ready
 from tests.support.live import LiveMicroservices, LiveMonolith
 
 # The lane alone (`snappy up`'s default), and each proxy the edge can put in front of it.
-FRONTS = ["none", "caddy", "nginx"]
+FRONTS = [LANE_ONLY, CADDY, NGINX]
 # The edge's own endpoints: the only paths it answers itself.
 OPERATIONAL_PATHS = {"/healthz", "/readyz", "/metrics"}
 # What both versions' base template links: the pages' stylesheet and script.
