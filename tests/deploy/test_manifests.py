@@ -209,3 +209,17 @@ def test_load_balancer_annotations_are_strings_with_a_health_check_path() -> Non
     assert all(isinstance(value, str) for value in annotations.values())
     assert annotations["service.beta.kubernetes.io/do-loadbalancer-healthcheck-path"] == "/healthz"
     assert gateway["spec"]["gatewayClassName"] == "cilium"
+
+
+@pytest.mark.parametrize("target", RENDER_TARGETS, ids=target_name)
+def test_each_phase_with_the_monolith_can_record_its_data_ownership(target: int | None) -> None:
+    jobs = [job for job in objects_of(target, "Job") if job["metadata"]["name"] == "ownership-phase"]
+    monolith_runs = any(item["metadata"]["name"] == "monolith" for item in objects_of(target, "Deployment"))
+    if target is None or not monolith_runs:
+        assert jobs == []  # side by side the versions are independent; phase 4 has no monolith
+        return
+    (job,) = jobs
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["command"] == ["python", "-m", "snappy_monolith", "ownership", "set", str(target)]
+    assert job["metadata"]["labels"]["app.kubernetes.io/component"] == "cutover"
+    assert "snappy.dev/stage" not in job["metadata"]["labels"]  # never applied by a plain deploy

@@ -419,7 +419,9 @@ def part_settings(described: Part) -> dict[str, str]:
             peer.name: f"http://{peer.name}:{PORT}"
             for peer in described.peers
             # The edge's peers depend on the phase: the overlay's edge-phase ConfigMap gives them.
-            if peer.required
+            # The monolith's (optional) peers are wired always: it calls them from the ownership
+            # phase its database records on (snappy_monolith.ownership), never before.
+            if described.name != PartName.EDGE
         },
         database_url="secret" if described.database else None,
         bucket="site" if described.bucket else None,
@@ -748,18 +750,47 @@ def schema_migration_job(described: Part) -> dict[str, Any] | None:
         return None
     name = f"{described.name}-schema-migration"
     labels = {**_labels(name, version_of(described.name), "schema-migration"), DATABASE_LABEL: "true"}
-    _, env_from = _env_from(described)
-    env_from = [source for source in env_from if "secretRef" not in source or "database" in str(source)]
     return _job(
         name,
         labels,
         image=image_name(str(described.name)),
         command=[command.program, *command.arguments],
-        env_from=env_from,
+        env_from=_database_env_from(described),
         env=[],
         writable={},
         service_account=str(described.name),
     )
+
+
+def _database_env_from(described: Part) -> list[dict[str, Any]]:
+    """What a job on the part's database needs: the part's settings and its database URL."""
+    return [
+        {"configMapRef": {"name": f"{described.name}-config"}},
+        {"secretRef": {"name": f"{described.name}-database"}},
+    ]
+
+
+OWNERSHIP_JOB = "ownership-phase"
+
+
+def ownership_job(phase: int) -> dict[str, Any]:
+    """Records `phase` as the data-ownership phase in the monolith's database, the cutover's
+    step that makes the monolith hand a route group's data to its service (snappy_monolith.ownership)."""
+    monolith = PARTS[PartName.MONOLITH]
+    labels = {**_labels(OWNERSHIP_JOB, "monolith", "cutover"), DATABASE_LABEL: "true"}
+    job = _job(
+        OWNERSHIP_JOB,
+        labels,
+        image=image_name(str(PartName.MONOLITH)),
+        command=["python", "-m", monolith.package, "ownership", "set", str(phase)],
+        env_from=_database_env_from(monolith),
+        env=[],
+        writable={},
+        service_account=str(PartName.MONOLITH),
+    )
+    job["metadata"]["labels"].pop(STAGE_LABEL)  # a cutover step, run when the runbook says
+    job["metadata"]["annotations"]["snappy.dev/phase"] = str(phase)
+    return job
 
 
 def _job(
@@ -1350,7 +1381,7 @@ def _overlay_files(overlay: Overlay, depth: int) -> dict[str, str]:
             },
         },
     }
-    return {
+    files = {
         "kustomization.yaml": _kustomization(body),
         "namespace.yaml": _documents([namespace]),
         "routes.yaml": _documents(
@@ -1362,6 +1393,11 @@ def _overlay_files(overlay: Overlay, depth: int) -> dict[str, str]:
             ]
         ),
     }
+    if PartName.MONOLITH in overlay.parts and overlay.path.startswith("phase-"):
+        files["cutover.yaml"] = _documents([ownership_job(overlay.phase)])
+        body["resources"].append("cutover.yaml")
+        files["kustomization.yaml"] = _kustomization(body)
+    return files
 
 
 def generated_files() -> dict[Path, str]:
