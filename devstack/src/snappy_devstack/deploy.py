@@ -246,7 +246,7 @@ _REGEX_SYNTAX = re.compile(r"[\\^$.|?*+()\[\]{}]")
 def _literal(pattern: str) -> str | None:
     """The text a regular expression matches literally, or None if it is not a literal."""
     unescaped = _ESCAPED.sub(r"\1", pattern)
-    # Re-escaping must give the pattern back, and nothing unescaped may be regex syntax.
+    # Escaped characters stand for themselves; any other regex syntax makes it a pattern.
     if _REGEX_SYNTAX.search(_ESCAPED.sub("", pattern)):
         return None
     return unescaped
@@ -442,6 +442,10 @@ def part_settings(described: Part) -> dict[str, str]:
             "SNAPPY_GRACEFUL_TIMEOUT": str(GRACEFUL_TIMEOUT_SECONDS),
         }
     )
+    if described.name == PartName.MONOLITH:
+        # Behind the gateway's Envoy, as behind the local strangler's edge (snappy_devstack.stack),
+        # the monolith believes one X-Forwarded-For hop: its log-in throttle counts visitors.
+        settings["SNAPPY_TRUSTED_PROXY_HOPS"] = "1"
     if described.signs_sessions:
         # Behind the gateway's HTTPS listener the session cookie is only ever sent over TLS.
         settings["SNAPPY_SESSION_COOKIE_SECURE"] = "true"
@@ -555,7 +559,8 @@ def deployment(described: Part) -> dict[str, Any]:
             "annotations": _checkov_skips(_IMAGE_DIGEST_SKIP, _SECRETS_AS_ENV_SKIP),
         },
         "spec": {
-            "replicas": SIZING[described.name].min_replicas,
+            # No `replicas`: the HorizontalPodAutoscaler owns the count (from minReplicas), and
+            # each `kubectl apply` would otherwise reset it.
             "revisionHistoryLimit": 5,
             "selector": {"matchLabels": selector},
             "strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}},
