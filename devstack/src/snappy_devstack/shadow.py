@@ -25,7 +25,7 @@ import math
 import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -216,7 +216,8 @@ def _start(arguments: argparse.Namespace) -> int:
     edge = _edge(arguments, needs="control_file")
     assert edge.control_file is not None
     kept = _keep_previous_records(edge.shadow_dir) if edge.shadow_dir is not None else []
-    write_control(edge.control_file, EdgeControl(shadow))
+    # The rest of the live state (the phase, `snappy phase set`) stays as it is.
+    write_control(edge.control_file, replace(_current_control(edge.control_file), shadow=shadow))
     _say(
         f"Shadowing {group}: each GET and HEAD is answered as before, and also sent to"
         f" {shadow.candidate} and compared (unless {shadow.candidate} already serves it)."
@@ -228,6 +229,14 @@ def _start(arguments: argparse.Namespace) -> int:
         _say(f"  the previous run's records: {previous}")
     _say("Read the results with `snappy shadow report`; stop with `snappy shadow stop`.")
     return 0
+
+
+def _current_control(control_file: Path) -> EdgeControl:
+    """The live state as the file says; an unusable file is refused rather than overwritten."""
+    try:
+        return read_control(control_file)
+    except ControlFileError as error:
+        raise _Refused(f"the control file is unusable, fix it first: {error}") from None
 
 
 def _keep_previous_records(shadow_dir: Path) -> list[Path]:
@@ -245,11 +254,9 @@ def _keep_previous_records(shadow_dir: Path) -> list[Path]:
 def _stop(arguments: argparse.Namespace) -> int:
     edge = _edge(arguments, needs="control_file")
     assert edge.control_file is not None
-    try:
-        was = read_control(edge.control_file).shadow
-    except ControlFileError:
-        was = None
-    write_control(edge.control_file, EdgeControl())
+    current = _current_control(edge.control_file)
+    was = current.shadow
+    write_control(edge.control_file, replace(current, shadow=None))
     if was is None:
         _say(f"Nothing is shadowed now (control file: {edge.control_file}).")
     else:

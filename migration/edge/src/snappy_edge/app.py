@@ -34,23 +34,28 @@ SNAPPY_EDGE_MAX_BODY_BYTES (32 MiB; an upload is at most 10 MiB plus its form).
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from http.cookiejar import Cookie, CookieJar
+from pathlib import Path
 from typing import IO, Any, Self
 from urllib.parse import unquote_to_bytes
 from urllib.request import Request as UrllibRequest
 
 import httpx
 from flask import Flask, Response, g, request
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import PathConverter
 
-from snappy_edge.routing import PHASES, component_for, is_internal
+from snappy_edge.control import ControlWatcher
+from snappy_edge.routing import PHASES, ROUTE_GROUPS, component_for, is_internal
 from snappy_edge.shadow import ShadowSettings, ShadowTraffic
 from snappy_plumbing.config import (
     ConfigurationError,
@@ -205,6 +210,9 @@ class EdgeSettings(EnvironmentSettings):
     # the front already set X-Forwarded-For/-Proto/-Host to the visitor's, and the lane listens
     # on loopback only, so it passes them on instead of naming the front as the client.
     behind_front: bool = field(default=False, metadata=variable("SNAPPY_EDGE_BEHIND_FRONT", boolean))
+    # Also set by `python -m snappy_edge` on its lane: the file in which it records the phase
+    # its front has taken (`snappy_edge.serve.write_front_state`), reported in /metrics.
+    front_state_file: str = field(default="", metadata=variable("SNAPPY_EDGE_FRONT_STATE_FILE"))
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Self:
@@ -237,14 +245,10 @@ def create_app(settings: EdgeSettings | None = None, transport: httpx.BaseTransp
         limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
         follow_redirects=False,
     )
-    # No static folder: Flask's default `/static/<filename>` route would shadow the pages' own
-    # stylesheet and script, which the component serving pages answers.
-    app = Flask(__name__, static_folder=None)
-    # Werkzeug enforces this on the body stream too, chunked bodies included (413).
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
-    app.url_map.converters["proxied"] = ProxiedPathConverter
-    register_error_handlers(app)
-    install_observability(app, _readiness_checks(settings, client))
+    app = _flask_app(settings)
+    current_phase = _live_phase(settings)
+    install_observability(app, _readiness_checks(settings, client, current_phase))
+    app.extensions["snappy.metrics"].registry.register(_EdgeStateCollector(settings, current_phase))
     shadow = _shadow_traffic(app, settings, transport)
     # The edge's own answers (problem documents) get `nosniff`; what a component sent is kept.
     install_security_headers(app, strict_transport=False)
@@ -265,7 +269,9 @@ def create_app(settings: EdgeSettings | None = None, transport: httpx.BaseTransp
         target_path: str = g.edge_decision_path
         if is_internal(target_path):
             raise NotFound("No resource at this address")
-        component = component_for(settings.phase, target_path)
+        # Read once, when the request starts: a phase change routes the requests after it,
+        # and this one finishes where it started.
+        component = component_for(current_phase(), target_path)
         base_url = settings.upstreams.get(component)
         if base_url is None:
             raise ServiceUnavailable(f"{component} is not configured at this edge")
@@ -312,6 +318,18 @@ def create_app(settings: EdgeSettings | None = None, transport: httpx.BaseTransp
         "/<proxied:path>", view_func=forward, methods=PROXIED_METHODS, provide_automatic_options=False
     )
     app.extensions["snappy.edge"] = settings
+    return app
+
+
+def _flask_app(settings: EdgeSettings) -> Flask:
+    """The Flask app, before the edge's own behaviour is added to it."""
+    # No static folder: Flask's default `/static/<filename>` route would shadow the pages' own
+    # stylesheet and script, which the component serving pages answers.
+    app = Flask(__name__, static_folder=None)
+    # Werkzeug enforces this on the body stream too, chunked bodies included (413).
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    app.url_map.converters["proxied"] = ProxiedPathConverter
+    register_error_handlers(app)
     return app
 
 
@@ -441,15 +459,79 @@ def _shadow_traffic(
     return shadow
 
 
-def _readiness_checks(settings: EdgeSettings, client: httpx.Client) -> dict[str, ReadinessCheck]:
-    def check(url: str) -> ReadinessCheck:
+def _live_phase(settings: EdgeSettings) -> Callable[[], int]:
+    """The phase to route by now: the control file's (`snappy phase set`), else the starting one.
+
+    The file is looked at once per call (one stat) and read again only when it changed.
+    """
+    control = ControlWatcher(settings.shadow.control_file)
+
+    def current_phase() -> int:
+        return control.current().phase_or(settings.phase)
+
+    return current_phase
+
+
+def _readiness_checks(
+    settings: EdgeSettings, client: httpx.Client, current_phase: Callable[[], int]
+) -> dict[str, ReadinessCheck]:
+    """A check of every configured part; each counts only while the current phase routes to it."""
+
+    def check(component: PartName, url: str) -> ReadinessCheck:
         def ready() -> None:
-            client.get(f"{url}/readyz", timeout=2.0).raise_for_status()
+            if component in set(PHASES[current_phase()].values()):
+                client.get(f"{url}/readyz", timeout=2.0).raise_for_status()
 
         return ready
 
-    return {
-        str(component): check(settings.upstreams[component])
-        for component in sorted(settings.components_in_use())
-        if component in settings.upstreams
-    }
+    return {str(component): check(component, url) for component, url in sorted(settings.upstreams.items())}
+
+
+class _EdgeStateCollector(Collector):
+    """The edge's live state in /metrics, read when it is scraped: phase, routing, parts."""
+
+    def __init__(self, settings: EdgeSettings, current_phase: Callable[[], int]) -> None:
+        self._settings = settings
+        self._current_phase = current_phase
+
+    def collect(self) -> Iterator[Metric]:
+        """The state now."""
+        phase = self._current_phase()
+        yield GaugeMetricFamily("snappy_edge_phase", "The phase the edge routes by.", value=phase)
+        routes = GaugeMetricFamily(
+            "snappy_edge_route",
+            "1 for the part each route group goes to in the current phase.",
+            labels=["group", "part"],
+        )
+        for group in ROUTE_GROUPS:
+            routes.add_metric([str(group.name), str(PHASES[phase][group.name])], 1)
+        yield routes
+        configured = GaugeMetricFamily(
+            "snappy_edge_part_configured",
+            "1 for each part the edge has an address for (the phases it can be set to need theirs).",
+            labels=["part"],
+        )
+        for configured_part in sorted(self._settings.upstreams):
+            configured.add_metric([str(configured_part)], 1)
+        yield configured
+        front = _front_state(self._settings.front_state_file)
+        if front is not None:
+            name, front_phase = front
+            front_metric = GaugeMetricFamily(
+                "snappy_edge_front_phase",
+                "The phase the edge's front (nginx or Caddy) was last configured for.",
+                labels=["front"],
+            )
+            front_metric.add_metric([name], front_phase)
+            yield front_metric
+
+
+def _front_state(path: str) -> tuple[str, int] | None:
+    """The front and the phase it took, as `snappy_edge.serve` recorded them; None without a front."""
+    if not path:
+        return None
+    try:
+        document = json.loads(Path(path).read_text(encoding="utf-8"))
+        return str(document["front"]), int(document["phase"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None

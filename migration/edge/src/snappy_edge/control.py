@@ -5,11 +5,13 @@ One small JSON file holds it (SNAPPY_EDGE_CONTROL_FILE). `snappy shadow start` a
 change takes effect without a restart and without dropping a request. On Kubernetes the
 same file is a mounted ConfigMap.
 
-    {"version": 1, "shadow": {"group": "photos, shares, feed", "candidate": "monolith"}}
+    {"version": 1, "phase": 2, "shadow": {"group": "photos, shares, feed", "candidate": "monolith"}}
 
+`phase` is the routing phase (`snappy_edge.routing.PHASES`); absent or null, the edge
+keeps the phase it was started with (SNAPPY_EDGE_PHASE). `snappy phase set` writes it.
 `shadow` is absent (or null) when nothing is shadowed. The file is replaced whole (written
 beside it, then renamed), so a reader sees the old state or the new one, never half of one.
-A missing file is the empty state: nothing shadowed.
+A missing file is the empty state: the starting phase, nothing shadowed.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from snappy_edge.routing import PHASES
 from snappy_topology import PARTS, PartName, RouteGroupName
 
 __all__ = [
@@ -60,6 +63,16 @@ class EdgeControl:
     """The edge's live state."""
 
     shadow: Shadow | None = None
+    # None: the phase the edge was started with.
+    phase: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.phase is not None and self.phase not in PHASES:
+            raise ControlFileError(f"'phase' must be one of {sorted(PHASES)}, got {self.phase!r}")
+
+    def phase_or(self, starting_phase: int) -> int:
+        """The phase the edge routes by now: this state's, else the one it was started with."""
+        return starting_phase if self.phase is None else self.phase
 
     def to_document(self) -> dict[str, Any]:
         """The JSON document of this state."""
@@ -68,24 +81,31 @@ class EdgeControl:
             if self.shadow is None
             else {"group": str(self.shadow.group), "candidate": str(self.shadow.candidate)}
         )
-        return {"version": _FORMAT_VERSION, "shadow": shadow}
+        return {"version": _FORMAT_VERSION, "phase": self.phase, "shadow": shadow}
 
     @classmethod
     def from_document(cls, document: Any) -> EdgeControl:
         """The state a JSON document describes; ControlFileError when it is not one."""
         if not isinstance(document, dict) or document.get("version") != _FORMAT_VERSION:
             raise ControlFileError(f"not an edge control document of version {_FORMAT_VERSION}")
+        phase = document.get("phase")
+        # bool is an int to Python, never a phase.
+        if phase is not None and (not isinstance(phase, int) or isinstance(phase, bool)):
+            raise ControlFileError(f"'phase' must be a whole number or null, got {phase!r}")
         shadow = document.get("shadow")
         if shadow is None:
-            return cls()
+            return cls(phase=phase)
         if not isinstance(shadow, dict):
             raise ControlFileError("'shadow' must be an object or null")
         try:
             return cls(
                 shadow=Shadow(
                     RouteGroupName(str(shadow.get("group"))), PartName(str(shadow.get("candidate")))
-                )
+                ),
+                phase=phase,
             )
+        except ControlFileError:
+            raise
         except ValueError as error:
             raise ControlFileError(f"'shadow' names an unknown route group or part: {error}") from None
 

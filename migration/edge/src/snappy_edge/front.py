@@ -70,7 +70,7 @@ class FrontPlan:
     listen: str  # host:port of the public entry
     lane: str  # host:port of the lane
     admin: str  # Caddy's admin endpoint: "unix//path/to/socket" or "host:port"
-    phase: int
+    phase: int  # the phase the edge started in; the control file's phase, when set, wins
     upstreams: Mapping[PartName, str]
     connect_timeout_seconds: float
     read_timeout_seconds: float
@@ -93,6 +93,7 @@ def upstream_address(url: str) -> str:
 def caddy_configuration(plan: FrontPlan, control: EdgeControl) -> dict[str, Any]:
     """Caddy's JSON configuration for `plan` in the live state `control`."""
     shadowed = control.shadow.group if control.shadow is not None else None
+    phase = control.phase_or(plan.phase)
     routes: list[dict[str, Any]] = [
         _request_id_route(),
         {
@@ -113,7 +114,7 @@ def caddy_configuration(plan: FrontPlan, control: EdgeControl) -> dict[str, Any]
             # Every safe read of a shadowed group goes through the lane, which compares answers.
             routes.append(_lane_route(plan, [{"method": ["GET", "HEAD"], **on_group[0]}]))
         else:
-            fast_routes.append(_fast_route(plan, on_group, PHASES[plan.phase][group.name]))
+            fast_routes.append(_fast_route(plan, on_group, PHASES[phase][group.name]))
     # A subroute, because one matcher set holds one vars_regexp: plain first, then the group.
     routes.append({"match": [_plain_read()], "handle": [{"handler": "subroute", "routes": fast_routes}]})
     routes.append(_lane_route(plan, None))
@@ -132,7 +133,7 @@ def caddy_configuration(plan: FrontPlan, control: EdgeControl) -> dict[str, Any]
                         "read_header_timeout": "10s",
                         "idle_timeout": "75s",
                         "routes": routes,
-                        "errors": {"routes": _error_routes(plan)},
+                        "errors": {"routes": _error_routes(phase)},
                     }
                 }
             }
@@ -235,7 +236,7 @@ def _fast_route(plan: FrontPlan, match: list[dict[str, Any]], part: PartName) ->
     }
 
 
-def _error_routes(plan: FrontPlan) -> list[dict[str, Any]]:
+def _error_routes(phase: int) -> list[dict[str, Any]]:
     """503 problem documents naming the part that did not answer, or did not answer in time."""
     routes: list[dict[str, Any]] = [
         {
@@ -270,7 +271,7 @@ def _error_routes(plan: FrontPlan) -> list[dict[str, Any]]:
         },
     ]
     for group in ROUTE_GROUPS:
-        part = PHASES[plan.phase][group.name]
+        part = PHASES[phase][group.name]
         on_group = {"vars_regexp": _on_path(group_pattern(group))}
         routes.append(
             {

@@ -61,7 +61,8 @@ def _upstream_name(part: PartName) -> str:
 def nginx_configuration(plan: FrontPlan, control: EdgeControl, runtime: Path) -> str:
     """nginx.conf for `plan` in the live state `control`; nginx keeps its files under `runtime`."""
     shadowed = control.shadow.group if control.shadow is not None else None
-    parts = sorted({PHASES[plan.phase][group.name] for group in ROUTE_GROUPS})
+    phase = control.phase_or(plan.phase)
+    parts = sorted({PHASES[phase][group.name] for group in ROUTE_GROUPS})
     upstreams = {part: upstream_address(url) for part, url in plan.upstreams.items() if part in parts}
     # The group of a path, first match wins as in the routing table; the lane's own paths first.
     group_lines = [f'        "~{LANE_PATHS}" {_LANE};']
@@ -71,7 +72,7 @@ def nginx_configuration(plan: FrontPlan, control: EdgeControl, runtime: Path) ->
     # 503 when the part has no URL here.
     route_lines = []
     for group in ROUTE_GROUPS:
-        part = PHASES[plan.phase][group.name]
+        part = PHASES[phase][group.name]
         target = (
             _LANE if group.name == shadowed else _upstream_name(part) if part in upstreams else "unconfigured"
         )

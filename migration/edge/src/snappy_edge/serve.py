@@ -64,6 +64,8 @@ _LANE_ARGUMENTS = ("-c", "python:snappy_edge.gunicorn_conf", "snappy_edge.wsgi:a
 _STOP_GRACE_SECONDS = 35.0
 # Set on the lane only: it trusts the X-Forwarded-* headers its front sets (snappy_edge.app).
 BEHIND_FRONT = "SNAPPY_EDGE_BEHIND_FRONT"
+# Set on the lane only: where the front's applied state is, for the lane's /metrics.
+FRONT_STATE_FILE = "SNAPPY_EDGE_FRONT_STATE_FILE"
 
 
 # auto: nginx when it is installed, else the lane alone.
@@ -131,7 +133,8 @@ def _serve(settings: ServeSettings, edge: EdgeSettings, front_kind: _Front, runt
     )
     watcher = ControlWatcher(Path(settings.control_file) if settings.control_file else None)
     stop_requested = _stop_on_signals()
-    lane = _start_lane(plan.lane)
+    state_file = runtime / "front-state.json"
+    lane = _start_lane(plan.lane, state_file)
     control = watcher.current()
     try:
         front = front_kind.start(plan, control, runtime)
@@ -139,8 +142,13 @@ def _serve(settings: ServeSettings, edge: EdgeSettings, front_kind: _Front, runt
         logger.error("the edge cannot start: %s", error)
         _stop(lane)
         return 2
+    write_front_state(state_file, front_kind.name, control.phase_or(plan.phase))
     logger.info(
-        "edge up at %s (phase %s, %s in front, lane %s)", plan.listen, plan.phase, front_kind.name, plan.lane
+        "edge up at %s (phase %s, %s in front, lane %s)",
+        plan.listen,
+        control.phase_or(plan.phase),
+        front_kind.name,
+        plan.lane,
     )
     try:
         while not stop_requested.is_set:
@@ -151,6 +159,7 @@ def _serve(settings: ServeSettings, edge: EdgeSettings, front_kind: _Front, runt
             if current != control and front_kind.reload(front, plan, current, runtime):
                 logger.info("edge control changed: %s", json.dumps(current.to_document()))
                 control = current
+                write_front_state(state_file, front_kind.name, control.phase_or(plan.phase))
             time.sleep(_CONTROL_POLL_SECONDS)
         return 0
     finally:
@@ -228,13 +237,21 @@ def _become_the_lane() -> NoReturn:
     os.execv(_GUNICORN, [_GUNICORN, *_LANE_ARGUMENTS])  # noqa: S606 - a fixed argv
 
 
-def _start_lane(address: str) -> subprocess.Popen[bytes]:
+def write_front_state(path: Path, front: str, phase: int) -> None:
+    """Record what the front has taken, whole or not at all, for the lane's /metrics."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps({"front": front, "phase": phase}), encoding="utf-8")
+    temporary.replace(path)
+
+
+def _start_lane(address: str, front_state_file: Path) -> subprocess.Popen[bytes]:
     # One worker (threads serve its requests): the shadow comparison's counters and queue are
     # in-process, and the lane carries only what the front does not send straight on.
     environment = {
         **os.environ,
         BIND: address,
         BEHIND_FRONT: "1",
+        FRONT_STATE_FILE: str(front_state_file),
         "SNAPPY_WORKERS": "1",
         "PYTHONUNBUFFERED": "1",
     }
