@@ -98,7 +98,7 @@ _STILL_PAGE_CSS = """
 }
 """
 # Masks the dates (returning what they said), loads every lazy image now and waits until
-# each is decoded, and for the fonts; names any stylesheet that did not load.
+# each is decoded, and for the fonts; names any stylesheet or image that did not load.
 _SETTLE_SCRIPT = """
 async (maskedDate) => {
   const dates = [];
@@ -113,7 +113,9 @@ async (maskedDate) => {
   await document.fonts.ready;
   const unstyled = Array.from(document.querySelectorAll("link[rel=stylesheet]"))
     .filter(link => !link.sheet || link.sheet.cssRules.length === 0).map(link => link.href);
-  return {dates, unstyled};
+  const broken = Array.from(document.images)
+    .filter(image => image.naturalWidth === 0).map(image => image.src);
+  return {dates, unstyled, broken};
 }
 """
 
@@ -187,8 +189,9 @@ def artifacts_folder() -> Path:
 def settle_and_shoot(page: Page) -> Image.Image:
     """A full-page screenshot once the page is still: dates masked, images decoded, fonts loaded."""
     settled: dict[str, list[str]] = page.evaluate(_SETTLE_SCRIPT, MASKED_DATE)
-    # Two unstyled pages would look alike: each page's stylesheet must have loaded.
+    # Two unstyled pages, or two broken images, would look alike: each must have loaded.
     assert settled["unstyled"] == [], f"{page.url}: stylesheets not applied"
+    assert settled["broken"] == [], f"{page.url}: images that did not load"
     assert [date for date in settled["dates"] if not DATE_AS_WRITTEN.fullmatch(date)] == [], page.url
     png = page.screenshot(
         full_page=True,
@@ -319,7 +322,7 @@ def log_in(page: Page, person: Person) -> None:
     page.goto("/photos")
 
 
-# Each page: its name, and how to reach it as a visitor (None) or as the viewer.
+# Each page by name: where a visitor finds it, or how the signed-in viewer reaches it.
 PageVisit = Callable[[SiteData], str]
 VISITOR_PAGES: dict[str, str] = {
     "home": "/",
@@ -415,6 +418,9 @@ def degraded_urls(
             edge_url = start_part("snappy_edge", edge_environment, edge_port, folder, processes)
             yield {"monolith": (monolith_url, database.refuse), "microservices": (edge_url, users.refuse)}
         finally:
+            # Stores that answer again let the parts close their connections and stop at once.
+            database.pass_through()
+            users.pass_through()
             for process in reversed(processes):
                 process.send_signal(signal.SIGTERM)
                 process.wait(timeout=STOP_GRACE_SECONDS)
