@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ from tests.devstack.conftest import PROVIDER_VARIABLES
 
 # Embedded PostgreSQL and S3, migrations, up to five servers and a backfill, on a shared machine.
 _START_TIMEOUT_SECONDS = 240
-_STOP_TIMEOUT_SECONDS = 60
+STOP_TIMEOUT_SECONDS = 60
 PHASES = (0, 1, 2, 3, 4)
 
 
@@ -58,7 +59,31 @@ def strangler(
 ) -> Iterator[StranglerStack]:
     """`snappy up --stack strangler --phase N` with sample data, in a state folder of its own."""
     phase: int = request.param
-    workdir = tmp_path_factory.mktemp(f"strangler-{phase}")
+    with running_strangler(phase, tmp_path_factory.mktemp(f"strangler-{phase}"), seed=True) as running:
+        yield running
+
+
+@contextmanager
+def running_strangler(phase: int, workdir: Path, *, seed: bool) -> Iterator[StranglerStack]:
+    """`snappy up --stack strangler --phase N` in `workdir` while the context lasts; it must come up."""
+    process, running = start_strangler(phase, workdir, seed=seed)
+    try:
+        _wait_for_announcement(process, running)
+        yield running
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def start_strangler(
+    phase: int, workdir: Path, *, seed: bool
+) -> tuple[subprocess.Popen[bytes], StranglerStack]:
+    """Start `snappy up --stack strangler --phase N`, state in `workdir/.snappy`, on embedded servers."""
     # `snappy migrate`, run in `workdir` (no repository above it), finds the stack in `.snappy`.
     state_dir = workdir / ".snappy"
     (port,) = free_ports(1)
@@ -66,20 +91,9 @@ def strangler(
     # Embedded servers in the test's state folder: the fixed database and bucket names must not
     # touch those a developer's own stack keeps on a shared server.
     environment["SNAPPY_DEV_PROVIDER"] = "embedded"
-    output_path = workdir / "snappy-up.out"
-    command = [
-        *snappy(),
-        "up",
-        "--stack",
-        "strangler",
-        "--phase",
-        str(phase),
-        "--port",
-        str(port),
-        "--seed",
-        "--state-dir",
-        str(state_dir),
-    ]
+    output_path = workdir / f"snappy-up-{phase}.out"
+    command = [*snappy(), "up", "--stack", "strangler", "--phase", str(phase), "--port", str(port)]
+    command += ["--state-dir", str(state_dir), *(["--seed"] if seed else [])]
     with output_path.open("wb") as output:
         process = subprocess.Popen(
             command,
@@ -89,18 +103,7 @@ def strangler(
             env=environment,
             cwd=workdir,
         )
-    running = StranglerStack(phase, f"http://127.0.0.1:{port}", workdir, state_dir, output_path)
-    try:
-        _wait_for_announcement(process, running)
-        yield running
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=_STOP_TIMEOUT_SECONDS)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+    return process, StranglerStack(phase, f"http://127.0.0.1:{port}", workdir, state_dir, output_path)
 
 
 def snappy() -> list[str]:
