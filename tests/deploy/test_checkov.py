@@ -1,8 +1,9 @@
 """checkov finds no failed check in any rendered overlay; every skip is written on its object with a reason.
 
 checkov pins its own boto3 and much else, so it cannot share the project's environment: it is
-installed, once, into a virtual environment of its own under .snappy/tools, from
-requirements/checkov.txt (reinstalled when that file changes). One run scans every overlay and
+installed, once per version of requirements/checkov.txt, into a virtual environment of its own
+in the user's cache ($XDG_CACHE_HOME or ~/.cache, snappy/checkov-<hash>), which every clone
+on the machine, CI's fresh ones included, then reuses. One run scans every overlay and
 a canary object that breaks the rules, which proves the scan really checks.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -22,7 +24,6 @@ from tests.deploy.manifests import RENDER_TARGETS, rendered, target_name
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 REQUIREMENTS = REPOSITORY_ROOT / "requirements" / "checkov.txt"
-TOOLS = REPOSITORY_ROOT / ".snappy" / "tools" / "checkov"
 CANARY = "canary.yaml"
 # A pod that runs as root with every default: checkov must fail it.
 CANARY_POD = {
@@ -36,13 +37,15 @@ CANARY_POD = {
 def checkov() -> Path:
     """The checkov executable, installed into its own venv when missing or out of date."""
     wanted = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
-    stamp = TOOLS / "installed"
-    program = TOOLS / "bin" / "checkov"
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    tools = cache / "snappy" / f"checkov-{wanted[:16]}"
+    stamp = tools / "installed"
+    program = tools / "bin" / "checkov"
     if not program.exists() or not stamp.exists() or stamp.read_text(encoding="utf-8") != wanted:
-        subprocess.run([sys.executable, "-m", "venv", "--clear", str(TOOLS)], check=True)
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(tools)], check=True)
         installed = subprocess.run(
             [
-                str(TOOLS / "bin" / "python"),
+                str(tools / "bin" / "python"),
                 "-m",
                 "pip",
                 "install",
