@@ -102,6 +102,7 @@ def test_status_reports_the_phase_the_routing_and_the_front(
         str(RouteGroupName.PAGES): PartName.MONOLITH,
     }
     assert status["configured_parts"] == sorted(_PARTS)
+    assert status["write_freeze"] == []
     front_is_nginx = "nginx" in httpx.get(f"{edge.url}/healthz", timeout=5).headers.get("server", "")
     assert (status["front"], status["front_phase"]) == (("nginx", 1) if front_is_nginx else (None, None))
     assert part_answering(edge, "/api/v1/users/alice") == PartName.USER_SERVICE

@@ -1,8 +1,9 @@
 """`snappy phase`: see and change the routing phase of a running edge, without a restart.
 
 - `status [--json]` prints the edge's phase, where each route group goes in it, the parts
-  the edge has an address for, and the phase its front (nginx or Caddy) has taken, all
-  read from the edge's own /metrics, as the edge sees them now.
+  the edge has an address for, the phase its front (nginx or Caddy) has taken, and any
+  write freeze (a cutover's), all read from the edge's own /metrics, as the edge sees
+  them now.
 - `set N` writes the phase into the edge's live control file (`snappy_edge.control`), keeping
   what else it says (a shadow), then waits until the edge reports phase N, lane and front.
   From then on new requests follow phase N's routing; a request already in flight finishes
@@ -26,7 +27,7 @@ import json
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import httpx
@@ -64,6 +65,10 @@ class EdgeState:
     # None for an edge without a front (the lane alone).
     front: str | None
     front_phase: int | None
+    # Route groups whose writes the edge refuses now (a cutover's freeze), and the writes
+    # it is carrying per route group.
+    frozen: frozenset[RouteGroupName] = frozenset()
+    writes_in_flight: Mapping[RouteGroupName, int] = field(default_factory=dict)
 
     def has_taken(self, phase: int) -> bool:
         """True when the lane, and the front if there is one, route by `phase`."""
@@ -77,6 +82,8 @@ def edge_state(metrics_text: str) -> EdgeState:
     configured: set[PartName] = set()
     front: str | None = None
     front_phase: int | None = None
+    frozen: set[RouteGroupName] = set()
+    in_flight: dict[RouteGroupName, int] = {}
     for family in text_string_to_metric_families(metrics_text):
         for sample in family.samples:
             if sample.name == "snappy_edge_phase":
@@ -87,9 +94,13 @@ def edge_state(metrics_text: str) -> EdgeState:
                 configured.add(PartName(sample.labels["part"]))
             elif sample.name == "snappy_edge_front_phase":
                 front, front_phase = sample.labels["front"], int(sample.value)
+            elif sample.name == "snappy_edge_write_freeze" and sample.value == 1:
+                frozen.add(RouteGroupName(sample.labels["group"]))
+            elif sample.name == "snappy_edge_writes_in_flight":
+                in_flight[RouteGroupName(sample.labels["group"])] = int(sample.value)
     if phase is None:
         raise ValueError("no snappy_edge_phase in the answer: is this an edge's /metrics?")
-    return EdgeState(phase, routes, frozenset(configured), front, front_phase)
+    return EdgeState(phase, routes, frozenset(configured), front, front_phase, frozenset(frozen), in_flight)
 
 
 def add_phase_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -230,6 +241,7 @@ def _status(arguments: argparse.Namespace) -> int:
             "configured_parts": sorted(map(str, state.configured_parts)),
             "front": state.front,
             "front_phase": state.front_phase,
+            "write_freeze": sorted(map(str, state.frozen)),
             "control_file": str(edge.control_file) if edge.control_file else None,
         }
         print(json.dumps(document, indent=2), flush=True)
@@ -242,6 +254,7 @@ def _status(arguments: argparse.Namespace) -> int:
     _say(f"edge {edge.url}: phase {state.phase} ({front})")
     _print_routes(state.routes)
     _say(f"  parts it has an address for: {', '.join(sorted(map(str, state.configured_parts))) or 'none'}")
+    _say(f"  write freeze: {', '.join(sorted(map(str, state.frozen))) or 'none'}")
     if edge.control_file is not None:
         _say(f"  control file: {edge.control_file}")
     return 0

@@ -39,6 +39,8 @@ import logging
 import os
 import re
 import tempfile
+import threading
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from http.cookiejar import Cookie, CookieJar
@@ -54,8 +56,8 @@ from prometheus_client.registry import Collector
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import PathConverter
 
-from snappy_edge.control import ControlWatcher
-from snappy_edge.routing import PHASES, ROUTE_GROUPS, component_for, is_internal
+from snappy_edge.control import ControlWatcher, EdgeControl
+from snappy_edge.routing import PHASES, ROUTE_GROUPS, component_for, groups_written_by, is_internal
 from snappy_edge.shadow import ShadowSettings, ShadowTraffic
 from snappy_plumbing.config import (
     ConfigurationError,
@@ -71,11 +73,12 @@ from snappy_plumbing.errors import (
     NotFound,
     ServiceUnavailable,
     SnappyError,
+    problem_response,
     register_error_handlers,
 )
 from snappy_plumbing.observability import ReadinessCheck, install_observability
 from snappy_plumbing.security_headers import install_security_headers
-from snappy_topology import EDGE_PHASE, PartName, part
+from snappy_topology import EDGE_PHASE, PartName, RouteGroupName, part
 
 __all__ = ["AmbiguousPath", "EdgeSettings", "create_app", "decision_path"]
 
@@ -133,6 +136,8 @@ class _KeepNothingCookieJar(CookieJar):
 
 
 _CHUNK_BYTES = 64 * 1024
+# A cutover's freeze lasts about a second (docs/migration-guide.md): retry soon.
+_FREEZE_RETRY_AFTER_SECONDS = 1
 # Request bodies up to this size stay in memory while they are read; larger ones spool to disk.
 _BODY_IN_MEMORY_BYTES = 1024 * 1024
 # RFC 3986 section 3.3: what a path may hold as it is, besides "/" and percent escapes.
@@ -246,10 +251,10 @@ def create_app(settings: EdgeSettings | None = None, transport: httpx.BaseTransp
         follow_redirects=False,
     )
     app = _flask_app(settings)
-    current_phase = _live_phase(settings)
-    install_observability(app, _readiness_checks(settings, client, current_phase))
-    app.extensions["snappy.metrics"].registry.register(_EdgeStateCollector(settings, current_phase))
-    shadow = _shadow_traffic(app, settings, transport)
+    live = _LiveState(settings)
+    install_observability(app, _readiness_checks(settings, client, live.phase))
+    app.extensions["snappy.metrics"].registry.register(_EdgeStateCollector(settings, live))
+    proxy = _Proxy(settings, client, _shadow_traffic(app, settings, transport))
     # The edge's own answers (problem documents) get `nosniff`; what a component sent is kept.
     install_security_headers(app, strict_transport=False)
 
@@ -271,20 +276,54 @@ def create_app(settings: EdgeSettings | None = None, transport: httpx.BaseTransp
             raise NotFound("No resource at this address")
         # Read once, when the request starts: a phase change routes the requests after it,
         # and this one finishes where it started.
-        component = component_for(current_phase(), target_path)
-        base_url = settings.upstreams.get(component)
+        control = live.control()
+        component = component_for(control.phase_or(settings.phase), target_path)
+        written = groups_written_by(request.method, target_path)
+        if written & control.freeze:
+            return _frozen(written & control.freeze)
+        write_ended = live.write_started(written) if written else None
+        try:
+            response = proxy.send(component, raw_path, target_path)
+        except BaseException:
+            if write_ended is not None:
+                write_ended()
+            raise
+        if write_ended is not None:
+            # When the answer has been sent whole (or the client went away).
+            response.call_on_close(write_ended)
+        return response
+
+    app.add_url_rule("/", view_func=forward, methods=PROXIED_METHODS, provide_automatic_options=False)
+    app.add_url_rule(
+        "/<proxied:path>", view_func=forward, methods=PROXIED_METHODS, provide_automatic_options=False
+    )
+    app.extensions["snappy.edge"] = settings
+    return app
+
+
+@dataclass(frozen=True)
+class _Proxy:
+    """Sends one request on to a component, and streams its answer back."""
+
+    settings: EdgeSettings
+    client: httpx.Client
+    shadow: ShadowTraffic
+
+    def send(self, component: PartName, raw_path: str, target_path: str) -> Response:
+        """The component's answer to the current request, or ServiceUnavailable."""
+        base_url = self.settings.upstreams.get(component)
         if base_url is None:
             raise ServiceUnavailable(f"{component} is not configured at this edge")
         upstream_url = _upstream_url(base_url, raw_path, request.query_string.decode("latin-1"))
         body = _read_body()
         # None unless the request is a read of the shadowed group. Made before the primary is
         # called, so that the primary's latency is measured from here.
-        mirror = shadow.mirror(request.method, target_path, component, has_body=body is not None)
+        mirror = self.shadow.mirror(request.method, target_path, component, has_body=body is not None)
         try:
-            headers = _forwarded_headers(trust_front=settings.behind_front)
+            headers = _forwarded_headers(trust_front=self.settings.behind_front)
             if body is not None:
                 headers.append(("Content-Length", str(body.length)))
-            upstream_request = client.build_request(
+            upstream_request = self.client.build_request(
                 request.method,
                 upstream_url,
                 # WSGI hands header values over as Latin-1 text: encoding them back gives the
@@ -293,7 +332,7 @@ def create_app(settings: EdgeSettings | None = None, transport: httpx.BaseTransp
                 content=_spooled(body.file) if body is not None else b"",
             )
             try:
-                upstream = client.send(upstream_request, stream=True)
+                upstream = self.client.send(upstream_request, stream=True)
             except httpx.TimeoutException:
                 raise ServiceUnavailable(f"{component} did not answer in time") from None
             except httpx.TransportError:
@@ -313,12 +352,14 @@ def create_app(settings: EdgeSettings | None = None, transport: httpx.BaseTransp
         # asked once the answer is closed, on a shadow thread.
         return response if mirror is None else mirror.follow(response, upstream_request, upstream)
 
-    app.add_url_rule("/", view_func=forward, methods=PROXIED_METHODS, provide_automatic_options=False)
-    app.add_url_rule(
-        "/<proxied:path>", view_func=forward, methods=PROXIED_METHODS, provide_automatic_options=False
+
+def _frozen(groups: frozenset[RouteGroupName]) -> Response:
+    """A cutover's write freeze: 503, to be tried again in a moment."""
+    names = " and ".join(sorted(map(str, groups)))
+    return problem_response(
+        ServiceUnavailable(f"Writes to {names} are paused while they move; try again in a moment"),
+        headers={"Retry-After": str(_FREEZE_RETRY_AFTER_SECONDS)},
     )
-    app.extensions["snappy.edge"] = settings
-    return app
 
 
 def _flask_app(settings: EdgeSettings) -> Flask:
@@ -459,17 +500,46 @@ def _shadow_traffic(
     return shadow
 
 
-def _live_phase(settings: EdgeSettings) -> Callable[[], int]:
-    """The phase to route by now: the control file's (`snappy phase set`), else the starting one.
+class _LiveState:
+    """What an operator changes while the edge runs, and the writes it is carrying.
 
-    The file is looked at once per call (one stat) and read again only when it changed.
+    The control file (`snappy_edge.control`) is looked at once per call (one stat) and read
+    again only when it changed: the phase to route by (`snappy phase set`, else the starting
+    one) and the route groups whose writes are frozen (a cutover). The writes in flight are
+    counted per route group written, so that a cutover knows when the last write that
+    started before its freeze has finished.
     """
-    control = ControlWatcher(settings.shadow.control_file)
 
-    def current_phase() -> int:
-        return control.current().phase_or(settings.phase)
+    def __init__(self, settings: EdgeSettings) -> None:
+        self._watcher = ControlWatcher(settings.shadow.control_file)
+        self._starting_phase = settings.phase
+        self._lock = threading.Lock()
+        self._writes_in_flight: Counter[RouteGroupName] = Counter()
 
-    return current_phase
+    def control(self) -> EdgeControl:
+        return self._watcher.current()
+
+    def phase(self) -> int:
+        return self.control().phase_or(self._starting_phase)
+
+    def writes_in_flight(self) -> dict[RouteGroupName, int]:
+        with self._lock:
+            return {group: self._writes_in_flight[group] for group in RouteGroupName}
+
+    def write_started(self, groups: frozenset[RouteGroupName]) -> Callable[[], None]:
+        """Count a write of `groups` as in flight; the returned call ends it (once)."""
+        with self._lock:
+            self._writes_in_flight.update(groups)
+        ended = threading.Event()
+
+        def end() -> None:
+            if ended.is_set():
+                return
+            ended.set()
+            with self._lock:
+                self._writes_in_flight.subtract(groups)
+
+        return end
 
 
 def _readiness_checks(
@@ -490,13 +560,14 @@ def _readiness_checks(
 class _EdgeStateCollector(Collector):
     """The edge's live state in /metrics, read when it is scraped: phase, routing, parts."""
 
-    def __init__(self, settings: EdgeSettings, current_phase: Callable[[], int]) -> None:
+    def __init__(self, settings: EdgeSettings, live: _LiveState) -> None:
         self._settings = settings
-        self._current_phase = current_phase
+        self._live = live
 
     def collect(self) -> Iterator[Metric]:
         """The state now."""
-        phase = self._current_phase()
+        control = self._live.control()
+        phase = control.phase_or(self._settings.phase)
         yield GaugeMetricFamily("snappy_edge_phase", "The phase the edge routes by.", value=phase)
         routes = GaugeMetricFamily(
             "snappy_edge_route",
@@ -514,6 +585,22 @@ class _EdgeStateCollector(Collector):
         for configured_part in sorted(self._settings.upstreams):
             configured.add_metric([str(configured_part)], 1)
         yield configured
+        frozen = GaugeMetricFamily(
+            "snappy_edge_write_freeze",
+            "1 for each route group whose writes are refused for now (a cutover's freeze).",
+            labels=["group"],
+        )
+        for group in ROUTE_GROUPS:
+            frozen.add_metric([str(group.name)], 1 if group.name in control.freeze else 0)
+        yield frozen
+        in_flight = GaugeMetricFamily(
+            "snappy_edge_writes_in_flight",
+            "Writes the edge is carrying now, by the route group whose data they write.",
+            labels=["group"],
+        )
+        for group_name, count in self._live.writes_in_flight().items():
+            in_flight.add_metric([str(group_name)], count)
+        yield in_flight
         front = _front_state(self._settings.front_state_file)
         if front is not None:
             name, front_phase = front

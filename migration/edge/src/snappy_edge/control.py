@@ -5,13 +5,16 @@ One small JSON file holds it (SNAPPY_EDGE_CONTROL_FILE). `snappy shadow start` a
 change takes effect without a restart and without dropping a request. On Kubernetes the
 same file is a mounted ConfigMap.
 
-    {"version": 1, "phase": 2, "shadow": {"group": "photos, shares, feed", "candidate": "monolith"}}
+    {"version": 1, "phase": 2, "freeze": ["users and tokens"],
+     "shadow": {"group": "photos, shares, feed", "candidate": "monolith"}}
 
 `phase` is the routing phase (`snappy_edge.routing.PHASES`); absent or null, the edge
 keeps the phase it was started with (SNAPPY_EDGE_PHASE). `snappy phase set` writes it.
+`freeze` lists the route groups whose writes are refused for now (503, Retry-After): a
+cutover's write freeze (`snappy_edge.routing.groups_written_by` says what a request writes).
 `shadow` is absent (or null) when nothing is shadowed. The file is replaced whole (written
 beside it, then renamed), so a reader sees the old state or the new one, never half of one.
-A missing file is the empty state: the starting phase, nothing shadowed.
+A missing file is the empty state: the starting phase, nothing frozen, nothing shadowed.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ class EdgeControl:
     shadow: Shadow | None = None
     # None: the phase the edge was started with.
     phase: int | None = None
+    freeze: frozenset[RouteGroupName] = frozenset()
 
     def __post_init__(self) -> None:
         if self.phase is not None and self.phase not in PHASES:
@@ -81,7 +85,12 @@ class EdgeControl:
             if self.shadow is None
             else {"group": str(self.shadow.group), "candidate": str(self.shadow.candidate)}
         )
-        return {"version": _FORMAT_VERSION, "phase": self.phase, "shadow": shadow}
+        return {
+            "version": _FORMAT_VERSION,
+            "phase": self.phase,
+            "freeze": sorted(map(str, self.freeze)),
+            "shadow": shadow,
+        }
 
     @classmethod
     def from_document(cls, document: Any) -> EdgeControl:
@@ -92,9 +101,10 @@ class EdgeControl:
         # bool is an int to Python, never a phase.
         if phase is not None and (not isinstance(phase, int) or isinstance(phase, bool)):
             raise ControlFileError(f"'phase' must be a whole number or null, got {phase!r}")
+        freeze = _frozen_groups(document.get("freeze"))
         shadow = document.get("shadow")
         if shadow is None:
-            return cls(phase=phase)
+            return cls(phase=phase, freeze=freeze)
         if not isinstance(shadow, dict):
             raise ControlFileError("'shadow' must be an object or null")
         try:
@@ -103,11 +113,23 @@ class EdgeControl:
                     RouteGroupName(str(shadow.get("group"))), PartName(str(shadow.get("candidate")))
                 ),
                 phase=phase,
+                freeze=freeze,
             )
         except ControlFileError:
             raise
         except ValueError as error:
             raise ControlFileError(f"'shadow' names an unknown route group or part: {error}") from None
+
+
+def _frozen_groups(listed: Any) -> frozenset[RouteGroupName]:
+    if listed is None:
+        return frozenset()
+    if not isinstance(listed, list):
+        raise ControlFileError(f"'freeze' must be a list of route groups, got {listed!r}")
+    try:
+        return frozenset(RouteGroupName(str(name)) for name in listed)
+    except ValueError as error:
+        raise ControlFileError(f"'freeze' names an unknown route group: {error}") from None
 
 
 def read_control(path: Path) -> EdgeControl:

@@ -21,11 +21,14 @@ from dataclasses import dataclass
 from snappy_topology import PartName, RouteGroupName
 
 __all__ = [
+    "PAGE_WRITES",
     "PHASES",
     "ROUTE_GROUPS",
+    "SAFE_METHODS",
     "RouteGroup",
     "RouteGroupName",
     "component_for",
+    "groups_written_by",
     "is_internal",
     "route_group_for",
 ]
@@ -93,6 +96,19 @@ PHASES: dict[int, dict[RouteGroupName, PartName]] = {
     },
 }
 
+# The page forms whose POST writes a route group's data, though the pages group serves
+# them: a write freeze on the group (a cutover) holds them too. A test holds this list to
+# the form routes of both versions' pages (the monolith's and web-ui's).
+PAGE_WRITES: dict[RouteGroupName, tuple[re.Pattern[str], ...]] = {
+    # Sign-up writes a user; log-in its throttle; log-out a revoked token.
+    RouteGroupName.USERS: (re.compile(r"^/(?:signup|login|logout)$"),),
+    RouteGroupName.PHOTOS: (
+        re.compile(r"^/upload$"),
+        re.compile(r"^/photos/[^/]+/(?:edit|delete|shares|shares/[^/]+/revoke)$"),
+    ),
+}
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
 # Service-to-service endpoints: never reachable through the public edge.
 _INTERNAL_PATH = re.compile(r"^/internal(/|$)")
 
@@ -108,6 +124,23 @@ def route_group_for(path: str) -> RouteGroupName:
         if group.matches(path):
             return group.name
     raise ValueError(f"no route group matches {path!r}")  # unreachable: PAGES matches every path
+
+
+def groups_written_by(method: str, path: str) -> frozenset[RouteGroupName]:
+    """The route groups whose data a request may write: none for a safe method.
+
+    A write goes to its own group's part; a page form's write also touches the data of the
+    group `PAGE_WRITES` names.
+    """
+    if method in SAFE_METHODS:
+        return frozenset()
+    group = route_group_for(path)
+    written = {group}
+    if group == RouteGroupName.PAGES:
+        written |= {
+            data_group for data_group, forms in PAGE_WRITES.items() if any(f.match(path) for f in forms)
+        }
+    return frozenset(written)
 
 
 def component_for(phase: int, path: str) -> PartName:
