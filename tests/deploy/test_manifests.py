@@ -26,7 +26,7 @@ from snappy_devstack.deploy import (
     dashboard_text,
     generated_files,
 )
-from snappy_topology import PARTS
+from snappy_topology import JOBS, PARTS
 from tests.deploy.crd_schemas import SCHEMAS
 from tests.deploy.manifests import RENDER_TARGETS, clean_tree, objects_of, rendered, target_name
 
@@ -223,3 +223,34 @@ def test_each_phase_with_the_monolith_can_record_its_data_ownership(target: int 
     assert container["command"] == ["python", "-m", "snappy_monolith", "ownership", "set", str(target)]
     assert job["metadata"]["labels"]["app.kubernetes.io/component"] == "cutover"
     assert "snappy.dev/stage" not in job["metadata"]["labels"]  # never applied by a plain deploy
+
+
+_WRITABLE_LABEL = re.compile(r'io\.snappy\.writable-paths="([^"]*)"')
+
+
+def test_each_workload_can_write_exactly_where_its_image_declares() -> None:
+    compared = 0
+    workloads = {
+        item["spec"]["template"]["spec"]["containers"][0]["image"].rsplit("/", 1)[-1].split(":")[0]: item
+        for item in objects_of(1)
+        if item["kind"] in {"Deployment", "Job"}
+        and "snappy-" in item["spec"]["template"]["spec"]["containers"][0]["image"]
+        and not item["metadata"]["name"].endswith(("schema-migration", "ownership-phase"))
+    }
+    images = [(str(part.name), part.project) for part in PARTS.values()] + [
+        (str(job.name), job.project) for job in JOBS.values() if job.project is not None
+    ]
+    for name, project in images:
+        dockerfile = REPOSITORY_ROOT / project / "Dockerfile"
+        declared = _WRITABLE_LABEL.search(dockerfile.read_text(encoding="utf-8"))
+        if declared is None:
+            continue  # an image that declares nothing is held to nothing here
+        workload = workloads[f"snappy-{name}"]
+        (container,) = workload["spec"]["template"]["spec"]["containers"]
+        volumes = {volume["name"]: volume for volume in workload["spec"]["template"]["spec"]["volumes"]}
+        writable = {
+            mount["mountPath"] for mount in container["volumeMounts"] if "emptyDir" in volumes[mount["name"]]
+        }
+        assert writable == set(declared.group(1).split()), name
+        compared += 1
+    assert compared in {0, len(workloads)}  # all the Dockerfiles declare them, or none yet

@@ -121,6 +121,14 @@ DATA_MIGRATION_SECRET = "data-migration-databases"  # noqa: S105 - a Secret's na
 # The writable paths every container gets (its root filesystem is read-only): gunicorn's
 # worker heartbeat files and Python's temporary files go to /tmp.
 TMP_VOLUME = "tmp"
+# The paths each image must be able to write besides /tmp, as its Dockerfile declares them
+# (the `io.snappy.writable-paths` label; tests/deploy holds the two to each other): the
+# edge's nginx keeps its configuration, pid and temporary files in SNAPPY_EDGE_RUNTIME_DIR,
+# the data migration writes its report into its working directory.
+EXTRA_WRITABLE_PATHS: Mapping[str, Mapping[str, str]] = {
+    str(PartName.EDGE): {"edge-runtime": "/var/lib/snappy-edge"},
+    str(JobName.DATA_MIGRATION): {"report": "/migration"},
+}
 
 IMAGE_PREFIX = "snappy-"
 
@@ -488,6 +496,9 @@ def _from_config(variable: str, key: str) -> dict[str, Any]:
 def _volumes(described: Part) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     volumes: list[dict[str, Any]] = [{"name": TMP_VOLUME, "emptyDir": {"sizeLimit": "64Mi"}}]
     mounts: list[dict[str, Any]] = [{"name": TMP_VOLUME, "mountPath": "/tmp"}]  # noqa: S108 - an emptyDir
+    for volume, path in EXTRA_WRITABLE_PATHS.get(str(described.name), {}).items():
+        volumes.append({"name": volume, "emptyDir": {"sizeLimit": "64Mi"}})
+        mounts.append({"name": volume, "mountPath": path})
     if described.signs_tokens:
         volumes.append(
             {
@@ -926,8 +937,7 @@ def data_migration_objects() -> list[dict[str, Any]]:
         command=[command.program, *command.arguments],
         env_from=[{"secretRef": {"name": DATA_MIGRATION_SECRET}}],
         env=env,
-        # The image's working directory, where `verify` writes its report.
-        writable={"report": "/migration"},
+        writable=EXTRA_WRITABLE_PATHS[job_name],
         service_account=job_name,
     )
     job["metadata"]["labels"].pop(STAGE_LABEL)  # run when the runbook says, not before every rollout
