@@ -29,6 +29,7 @@ from datetime import datetime
 from typing import Any
 
 import httpx
+from sqlalchemy import Engine
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -184,14 +185,19 @@ class RemoteUsers:
 def ensure_reference_row(session: Session, account: Account) -> None:
     """Give `account` its reference row in the monolith's users table, unless it has one.
 
-    An insert that does nothing on any conflict: the row, once there, holds the same four
-    columns (user-service never changes them), and a concurrent request adding it too is
-    no error. The caller commits with the write that needs the row.
+    Committed at once in a short transaction of its own, not with the request's: a request
+    that only reads must not hold the new row's lock (and keep a concurrent upload of the
+    same user waiting) until it ends. An insert that does nothing on any conflict: the row,
+    once there, holds the same four columns (user-service never changes them), and a
+    concurrent request adding it too is no error. The request's session, reading committed
+    data, sees the row in its next statement.
     """
     if session.get(User, account.id) is not None:
         return
-    with session.begin_nested():
-        session.execute(
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    with engine.connect() as connection, connection.begin():
+        connection.execute(
             insert(User)
             .values(
                 id=account.id,
