@@ -1,8 +1,10 @@
 """Every deployable's Dockerfile, beside its code, installs its project and starts it as the topology says.
 
-Read as text: no container engine is needed. The Dockerfiles share one recipe, from the
-first FROM to the last pip install; each names its project and distribution in two build
-arguments and ends with how its image starts.
+Read as text: no container engine is needed (tests/container_images builds and runs the
+images). The Dockerfiles share one recipe, from the first FROM to the RUN that adds the
+runtime user; each names its base, project and distribution in build arguments, copies the
+installed environment from the build stage, carries the OCI labels and a probe (servers) or
+none (jobs), and ends with how its image starts.
 """
 
 from __future__ import annotations
@@ -19,6 +21,17 @@ from snappy_topology import JOBS, PARTS, Command
 
 REPOSITORY_ROOT = Path(__file__).resolve().parents[2]
 RUNTIME_USER = "10001:10001"
+# The base, pinned by digest; `snappy images build` may pass another in the same argument.
+PINNED_BASE = re.compile(r"[a-z0-9./-]+:[A-Za-z0-9._-]+@sha256:[0-9a-f]{64}")
+ENVIRONMENT_COPY = "--from=build /opt/snappy /opt/snappy"
+OCI_LABELS = (
+    "org.opencontainers.image.title",
+    "org.opencontainers.image.description",
+    "org.opencontainers.image.version",
+    "org.opencontainers.image.revision",
+    "org.opencontainers.image.base.name",
+)
+WRITABLE_PATHS_LABEL = "io.snappy.writable-paths"
 
 
 @dataclass(frozen=True)
@@ -28,10 +41,12 @@ class Deployable:
     name: str
     project: str
     start: Command
+    # A server answers probes (HEALTHCHECK); a job runs to completion and has none.
+    serves: bool
 
 
-DEPLOYABLES = [Deployable(part.name, part.project, part.start) for part in PARTS.values()] + [
-    Deployable(job.name, job.project, job.command)
+DEPLOYABLES = [Deployable(part.name, part.project, part.start, serves=True) for part in PARTS.values()] + [
+    Deployable(job.name, job.project, job.command, serves=False)
     for job in JOBS.values()
     if job.project is not None and job.command is not None
 ]
@@ -62,14 +77,25 @@ def instructions(dockerfile: Path) -> list[Instruction]:
 
 
 def recipe(found: list[Instruction]) -> list[Instruction]:
-    """The shared part: from the first FROM to the RUN that installs the distribution."""
+    """The shared part: from the first FROM to the RUN that adds the runtime user."""
     first = next(index for index, instruction in enumerate(found) if instruction.keyword == "FROM")
     last = max(
         index
         for index, instruction in enumerate(found)
-        if instruction.keyword == "RUN" and instruction.arguments.startswith("pip install")
+        if instruction.keyword == "RUN" and "useradd" in instruction.arguments
     )
     return found[first : last + 1]
+
+
+def labels(found: list[Instruction]) -> dict[str, str]:
+    """The LABEL keys and their values, quotes removed."""
+    pairs = re.compile(r'([A-Za-z0-9._-]+)="([^"]*)"')
+    return {
+        key: value
+        for instruction in found
+        if instruction.keyword == "LABEL"
+        for key, value in pairs.findall(instruction.arguments)
+    }
 
 
 def build_argument(found: list[Instruction], name: str) -> str:
@@ -125,6 +151,36 @@ def test_the_dockerfile_beside_the_code_installs_the_project_and_starts_it(deplo
     assert user.arguments == RUNTIME_USER
 
 
+@pytest.mark.parametrize("deployable", DEPLOYABLES, ids=lambda deployable: deployable.name)
+def test_the_image_is_pinned_labelled_probed_and_copies_only_the_built_environment(
+    deployable: Deployable,
+) -> None:
+    found = instructions(REPOSITORY_ROOT / deployable.project / "Dockerfile")
+
+    assert PINNED_BASE.fullmatch(build_argument(found, "BASE_IMAGE"))
+    stages = [instruction.arguments for instruction in found if instruction.keyword == "FROM"]
+    assert stages == ["${BASE_IMAGE} AS build", "${BASE_IMAGE} AS runtime"]
+    copied_from_build = [
+        instruction.arguments
+        for instruction in found
+        if instruction.keyword == "COPY" and instruction.arguments.startswith("--from")
+    ]
+    assert copied_from_build == [ENVIRONMENT_COPY]
+    found_labels = labels(found)
+    assert set(OCI_LABELS) <= set(found_labels)
+    assert found_labels["org.opencontainers.image.base.name"] == "${BASE_IMAGE}"
+    writable = found_labels[WRITABLE_PATHS_LABEL].split()
+    assert writable
+    assert all(path.startswith("/") and path != "/" for path in writable)
+    probe = last(found, "HEALTHCHECK")
+    assert probe is not None
+    if deployable.serves:
+        assert "CMD" in probe.arguments.split()
+        assert "/healthz" in probe.arguments
+    else:
+        assert probe.arguments == "NONE"
+
+
 def test_every_dockerfile_shares_one_recipe() -> None:
     recipes = {
         deployable.name: recipe(instructions(REPOSITORY_ROOT / deployable.project / "Dockerfile"))
@@ -134,8 +190,8 @@ def test_every_dockerfile_shares_one_recipe() -> None:
 
     for name, each in recipes.items():
         assert each == first_recipe, f"{name}'s recipe differs from {first_name}'s"
-    assert "${DISTRIBUTION}" in first_recipe[-1].arguments
     assert any(instruction.arguments.startswith("${PROJECT}/ ") for instruction in first_recipe)
+    assert any("pip install" in instruction.arguments for instruction in first_recipe)
 
 
 def test_the_recipe_builds_every_library_a_deployable_depends_on() -> None:
