@@ -21,6 +21,7 @@ from snappy_devstack.backing import BackingServices, provide_backing_services
 from snappy_devstack.bench.command import BENCH, add_bench_parser, run_bench
 from snappy_devstack.deploy import DEPLOY, add_deploy_parser, run_deploy
 from snappy_devstack.errors import DevstackError
+from snappy_devstack.images import IMAGES_COMMAND, add_images_parser, run_images
 from snappy_devstack.local_stack import LOCAL_STACK_FILE, read_local_stack
 from snappy_devstack.phase import PHASE, add_phase_parser, run_phase
 from snappy_devstack.processes import LOOPBACK, log_tail, port_is_free
@@ -89,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rehearse": _rehearse,
         BENCH: run_bench,
         SHADOW: run_shadow,
+        IMAGES_COMMAND: run_images,
         PHASE: run_phase,
         DEPLOY: run_deploy,
     }.get(arguments.command, _seed)
@@ -170,6 +172,8 @@ def _parser() -> argparse.ArgumentParser:
     add_bench_parser(commands)
 
     add_shadow_parser(commands)
+
+    add_images_parser(commands)
     add_phase_parser(commands)
 
     add_deploy_parser(commands)
