@@ -8,6 +8,7 @@ build lives in `tests.support`; here they only choose scope and lifetime.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -24,6 +25,10 @@ from tests.support.provisioning import MonolithResources, monolith_settings, pro
 from tests.support.session import REPOSITORY_ROOT, SESSION_TAG
 from tests.support.versions import VERSIONS, StackUnderTest, in_process_monolith, microservices_over_http
 from tests.support.web_ui import build_web_ui, web_ui_settings
+
+# The container-image tests build and run images with buildah (root, minutes): collected only
+# where SNAPPY_IMAGE_TESTS=1 selects them (.ci/run), and otherwise not collected at all.
+collect_ignore = [] if os.environ.get("SNAPPY_IMAGE_TESTS") == "1" else ["container_images"]
 
 
 @pytest.fixture(scope="session")

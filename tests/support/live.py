@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from snappy_devstack.backing import BackingServices
 from snappy_topology import PartName, part
+from tests.support.container_images import (
+    image_stores,
+    images_selected,
+    spawn_microservices_from_images,
+)
 from tests.support.gunicorn import spawn_monolith, stopped_on_exit
 from tests.support.parts import MicroservicesUrls, part_environment, spawn_microservices
 from tests.support.provisioning import (
@@ -119,7 +124,10 @@ class LiveMicroservices(MicroservicesUrls, MicroservicesStores):
 
 @contextmanager
 def running_microservices(backing: BackingServices, folder: Path) -> Iterator[LiveMicroservices]:
-    """The microservices and their edge under gunicorn, as `snappy up` runs them, on stores of their own."""
+    """The microservices and their edge under gunicorn, as `snappy up` runs them, on stores of their own.
+
+    With SNAPPY_IMAGE_TESTS=1 they run from their images instead, migrated by their images too.
+    """
     key_file = folder / "jwt-signing-key.pem"
     key_file.write_text(SIGNING_KEY_PEM)
     log_path = folder / "services.log"
@@ -129,6 +137,18 @@ def running_microservices(backing: BackingServices, folder: Path) -> Iterator[Li
         # Revocations reach photo-service and web-ui this soon, so tests need not wait long.
         "SNAPPY_REVOCATION_TTL_SECONDS": str(REVOCATION_TTL_SECONDS),
     }
+    if images_selected():
+        with (
+            image_stores(backing, "snappy", log_path) as stores,
+            ExitStack() as containers,
+        ):
+            urls = spawn_microservices_from_images(
+                backing, common, stores, key_file=key_file, log_path=log_path, stack=containers
+            )
+            yield LiveMicroservices(
+                **asdict(urls), **asdict(stores), environment=common, key_file=key_file, log_path=log_path
+            )
+        return
     with microservices_stores(backing, "snappy") as stores, stopped_on_exit() as processes:
         urls = spawn_microservices(
             backing,
