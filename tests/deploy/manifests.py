@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import functools
 import shutil
 import tempfile
@@ -26,7 +27,9 @@ def target_name(phase: int | None) -> str:
 @functools.cache
 def clean_tree() -> Path:
     """deploy/k8s as a clean clone has it: without the git-ignored site files a developer may have."""
-    copy = Path(tempfile.mkdtemp(prefix="snappy-clean-k8s-")) / "k8s"
+    scratch = Path(tempfile.mkdtemp(prefix="snappy-clean-k8s-"))
+    atexit.register(shutil.rmtree, scratch, ignore_errors=True)
+    copy = scratch / "k8s"
     shutil.copytree(K8S_DIR, copy, ignore=shutil.ignore_patterns("*.env", "*.pem"))
     return copy
 
