@@ -177,13 +177,16 @@ def _run(arguments: argparse.Namespace, cleanup: ExitStack) -> int:
     seeded = _timed("seed", count, "objects", lambda: _seed(client, source_bucket, keys, arguments.size))
     _note(f"seeded in {seeded.seconds:.1f} s ({seeded.rate:,.0f} objects/s)")
 
-    listed = _timed("listing", count, "keys", lambda: _count_listing(client, source_bucket, count))
+    # The tool's own client (snappy_migration.stores.s3_client), as `snappy migrate` makes it;
+    # the listing is timed through it too, so verify is compared with the listing it does.
+    tool_client = s3_client(_as_object_store(endpoint))
+    listed = _timed("listing", count, "keys", lambda: _count_listing(tool_client, source_bucket, count))
     ceiling = _timed(
         "ceiling", count, "objects", lambda: _ceiling(client, source_bucket, ceiling_bucket, keys, threads)
     )
 
-    # The tool with its own client (snappy_migration.stores.s3_client), as `snappy migrate` makes it.
-    tool_client = s3_client(_as_object_store(endpoint))
+    # The peak resident set from here on is the tool's: the seed's and the ceiling's are forgotten.
+    tool_peak_measured = _reset_peak_memory()
     transfer = ObjectTransfer(
         tool_client, source_bucket, tool_client, target_bucket, server_side=True, threads=threads
     )
@@ -215,6 +218,7 @@ def _run(arguments: argparse.Namespace, cleanup: ExitStack) -> int:
         measurements += _across_endpoints(
             cleanup, client, source_bucket, keys[: arguments.across_endpoints], progress, failures
         )
+    tool_peak_mb = _peak_memory_mb() if tool_peak_measured else None
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     _print_figures(
@@ -224,6 +228,7 @@ def _run(arguments: argparse.Namespace, cleanup: ExitStack) -> int:
         measurements=measurements,
         hashed=hashed,
         peak_mb=peak_mb,
+        tool_peak_mb=tool_peak_mb,
     )
     for failure in failures:
         print(f"FAILED: {failure}")
@@ -233,7 +238,7 @@ def _run(arguments: argparse.Namespace, cleanup: ExitStack) -> int:
         ratio=ratio,
         rerun=rerun.rate,
         verify_of_listing=verified.rate / listed.rate,
-        peak_mb=peak_mb,
+        peak_mb=tool_peak_mb if tool_peak_mb is not None else peak_mb,
     )
     print(f"ratio={ratio:.2f}", flush=True)
     return EXIT_DIFFERENCES if failures else 0
@@ -243,6 +248,23 @@ def _timed(step: str, count: int, unit: str, work: Callable[[], object]) -> Meas
     started = time.perf_counter()
     work()
     return Measurement(step, count, unit, time.perf_counter() - started)
+
+
+def _reset_peak_memory() -> bool:
+    """Reset this process's peak resident set (Linux 4.0 and later); False where it cannot be."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5\n", encoding="ascii")
+    except OSError:
+        return False
+    return True
+
+
+def _peak_memory_mb() -> float | None:
+    """The peak resident set since the last reset (VmHWM), in MB."""
+    for line in Path("/proc/self/status").read_text(encoding="ascii").splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return None
 
 
 def _object_store(cleanup: ExitStack) -> tuple[S3Endpoint, str]:
@@ -381,6 +403,7 @@ def _print_figures(
     measurements: list[Measurement],
     hashed: int,
     peak_mb: float,
+    tool_peak_mb: float | None,
 ) -> None:
     print()
     print(f"Snappy object migration: {measurements[0].count:,} objects of {size:,} bytes; S3 from {where}")
@@ -402,6 +425,11 @@ def _print_figures(
         " verify: snappy_migration.verify.inventory_objects."
     )
     print(f"objects settled by hashing (ETags could not decide): {hashed:,}")
+    if tool_peak_mb is not None:
+        print(
+            f"peak memory of the tool: {tool_peak_mb:,.1f} MB (VmHWM, the maximum resident set of this"
+            " process, reset through /proc/self/clear_refs after the ceiling: the copies and the verify)"
+        )
     print(
         f"peak memory: {peak_mb:,.1f} MB (ru_maxrss: maximum resident set of this one client process,"
         " which ran the seed, the ceiling, the copies and the verify)"

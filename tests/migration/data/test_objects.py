@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from snappy_migration.errors import MigrationError
 from snappy_migration.objects import (
@@ -27,6 +28,7 @@ from snappy_migration.objects import (
     compare_listed,
     copy_listed_objects,
     decide,
+    list_objects,
     merge_listings,
 )
 from snappy_migration.stores import s3_client
@@ -464,3 +466,25 @@ def test_a_transfer_whose_two_buckets_are_one_finds_every_object_equal(stores: M
 def test_a_server_side_transfer_needs_one_client(stores: MigrationStores) -> None:
     with pytest.raises(ValueError, match="one client"):
         ObjectTransfer(stores.s3(), "a", stores.s3(), "b", server_side=True)
+
+
+def test_the_listing_reads_keys_that_need_encoding_whole(stores: MigrationStores) -> None:
+    # Spaces, plus signs, percent signs, non-ASCII and XML's own characters, as S3 encodes them.
+    objects = {
+        key: key.encode()
+        for key in ("photos/a b", "photos/a+b", "photos/100%", "photos/é ü", "photos/<&>\"'", "photos/😀")
+    }
+    put_objects(stores, objects)
+
+    listed = list(list_objects(s3_client(stores.endpoints.object_store), stores.source_bucket))
+
+    assert [item.key for item in listed] == sorted(objects, key=lambda key: key.encode())
+    assert all(item.md5 == hashlib.md5(item.key.encode()).hexdigest() for item in listed)  # noqa: S324
+    assert [item.size for item in listed] == [len(item.key.encode()) for item in listed]
+
+
+def test_a_listing_of_a_missing_bucket_fails_with_its_s3_error_code(stores: MigrationStores) -> None:
+    with pytest.raises(ClientError) as raised:
+        list(list_objects(s3_client(stores.endpoints.object_store), "snappy-no-such-bucket"))
+
+    assert raised.value.response["Error"]["Code"] == "NoSuchBucket"

@@ -43,13 +43,17 @@ import queue
 import random
 import threading
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from xml.etree import ElementTree
 
-from botocore.exceptions import BotoCoreError, ClientError
+import urllib3
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 from psycopg import sql
 
 from snappy_migration.errors import MigrationError
@@ -102,6 +106,12 @@ _READ_CHUNK_BYTES = 1024 * 1024
 _DELETE_BATCH = 1000
 # Listing pages (1,000 keys each) read ahead of the merge, per bucket.
 _PAGES_AHEAD = 8
+# A listing page's request: presigned for this long, retried this often on a dropped
+# connection or a 5xx, with these timeouts.
+_LIST_URL_SECONDS = 300
+_LIST_ATTEMPTS = 5
+_LIST_CONNECT_SECONDS = 3.0
+_LIST_READ_SECONDS = 30.0
 # Keys fetched per round trip from the photos' server-side cursor.
 _NAMED_KEYS_PER_FETCH = 5_000
 # Error codes of a request worth trying again: the store was busy, slow or hurt in transit.
@@ -500,7 +510,92 @@ def object_info(s3: S3Client, bucket: str, key: str) -> ObjectInfo | None:
 
 
 def list_objects(s3: S3Client, bucket: str) -> Iterator[ObjectInfo]:
-    """Every object of `bucket`, in key order (S3 lists keys sorted by their UTF-8 bytes)."""
+    """Every object of `bucket`, in key order (S3 lists keys sorted by their UTF-8 bytes).
+
+    Each page (1,000 keys) is fetched from a presigned `ListObjectsV2` URL and its XML read
+    here: botocore's generic response parser costs about 30 microseconds a key in this
+    process, which bounds a re-run or a verify on a busy machine, and the XML is read in a
+    tenth of that. Signing, the endpoint and the addressing style stay botocore's. Where a
+    proxy is configured for the endpoint, botocore's paginator does the work instead.
+    """
+    endpoint = urllib.parse.urlsplit(s3.meta.endpoint_url)
+    proxies = urllib.request.getproxies()
+    if endpoint.scheme in proxies and not urllib.request.proxy_bypass(endpoint.hostname or ""):
+        yield from _list_objects_through_botocore(s3, bucket)
+        return
+    pool = urllib3.PoolManager(
+        num_pools=1,
+        maxsize=1,
+        timeout=urllib3.Timeout(connect=_LIST_CONNECT_SECONDS, read=_LIST_READ_SECONDS),
+        retries=urllib3.Retry(
+            total=_LIST_ATTEMPTS, backoff_factor=_BACKOFF_FIRST_SECONDS, status_forcelist=(500, 502, 503, 504)
+        ),
+    )
+    token: str | None = None
+    try:
+        while True:
+            parameters: dict[str, Any] = {"Bucket": bucket, "EncodingType": "url"}
+            if token is not None:
+                parameters["ContinuationToken"] = token
+            url = s3.generate_presigned_url("list_objects_v2", Params=parameters, ExpiresIn=_LIST_URL_SECONDS)
+            try:
+                response = pool.request("GET", url, preload_content=True)
+            except urllib3.exceptions.HTTPError as error:
+                raise EndpointConnectionError(endpoint_url=s3.meta.endpoint_url, error=error) from error
+            page = _read_listing(response.status, response.data)
+            yield from page.objects
+            if not page.truncated or page.next_token is None:
+                return
+            token = page.next_token
+    finally:
+        pool.clear()
+
+
+@dataclass(frozen=True)
+class _ListingPage:
+    objects: list[ObjectInfo]
+    truncated: bool
+    next_token: str | None
+
+
+def _read_listing(status: int, body: bytes) -> _ListingPage:
+    """One `ListObjectsV2` answer: its objects (keys decoded), and where the next page starts."""
+    root = ElementTree.fromstring(body)  # noqa: S314 - the store's own answer, over the signed request
+    namespace = root.tag[: root.tag.index("}") + 1] if root.tag.startswith("{") else ""
+    if status != 200:
+        raise ClientError(
+            {
+                "Error": {
+                    "Code": root.findtext(f"{namespace}Code") or root.findtext("Code") or str(status),
+                    "Message": root.findtext(f"{namespace}Message") or root.findtext("Message") or "",
+                },
+                "ResponseMetadata": {"HTTPStatusCode": status},  # type: ignore[typeddict-item]
+            },
+            "ListObjectsV2",
+        )
+    url_encoded = root.findtext(f"{namespace}EncodingType") == "url"
+
+    def decode(key: str) -> str:
+        # Most keys have nothing encoded in them: unquoting those would only cost time.
+        return urllib.parse.unquote_plus(key) if url_encoded and ("%" in key or "+" in key) else key
+
+    key_tag, size_tag, etag_tag = f"{namespace}Key", f"{namespace}Size", f"{namespace}ETag"
+    objects = [
+        ObjectInfo(
+            decode(item.findtext(key_tag) or ""),
+            int(item.findtext(size_tag) or 0),
+            (item.findtext(etag_tag) or "").strip('"'),
+        )
+        for item in root.iterfind(f"{namespace}Contents")
+    ]
+    return _ListingPage(
+        objects,
+        truncated=root.findtext(f"{namespace}IsTruncated") == "true",
+        next_token=root.findtext(f"{namespace}NextContinuationToken"),
+    )
+
+
+def _list_objects_through_botocore(s3: S3Client, bucket: str) -> Iterator[ObjectInfo]:
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
         for item in page.get("Contents", []):
             yield ObjectInfo(item["Key"], int(item["Size"]), item["ETag"].strip('"'))
