@@ -1,0 +1,503 @@
+"""The way back: a route group's data, moved from the service that owns it back into the monolith.
+
+A cutover back (`snappy cutover --to N-1`) hands a group back to the monolith after users
+wrote in the service in phase N. `move_back` makes the monolith's tables of the group equal
+to the service's copy, so that nothing written in phase N is lost when the monolith writes
+again. The caller freezes the group's writes at the edge first, calls `move_back` while the
+ownership phase still says N, then verifies at N-1 (`phases.verify_at_phase`) and records
+N-1 (`snappy_monolith.ownership.set_ownership_phase`).
+
+What moves, per group (`GROUPS`):
+
+- users (phase 1 to 0): `users`, column for column, password hashes included, so an
+  account created in user-service logs in on the monolith; the reference rows the
+  monolith held (password hash `!`) become the full rows. `revoked_tokens` is a union: every
+  revocation user-service recorded and not yet expired is added, none of the monolith's is
+  removed (a log-out in phase N must stay a log-out: a token valid again would be a security
+  defect). `login_throttle` becomes user-service's exactly: it counted every attempt of
+  phase N, so a guesser blocked before the flip stays blocked after it.
+- photos (phase 2 to 1): `photos` and `shares`, and the objects photo-service's photos name,
+  copied into the monolith's bucket under the same keys (the keys live in the rows, and both
+  sides use the monolith's key scheme). The users those rows name that the monolith lacks
+  (accounts created in phase 1 or 2) get reference rows from user-service, as the monolith
+  itself writes them (`snappy_monolith.user_directory`), since user-service still owns users.
+
+How, and why this way:
+
+- The service's rows stream into temporary tables on the monolith (COPY, one consistent
+  snapshot of the service), then set-based statements apply them in ONE monolith
+  transaction: deletes in reverse dependency order (shares, photos, users), then upserts in
+  dependency order. One transaction because the group is frozen and its tables take no
+  other writer, so holding their locks costs nothing, while a failure anywhere leaves the
+  monolith exactly as before (no shares of missing photos, no half-applied group), and
+  re-running starts from a clean state. An upsert changes only rows that differ, so a
+  second run writes nothing and reports zeros.
+- The monolith's rows the service no longer has are deleted: a photo deleted in phase N
+  must not come back. Users are the exception to "delete blindly": user-service has no
+  account deletion, so a monolith user it lacks is either unreferenced (deleted) or named
+  by the monolith's photos or shares, and then the move is refused before anything is
+  written, naming the ids.
+- The id sequences advance past the largest id, so the monolith's next insert does not
+  collide with an id the service assigned.
+- The ownership row is read `FOR SHARE` in the transaction: a flip waits for the move to
+  commit, and a move refuses to run once the monolith owns the group again (it would then
+  overwrite what the monolith wrote since).
+- The change log: the monolith's triggers (its migration 0005) record no write to a table a
+  service owns in the current phase, so these writes, made while the phase says N, leave
+  no entry, and the forward sync that resumes at N-1 does not send them back. Entries
+  left from before phase N would be harmless: sync applies a row's current state, which is
+  now the service's.
+- The service's rows become the migration's own in its checkpoints
+  (`checkpoints.record_synced_rows`): sync refuses to overwrite, and skips deleting, rows a
+  service wrote itself, and after the way back the monolith is their writer, so a caption
+  edited or a photo deleted in phase N-1 must reach the service.
+- Objects are copied before the rows commit (no monolith row ever names a missing object),
+  and the objects of deleted photos are deleted from the monolith's bucket after the
+  commit; a crash in between leaves unreferenced objects, which the monolith's
+  `sweep-objects` reclaims. When the services kept the monolith's bucket, no object moves.
+
+The caller holds the migration's lock (`stores.claim_migration`) as the CLI does, if
+another writing migration could run meanwhile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+import psycopg
+from psycopg import sql
+
+from snappy_migration import checkpoints
+from snappy_migration.backfill import advance_sequence
+from snappy_migration.errors import ConflictingRows, MigrationError, NotReady
+from snappy_migration.mapping import OBJECT_KEY_COLUMNS, OBJECTS_TABLE, TABLES, TableMapping
+from snappy_migration.objects import (
+    ObjectCopyFailed,
+    ObjectTransfer,
+    copy_listed_objects,
+    copy_objects,
+    delete_objects,
+    named_object_keys,
+)
+from snappy_migration.phases import OWNERSHIP_TABLE, SERVICE_OWNS_FROM
+from snappy_migration.progress import Progress, ProgressFactory
+from snappy_migration.stores import Connection, Stores, column_list, pipe_copy
+from snappy_topology import PartName
+
+__all__ = [
+    "GROUPS",
+    "REFERENCE_PASSWORD_HASH",
+    "Group",
+    "MovedBack",
+    "group_of",
+    "move_back",
+]
+
+Group = Literal["users", "photos"]
+# The source tables of each route group, in dependency order.
+GROUPS: Final[dict[str, tuple[str, ...]]] = {"users": ("users",), "photos": ("photos", "shares")}
+# The password hash of a reference row (snappy_monolith.user_directory.REFERENCE_PASSWORD_HASH):
+# no password verifies against it.
+REFERENCE_PASSWORD_HASH: Final = "!"  # noqa: S105 - a marker, not a secret
+# user-service's security state, table for table as in the monolith (both migrations 0003/0002).
+_REVOKED_TOKENS = ("token_id", "expires_at")
+_LOGIN_THROTTLE = ("scope", "subject", "failures", "window_started_at", "blocked_until")
+_THROTTLE_KEY = ("scope", "subject")
+# The monolith's tables whose rows name users (foreign keys to users.id).
+_USER_REFERENCES = (("photos", "owner_id"), ("shares", "user_id"))
+_NAMED = 10
+
+
+@dataclass
+class MovedBack:
+    """What a move back wrote to the monolith.
+
+    `rows_upserted` and `rows_deleted` count, per monolith table, the rows inserted or
+    changed and the rows deleted (for users also `revoked_tokens` and `login_throttle`; for
+    photos, `users` counts the reference rows added). `objects_copied` are objects written
+    into the monolith's bucket, `objects_deleted` those removed with their deleted photos.
+    A second run over unchanged data reports zeros everywhere.
+    """
+
+    group: Group
+    rows_upserted: dict[str, int] = field(default_factory=dict)
+    rows_deleted: dict[str, int] = field(default_factory=dict)
+    objects_copied: int = 0
+    objects_deleted: int = 0
+
+    @property
+    def changed_anything(self) -> bool:
+        """Whether the monolith's rows or bucket changed at all."""
+        return bool(
+            any(self.rows_upserted.values())
+            or any(self.rows_deleted.values())
+            or self.objects_copied
+            or self.objects_deleted
+        )
+
+
+def group_of(name: str) -> Group:
+    """The route group `name` is or belongs to: a group's name, or one of its source tables."""
+    if name == "users":
+        return "users"
+    if name == "photos" or name in GROUPS["photos"]:
+        return "photos"
+    raise ValueError(f"unknown group {name!r}; groups are {', '.join(GROUPS)} (tables {_all_tables()})")
+
+
+def move_back(stores: Stores, group: str, *, progress: ProgressFactory = Progress) -> MovedBack:
+    """Make the monolith's tables (and bucket) of `group` equal to the owning service's copy.
+
+    Call it while the ownership phase still gives `group` to its service and its writes are
+    frozen; then verify at the previous phase and record it. Idempotent: safe to re-run.
+    """
+    moving = group_of(group)
+    tables = tuple(table for table in TABLES if table.source_table in GROUPS[moving])
+    service = tables[0].target
+    _require_service_owns(stores.source, tables[0], lock=False)
+    result = MovedBack(moving)
+    named_keys: set[str] = set()
+    if moving == "photos" and stores.buckets_differ:
+        result.objects_copied = _copy_objects_back(stores, named_keys, progress)
+    bar = progress(f"move back {moving}", 0, "rows")
+    freed_keys: list[str] = []
+    try:
+        with stores.source.transaction():
+            _require_service_owns(stores.source, tables[0], lock=True)
+            _load(stores, service, tables, bar)
+            if moving == "photos" and stores.buckets_differ:
+                result.objects_copied += _copy_late_objects(stores, named_keys)
+            for table in reversed(tables):
+                deleted, keys = _delete_missing(stores.source, table)
+                result.rows_deleted[table.source_table] = deleted
+                freed_keys += keys
+            if moving == "photos":
+                result.rows_upserted["users"] = _add_reference_rows(stores)
+            for table in tables:
+                result.rows_upserted[table.source_table] = _upsert(stores.source, table)
+                advance_sequence(stores.source, table.source_table)
+            if moving == "users":
+                _move_security_state(stores, result)
+            # Before the monolith commits: marking rows as the migration's is harmless if
+            # this transaction then fails (the group stays the service's, and the change log
+            # holds nothing of it), while the other order could leave sync refusing them.
+            _adopt_rows(stores, service, tables)
+    except psycopg.errors.UniqueViolation as error:
+        detail = " ".join((error.diag.message_detail or "").split())
+        raise ConflictingRows(
+            f"the monolith already holds a different row with the same unique value ({detail});"
+            " nothing was moved back"
+        ) from error
+    bar.finish()
+    if freed_keys and stores.buckets_differ:
+        result.objects_deleted = _delete_freed_objects(stores, freed_keys)
+    return result
+
+
+def _all_tables() -> str:
+    return ", ".join(name for names in GROUPS.values() for name in names)
+
+
+def _require_service_owns(source: Connection, table: TableMapping, *, lock: bool) -> None:
+    """Refuse unless the recorded phase gives `table` to its service; with `lock`, hold the row."""
+    present = source.execute("SELECT to_regclass(%s) IS NOT NULL", (OWNERSHIP_TABLE,)).fetchone()
+    phase = 0
+    if present and present[0]:
+        lock_clause = sql.SQL(" FOR SHARE") if lock else sql.SQL("")
+        row = source.execute(
+            sql.SQL("SELECT phase FROM {} WHERE id = 1{}").format(
+                sql.Identifier(OWNERSHIP_TABLE), lock_clause
+            )
+        ).fetchone()
+        phase = int(row[0]) if row else 0
+    owned_from = SERVICE_OWNS_FROM[table.source_table]
+    if phase < owned_from:
+        raise NotReady(
+            f"the monolith owns {table.source_table} at phase {phase} already: nothing to move back"
+            f" (moving back is for phases {owned_from} and above, before the phase is set lower;"
+            " now it would overwrite what the monolith wrote since)"
+        )
+
+
+def _staging(table: str) -> sql.Identifier:
+    return sql.Identifier(f"moving_back_{table}")
+
+
+def _stage(
+    stores: Stores, service: PartName, source_table: str, columns: tuple[str, ...], query: str
+) -> None:
+    """A temporary monolith table shaped as `source_table`'s `columns`, filled by `query` on `service`."""
+    stores.source.execute(
+        sql.SQL(
+            "CREATE TEMPORARY TABLE {staging} ON COMMIT DROP AS SELECT {columns} FROM {table} WITH NO DATA"
+        ).format(
+            staging=_staging(source_table), columns=column_list(columns), table=sql.Identifier(source_table)
+        )
+    )
+    copy_in = sql.SQL("COPY {staging} ({columns}) FROM STDIN").format(
+        staging=_staging(source_table), columns=column_list(columns)
+    )
+    pipe_copy(
+        stores.targets[service], stores.source, sql.SQL("COPY ({}) TO STDOUT").format(sql.SQL(query)), copy_in
+    )
+
+
+def _load(stores: Stores, service: PartName, tables: tuple[TableMapping, ...], bar: Progress) -> None:
+    """Every row of the service's tables into staging tables, from one snapshot of the service.
+
+    Text COPY, not binary: the two schemas match column for column in meaning, and text
+    does not depend on their integer widths matching too.
+    """
+    connection = stores.targets[service]
+    with connection.transaction():
+        connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        for table in tables:
+            query = sql.SQL("SELECT {columns} FROM {table}").format(
+                columns=column_list(table.target_columns), table=sql.Identifier(table.target_table)
+            )
+            _stage(stores, service, table.source_table, table.source_columns, query.as_string(connection))
+            bar.add(_count(stores.source, _staging(table.source_table)))
+        if service is PartName.USER_SERVICE:
+            for name, columns in (("revoked_tokens", _REVOKED_TOKENS), ("login_throttle", _LOGIN_THROTTLE)):
+                query = sql.SQL("SELECT {columns} FROM {table}").format(
+                    columns=column_list(columns), table=sql.Identifier(name)
+                )
+                _stage(stores, service, name, columns, query.as_string(connection))
+
+
+def _count(connection: Connection, table: sql.Identifier) -> int:
+    row = connection.execute(sql.SQL("SELECT count(*) FROM {}").format(table)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _delete_missing(source: Connection, table: TableMapping) -> tuple[int, list[str]]:
+    """Delete the monolith's rows the service no longer has; return how many, and the keys they named."""
+    name = sql.Identifier(table.source_table)
+    absent = sql.SQL("NOT EXISTS (SELECT 1 FROM {staging} AS kept WHERE kept.id = present.id)").format(
+        staging=_staging(table.source_table)
+    )
+    if table.source_table == "users":
+        _refuse_referenced_users(source, absent)
+    keys = column_list(OBJECT_KEY_COLUMNS) if table.source_table == OBJECTS_TABLE else sql.SQL("NULL")
+    deleted = source.execute(
+        sql.SQL("DELETE FROM {table} AS present WHERE {absent} RETURNING {keys}").format(
+            table=name, absent=absent, keys=keys
+        )
+    ).fetchall()
+    return len(deleted), [key for row in deleted for key in row if key is not None]
+
+
+def _refuse_referenced_users(source: Connection, absent: sql.Composable) -> None:
+    """user-service deletes no account: a monolith user it lacks that photos or shares name is an error."""
+    named = sql.SQL(" OR ").join(
+        sql.SQL("EXISTS (SELECT 1 FROM {table} WHERE {column} = present.id)").format(
+            table=sql.Identifier(table), column=sql.Identifier(column)
+        )
+        for table, column in _USER_REFERENCES
+    )
+    ids = [
+        row[0]
+        for row in source.execute(
+            sql.SQL(
+                "SELECT id FROM users AS present WHERE {absent} AND ({named}) ORDER BY id LIMIT %s"
+            ).format(absent=absent, named=named),
+            (_NAMED,),
+        )
+    ]
+    if ids:
+        raise ConflictingRows(
+            f"the monolith's users {', '.join(map(str, ids))} are not in user-service, and the monolith's"
+            " photos or shares name them: nothing was moved back"
+        )
+
+
+def _upsert(source: Connection, table: TableMapping) -> int:
+    """Insert the service's rows the monolith lacks and update those that differ; return how many."""
+    columns = table.source_columns
+    others = [column for column in columns if column != "id"]
+    statement = sql.SQL(
+        "INSERT INTO {table} AS present ({columns}) SELECT {columns} FROM {staging} ORDER BY id"
+        " ON CONFLICT (id) DO UPDATE SET {updates} WHERE ({current}) IS DISTINCT FROM ({incoming})"
+    ).format(
+        table=sql.Identifier(table.source_table),
+        columns=column_list(columns),
+        staging=_staging(table.source_table),
+        updates=sql.SQL(", ").join(
+            sql.SQL("{column} = EXCLUDED.{column}").format(column=sql.Identifier(column)) for column in others
+        ),
+        current=sql.SQL(", ").join(sql.Identifier("present", column) for column in others),
+        incoming=sql.SQL(", ").join(sql.Identifier("excluded", column) for column in others),
+    )
+    return source.execute(statement).rowcount
+
+
+def _add_reference_rows(stores: Stores) -> int:
+    """Reference rows, from user-service, of users the incoming photos and shares name, if missing."""
+    source = stores.source
+    wanted = [
+        row[0]
+        for row in source.execute(
+            sql.SQL(
+                "SELECT DISTINCT named.id FROM ("
+                "SELECT owner_id AS id FROM {photos} UNION SELECT user_id FROM {shares}) AS named"
+                " WHERE NOT EXISTS (SELECT 1 FROM users WHERE users.id = named.id) ORDER BY named.id"
+            ).format(photos=_staging("photos"), shares=_staging("shares"))
+        )
+    ]
+    if not wanted:
+        return 0
+    users = stores.targets[PartName.USER_SERVICE]
+    with users.transaction():
+        accounts = users.execute(
+            "SELECT id, username, display_name, created_at FROM users WHERE id = ANY(%s) ORDER BY id",
+            (wanted,),
+        ).fetchall()
+    unknown = sorted(set(wanted) - {account[0] for account in accounts})
+    if unknown:
+        raise MigrationError(
+            f"photo-service's photos or shares name users that user-service does not have"
+            f" ({', '.join(map(str, unknown[:_NAMED]))}): nothing was moved back"
+        )
+    with source.cursor() as cursor:
+        cursor.executemany(
+            "INSERT INTO users (id, username, display_name, password_hash, created_at)"
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+            [(*account[:3], REFERENCE_PASSWORD_HASH, account[3]) for account in accounts],
+        )
+    advance_sequence(source, "users")
+    return len(accounts)
+
+
+def _move_security_state(stores: Stores, result: MovedBack) -> None:
+    """Revocations: a union of the unexpired ones. The throttle: user-service's exactly."""
+    source = stores.source
+    result.rows_upserted["revoked_tokens"] = source.execute(
+        sql.SQL(
+            "INSERT INTO revoked_tokens ({columns}) SELECT {columns} FROM {staging}"
+            " WHERE expires_at > now() ON CONFLICT (token_id) DO NOTHING"
+        ).format(columns=column_list(_REVOKED_TOKENS), staging=_staging("revoked_tokens"))
+    ).rowcount
+    result.rows_deleted["revoked_tokens"] = 0
+    key = column_list(_THROTTLE_KEY)
+    result.rows_deleted["login_throttle"] = source.execute(
+        sql.SQL("DELETE FROM login_throttle WHERE ({key}) NOT IN (SELECT {key} FROM {staging})").format(
+            key=key, staging=_staging("login_throttle")
+        )
+    ).rowcount
+    others = [column for column in _LOGIN_THROTTLE if column not in _THROTTLE_KEY]
+    result.rows_upserted["login_throttle"] = source.execute(
+        sql.SQL(
+            "INSERT INTO login_throttle AS present ({columns}) SELECT {columns} FROM {staging}"
+            " ON CONFLICT ({key}) DO UPDATE SET {updates} WHERE ({current}) IS DISTINCT FROM ({incoming})"
+        ).format(
+            columns=column_list(_LOGIN_THROTTLE),
+            staging=_staging("login_throttle"),
+            key=key,
+            updates=sql.SQL(", ").join(
+                sql.SQL("{column} = EXCLUDED.{column}").format(column=sql.Identifier(column))
+                for column in others
+            ),
+            current=sql.SQL(", ").join(sql.Identifier("present", column) for column in others),
+            incoming=sql.SQL(", ").join(sql.Identifier("excluded", column) for column in others),
+        )
+    ).rowcount
+
+
+def _adopt_rows(stores: Stores, service: PartName, tables: tuple[TableMapping, ...]) -> None:
+    """Record the service's rows as the migration's, so the forward sync at N-1 may update and delete them."""
+    connection = stores.targets[service]
+    checkpoints.ensure_checkpoints(connection)
+    done = checkpoints.read_checkpoints(connection)
+    for table in tables:
+        state = done.get(table.stream)
+        mark = state.last_id if state is not None else 0
+        ids = [
+            row[0]
+            for row in stores.source.execute(
+                sql.SQL("SELECT id FROM {} WHERE id > %s ORDER BY id").format(_staging(table.source_table)),
+                (mark,),
+            )
+        ]
+        if ids:
+            with connection.transaction():
+                checkpoints.record_synced_rows(connection, table.target_table, ids, mark)
+
+
+def _reverse_transfer(stores: Stores) -> ObjectTransfer:
+    """From photo-service's bucket into the monolith's: the forward transfer, turned around."""
+    return ObjectTransfer(
+        stores.target,
+        stores.endpoints.target_bucket,
+        stores.s3,
+        stores.endpoints.source_bucket,
+        server_side=stores.endpoints.server_side_copy,
+    )
+
+
+def _copy_objects_back(stores: Stores, named_keys: set[str], progress: ProgressFactory) -> int:
+    """Copy every object photo-service's photos name that the monolith's bucket lacks or holds different."""
+    photos = stores.targets[PartName.PHOTO_SERVICE]
+    with photos.transaction():
+        row = photos.execute(
+            sql.SQL("SELECT count(*) * 2 FROM {}").format(sql.Identifier(OBJECTS_TABLE))
+        ).fetchone()
+    bar = progress("move back objects", int(row[0]) if row else 0, "objects")
+
+    def remembered(keys: Iterable[str]) -> Iterator[str]:
+        for key in keys:
+            named_keys.add(key)
+            yield key
+
+    outcome = copy_listed_objects(
+        _reverse_transfer(stores), remembered(named_object_keys(photos)), progress=bar
+    )
+    bar.finish()
+    _refuse_absent(stores, outcome.absent)
+    return outcome.copied
+
+
+def _copy_late_objects(stores: Stores, named_keys: set[str]) -> int:
+    """Copy the objects of staged photos the listing-driven copy did not see (written after it started)."""
+    keys = [
+        key
+        for row in stores.source.execute(
+            sql.SQL("SELECT {keys} FROM {staging}").format(
+                keys=column_list(OBJECT_KEY_COLUMNS), staging=_staging(OBJECTS_TABLE)
+            )
+        )
+        for key in row
+        if key not in named_keys
+    ]
+    if not keys:
+        return 0
+    absent = copy_objects(_reverse_transfer(stores), keys)
+    _refuse_absent(stores, absent)
+    return len(keys) - len(absent)
+
+
+def _refuse_absent(stores: Stores, absent: list[str]) -> None:
+    if absent:
+        raise ObjectCopyFailed(
+            f"photo-service's photos name objects its bucket {stores.endpoints.target_bucket!r} does not hold"
+            f" ({', '.join(sorted(absent)[:_NAMED])}): nothing was moved back"
+        )
+
+
+def _delete_freed_objects(stores: Stores, keys: list[str]) -> int:
+    """Delete the deleted photos' objects from the monolith's bucket, unless a photo still names them."""
+    with stores.source.transaction():
+        still_named = {
+            row[0]
+            for column in OBJECT_KEY_COLUMNS
+            for row in stores.source.execute(
+                sql.SQL("SELECT {column} FROM {table} WHERE {column} = ANY(%s)").format(
+                    column=sql.Identifier(column), table=sql.Identifier(OBJECTS_TABLE)
+                ),
+                (keys,),
+            )
+        }
+    freed = sorted(set(keys) - still_named)
+    delete_objects(stores.s3, stores.endpoints.source_bucket, freed)
+    return len(freed)
