@@ -159,6 +159,11 @@ def test_photos_written_in_photo_service_come_back_with_their_objects(backfilled
         NEW_PHOTO,
         (newcomer, "uploaded in phase 2", 18, "photos/p2-new", "thumbnails/p2-new"),
     )[0][0]
+    execute(
+        stores.photos_url,
+        "INSERT INTO upload_requests (owner_id, key, fingerprint, photo_id) VALUES (%s, 'retry-me', %s, %s)",
+        (newcomer, "f" * 64, uploaded),
+    )
     # ...edits a caption, shares the new photo, revokes a share, deletes a photo and its objects.
     execute(
         stores.photos_url,
@@ -182,8 +187,8 @@ def test_photos_written_in_photo_service_come_back_with_their_objects(backfilled
         set_ownership_phase(stores.source_url, 1)
         report = verify_at_phase(opened, 1)
 
-    assert moved.rows_upserted == {"users": 1, "photos": 2, "shares": 1}
-    assert moved.rows_deleted == {"shares": 1 + shares_of_deleted, "photos": 1}
+    assert moved.rows_upserted == {"users": 1, "photos": 2, "shares": 1, "upload_requests": 1}
+    assert moved.rows_deleted == {"shares": 1 + shares_of_deleted, "photos": 1, "upload_requests": 0}
     assert (moved.objects_copied, moved.objects_deleted) == (2, 2)
     assert not again.changed_anything, again
     assert report.ok, report
@@ -193,6 +198,9 @@ def test_photos_written_in_photo_service_come_back_with_their_objects(backfilled
     # Rows and bytes are back; the deletions stay deleted.
     assert object_bytes(stores, stores.source_bucket, "photos/p2-new") == b"new original bytes"
     assert object_bytes(stores, stores.source_bucket, "thumbnails/p2-new") == b"new thumbnail"
+    assert execute(stores.source_url, "SELECT owner_id, key, photo_id FROM upload_requests") == [
+        (newcomer, "retry-me", uploaded)
+    ]
     assert execute(stores.source_url, "SELECT caption, visibility FROM photos WHERE id = 2") == [
         ("edited in phase 2", "public")
     ]
@@ -272,6 +280,10 @@ def test_a_second_run_reports_nothing_to_do(backfilled: MigrationStores) -> None
         first = move_back(opened, "photos")
         second = move_back(opened, "photos")
     assert first == MovedBack(
-        "photos", {"users": 0, "photos": 0, "shares": 0}, {"shares": 0, "photos": 0}, 0, 0
+        "photos",
+        {"users": 0, "photos": 0, "shares": 0, "upload_requests": 0},
+        {"shares": 0, "photos": 0, "upload_requests": 0},
+        0,
+        0,
     )
     assert second == first

@@ -21,6 +21,12 @@ What moves, per group (`GROUPS`):
   sides use the monolith's key scheme). The users those rows name that the monolith lacks
   (accounts created in phase 1 or 2) get reference rows from user-service, as the monolith
   itself writes them (`snappy_monolith.user_directory`), since user-service still owns users.
+  `upload_requests` (the Idempotency-Keys of uploads) is a union, photo-service's record
+  winning for the same key: an upload whose answer was lost in phase N and that is retried
+  after the flip replays the photo instead of making a second one.
+
+The state tables (`STATE_TABLES`) are not data the forward migration copies; only the way
+back carries them, because it hands a group to a writer that was away while they changed.
 
 How, and why this way:
 
@@ -89,8 +95,10 @@ from snappy_topology import PartName
 __all__ = [
     "GROUPS",
     "REFERENCE_PASSWORD_HASH",
+    "STATE_TABLES",
     "Group",
     "MovedBack",
+    "StateTable",
     "group_of",
     "move_back",
 ]
@@ -101,10 +109,61 @@ GROUPS: Final[dict[str, tuple[str, ...]]] = {"users": ("users",), "photos": ("ph
 # The password hash of a reference row (snappy_monolith.user_directory.REFERENCE_PASSWORD_HASH):
 # no password verifies against it.
 REFERENCE_PASSWORD_HASH: Final = "!"  # noqa: S105 - a marker, not a secret
-# user-service's security state, table for table as in the monolith (both migrations 0003/0002).
-_REVOKED_TOKENS = ("token_id", "expires_at")
-_LOGIN_THROTTLE = ("scope", "subject", "failures", "window_started_at", "blocked_until")
-_THROTTLE_KEY = ("scope", "subject")
+
+
+@dataclass(frozen=True)
+class StateTable:
+    """A table of a group's state outside `mapping.TABLES`, held alike by the monolith and its service.
+
+    The forward migration does not copy it (it is not the group's data, but its security or
+    idempotency state); the way back carries the service's rows over: inserted where the
+    monolith lacks them, updated where they differ if `update`, only those for which `keep`
+    (an SQL condition on the service's row) holds, and with `mirror` the monolith's rows the
+    service lacks deleted, so the table ends equal to the service's.
+    """
+
+    name: str
+    columns: tuple[str, ...]
+    key: tuple[str, ...]
+    update: bool
+    mirror: bool
+    keep: str = "true"
+
+
+# Table for table as in the monolith (its migrations 0003 and 0004; user-service's 0002,
+# photo-service's 0002).
+STATE_TABLES: Final[dict[str, tuple[StateTable, ...]]] = {
+    "users": (
+        # A union: no revocation is ever removed, or a logged-out token would open again.
+        # Those expired protect nothing (the monolith purges them itself).
+        StateTable(
+            "revoked_tokens",
+            ("token_id", "expires_at"),
+            key=("token_id",),
+            update=False,
+            mirror=False,
+            keep="expires_at > now()",
+        ),
+        # user-service counted every attempt of phase N: its counts are the current ones.
+        StateTable(
+            "login_throttle",
+            ("scope", "subject", "failures", "window_started_at", "blocked_until"),
+            key=("scope", "subject"),
+            update=True,
+            mirror=True,
+        ),
+    ),
+    "photos": (
+        # A retried upload (a lost answer, retried after the flip) must replay, not upload twice.
+        StateTable(
+            "upload_requests",
+            ("owner_id", "key", "fingerprint", "photo_id", "created_at"),
+            key=("owner_id", "key"),
+            update=True,
+            mirror=False,
+        ),
+    ),
+}
 # The monolith's tables whose rows name users (foreign keys to users.id).
 _USER_REFERENCES = (("photos", "owner_id"), ("shares", "user_id"))
 _NAMED = 10
@@ -115,8 +174,8 @@ class MovedBack:
     """What a move back wrote to the monolith.
 
     `rows_upserted` and `rows_deleted` count, per monolith table, the rows inserted or
-    changed and the rows deleted (for users also `revoked_tokens` and `login_throttle`; for
-    photos, `users` counts the reference rows added). `objects_copied` are objects written
+    changed and the rows deleted, the group's `STATE_TABLES` included (for photos, `users`
+    counts the reference rows added). `objects_copied` are objects written
     into the monolith's bucket, `objects_deleted` those removed with their deleted photos.
     A second run over unchanged data reports zeros everywhere.
     """
@@ -166,7 +225,7 @@ def move_back(stores: Stores, group: str, *, progress: ProgressFactory = Progres
     try:
         with stores.source.transaction():
             _require_service_owns(stores.source, tables[0], lock=True)
-            _load(stores, service, tables, bar)
+            _load(stores, service, tables, STATE_TABLES[moving], bar)
             if moving == "photos" and stores.buckets_differ:
                 result.objects_copied += _copy_late_objects(stores, named_keys)
             for table in reversed(tables):
@@ -178,8 +237,9 @@ def move_back(stores: Stores, group: str, *, progress: ProgressFactory = Progres
             for table in tables:
                 result.rows_upserted[table.source_table] = _upsert(stores.source, table)
                 advance_sequence(stores.source, table.source_table)
-            if moving == "users":
-                _move_security_state(stores, result)
+            for state in STATE_TABLES[moving]:
+                deleted, upserted = _carry_state(stores.source, state)
+                result.rows_deleted[state.name], result.rows_upserted[state.name] = deleted, upserted
             # Before the monolith commits: marking rows as the migration's is harmless if
             # this transaction then fails (the group stays the service's, and the change log
             # holds nothing of it), while the other order could leave sync refusing them.
@@ -244,7 +304,13 @@ def _stage(
     )
 
 
-def _load(stores: Stores, service: PartName, tables: tuple[TableMapping, ...], bar: Progress) -> None:
+def _load(
+    stores: Stores,
+    service: PartName,
+    tables: tuple[TableMapping, ...],
+    state_tables: tuple[StateTable, ...],
+    bar: Progress,
+) -> None:
     """Every row of the service's tables into staging tables, from one snapshot of the service.
 
     Text COPY, not binary: the two schemas match column for column in meaning, and text
@@ -259,12 +325,11 @@ def _load(stores: Stores, service: PartName, tables: tuple[TableMapping, ...], b
             )
             _stage(stores, service, table.source_table, table.source_columns, query.as_string(connection))
             bar.add(_count(stores.source, _staging(table.source_table)))
-        if service is PartName.USER_SERVICE:
-            for name, columns in (("revoked_tokens", _REVOKED_TOKENS), ("login_throttle", _LOGIN_THROTTLE)):
-                query = sql.SQL("SELECT {columns} FROM {table}").format(
-                    columns=column_list(columns), table=sql.Identifier(name)
-                )
-                _stage(stores, service, name, columns, query.as_string(connection))
+        for state in state_tables:
+            query = sql.SQL("SELECT {columns} FROM {table} WHERE {keep}").format(
+                columns=column_list(state.columns), table=sql.Identifier(state.name), keep=sql.SQL(state.keep)
+            )
+            _stage(stores, service, state.name, state.columns, query.as_string(connection))
 
 
 def _count(connection: Connection, table: sql.Identifier) -> int:
@@ -319,18 +384,30 @@ def _upsert(source: Connection, table: TableMapping) -> int:
     others = [column for column in columns if column != "id"]
     statement = sql.SQL(
         "INSERT INTO {table} AS present ({columns}) SELECT {columns} FROM {staging} ORDER BY id"
-        " ON CONFLICT (id) DO UPDATE SET {updates} WHERE ({current}) IS DISTINCT FROM ({incoming})"
+        " ON CONFLICT (id) DO {action}"
     ).format(
         table=sql.Identifier(table.source_table),
         columns=column_list(columns),
         staging=_staging(table.source_table),
-        updates=sql.SQL(", ").join(
-            sql.SQL("{column} = EXCLUDED.{column}").format(column=sql.Identifier(column)) for column in others
-        ),
-        current=sql.SQL(", ").join(sql.Identifier("present", column) for column in others),
-        incoming=sql.SQL(", ").join(sql.Identifier("excluded", column) for column in others),
+        action=_update_when_different(others),
     )
     return source.execute(statement).rowcount
+
+
+def _update_when_different(columns: list[str]) -> sql.Composed:
+    """`UPDATE SET ...` of an upsert into a table aliased `present`, only where a column differs.
+
+    An unchanged row is not written at all: no dead tuple, no lock, and a run over equal
+    data counts zero rows.
+    """
+    return sql.SQL("UPDATE SET {updates} WHERE ({current}) IS DISTINCT FROM ({incoming})").format(
+        updates=sql.SQL(", ").join(
+            sql.SQL("{column} = EXCLUDED.{column}").format(column=sql.Identifier(column))
+            for column in columns
+        ),
+        current=sql.SQL(", ").join(sql.Identifier("present", column) for column in columns),
+        incoming=sql.SQL(", ").join(sql.Identifier("excluded", column) for column in columns),
+    )
 
 
 def _add_reference_rows(stores: Stores) -> int:
@@ -370,39 +447,25 @@ def _add_reference_rows(stores: Stores) -> int:
     return len(accounts)
 
 
-def _move_security_state(stores: Stores, result: MovedBack) -> None:
-    """Revocations: a union of the unexpired ones. The throttle: user-service's exactly."""
-    source = stores.source
-    result.rows_upserted["revoked_tokens"] = source.execute(
+def _carry_state(source: Connection, state: StateTable) -> tuple[int, int]:
+    """Apply a state table's staged rows to the monolith's; return the rows deleted and upserted."""
+    table, staging, key = sql.Identifier(state.name), _staging(state.name), column_list(state.key)
+    deleted = 0
+    if state.mirror:
+        deleted = source.execute(
+            sql.SQL("DELETE FROM {table} WHERE ({key}) NOT IN (SELECT {key} FROM {staging})").format(
+                table=table, key=key, staging=staging
+            )
+        ).rowcount
+    others = [column for column in state.columns if column not in state.key]
+    action: sql.Composable = _update_when_different(others) if state.update else sql.SQL("NOTHING")
+    upserted = source.execute(
         sql.SQL(
-            "INSERT INTO revoked_tokens ({columns}) SELECT {columns} FROM {staging}"
-            " WHERE expires_at > now() ON CONFLICT (token_id) DO NOTHING"
-        ).format(columns=column_list(_REVOKED_TOKENS), staging=_staging("revoked_tokens"))
+            "INSERT INTO {table} AS present ({columns}) SELECT {columns} FROM {staging}"
+            " ON CONFLICT ({key}) DO {action}"
+        ).format(table=table, columns=column_list(state.columns), staging=staging, key=key, action=action)
     ).rowcount
-    result.rows_deleted["revoked_tokens"] = 0
-    key = column_list(_THROTTLE_KEY)
-    result.rows_deleted["login_throttle"] = source.execute(
-        sql.SQL("DELETE FROM login_throttle WHERE ({key}) NOT IN (SELECT {key} FROM {staging})").format(
-            key=key, staging=_staging("login_throttle")
-        )
-    ).rowcount
-    others = [column for column in _LOGIN_THROTTLE if column not in _THROTTLE_KEY]
-    result.rows_upserted["login_throttle"] = source.execute(
-        sql.SQL(
-            "INSERT INTO login_throttle AS present ({columns}) SELECT {columns} FROM {staging}"
-            " ON CONFLICT ({key}) DO UPDATE SET {updates} WHERE ({current}) IS DISTINCT FROM ({incoming})"
-        ).format(
-            columns=column_list(_LOGIN_THROTTLE),
-            staging=_staging("login_throttle"),
-            key=key,
-            updates=sql.SQL(", ").join(
-                sql.SQL("{column} = EXCLUDED.{column}").format(column=sql.Identifier(column))
-                for column in others
-            ),
-            current=sql.SQL(", ").join(sql.Identifier("present", column) for column in others),
-            incoming=sql.SQL(", ").join(sql.Identifier("excluded", column) for column in others),
-        )
-    ).rowcount
+    return deleted, upserted
 
 
 def _adopt_rows(stores: Stores, service: PartName, tables: tuple[TableMapping, ...]) -> None:
