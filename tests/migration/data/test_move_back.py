@@ -17,7 +17,7 @@ from snappy_migration.backfill import backfill
 from snappy_migration.errors import ConflictingRows, NotReady
 from snappy_migration.objects import ObjectCopyFailed
 from snappy_migration.phases import verify_at_phase
-from snappy_migration.reverse import MovedBack, group_of, move_back
+from snappy_migration.reverse import MovedBack, group_of, hand_over_state, move_back
 from snappy_migration.stores import open_stores
 from snappy_migration.sync import sync
 from snappy_monolith.ownership import set_ownership_phase
@@ -287,3 +287,45 @@ def test_a_second_run_reports_nothing_to_do(backfilled: MigrationStores) -> None
         0,
     )
     assert second == first
+
+
+def test_the_monoliths_revocations_throttle_and_upload_keys_are_handed_over_at_the_cutover_forward(
+    backfilled: MigrationStores,
+) -> None:
+    stores = backfilled
+    in_an_hour = datetime.now(UTC) + timedelta(hours=1)
+    # Phase 0: a log-out on the monolith, a blocked guesser, an upload with an Idempotency-Key.
+    execute(
+        stores.source_url, "INSERT INTO revoked_tokens VALUES ('logged-out-in-phase-0', %s)", (in_an_hour,)
+    )
+    execute(stores.source_url, "INSERT INTO revoked_tokens VALUES ('long-gone', now() - interval '1 day')")
+    execute(
+        stores.source_url,
+        "INSERT INTO login_throttle VALUES ('address', '192.0.2.7', 5, now(), now() + interval '10 minutes')",
+    )
+    execute(stores.users_url, "INSERT INTO login_throttle VALUES ('account', 'stale', 1, now(), NULL)")
+    execute(
+        stores.source_url,
+        "INSERT INTO upload_requests (owner_id, key, fingerprint, photo_id) VALUES (1, 'sent-twice', %s, 1)",
+        ("a" * 64,),
+    )
+    with open_stores(stores.endpoints) as opened:
+        users = hand_over_state(opened, "users")
+        photos = hand_over_state(opened, "photos")
+        again = hand_over_state(opened, "users")
+        set_ownership_phase(stores.source_url, 1)
+        with pytest.raises(NotReady, match="user-service owns users at phase 1 already"):
+            hand_over_state(opened, "users")
+
+    assert users.rows_upserted == {"revoked_tokens": 1, "login_throttle": 1}
+    assert users.rows_deleted == {"revoked_tokens": 0, "login_throttle": 1}
+    assert photos.rows_upserted == {"upload_requests": 1}
+    assert again.rows_upserted == {"revoked_tokens": 0, "login_throttle": 0}
+    assert again.rows_deleted == {"revoked_tokens": 0, "login_throttle": 0}
+    assert execute(stores.users_url, "SELECT token_id FROM revoked_tokens") == [("logged-out-in-phase-0",)]
+    assert execute(stores.users_url, "SELECT scope, subject, failures FROM login_throttle") == [
+        ("address", "192.0.2.7", 5)
+    ]
+    assert execute(stores.photos_url, "SELECT owner_id, key, photo_id FROM upload_requests") == [
+        (1, "sent-twice", 1)
+    ]

@@ -25,8 +25,9 @@ What moves, per group (`GROUPS`):
   winning for the same key: an upload whose answer was lost in phase N and that is retried
   after the flip replays the photo instead of making a second one.
 
-The state tables (`STATE_TABLES`) are not data the forward migration copies; only the way
-back carries them, because it hands a group to a writer that was away while they changed.
+The state tables (`STATE_TABLES`) are not data backfill and sync copy. The way back
+carries them because it hands a group to a writer that was away while they changed; the
+cutover forward carries them the other way with `hand_over_state`, by the same rules.
 
 How, and why this way:
 
@@ -97,9 +98,11 @@ __all__ = [
     "REFERENCE_PASSWORD_HASH",
     "STATE_TABLES",
     "Group",
+    "HandedOver",
     "MovedBack",
     "StateTable",
     "group_of",
+    "hand_over_state",
     "move_back",
 ]
 
@@ -256,22 +259,69 @@ def move_back(stores: Stores, group: str, *, progress: ProgressFactory = Progres
     return result
 
 
+@dataclass
+class HandedOver:
+    """What `hand_over_state` wrote to the service: rows inserted or changed, and deleted, per table."""
+
+    group: Group
+    rows_upserted: dict[str, int] = field(default_factory=dict)
+    rows_deleted: dict[str, int] = field(default_factory=dict)
+
+
+def hand_over_state(stores: Stores, group: str) -> HandedOver:
+    """At a cutover forward (to the phase a service owns `group` from): the monolith's state tables to it.
+
+    The forward migration moves the group's data, not its `STATE_TABLES`; without this step a
+    token revoked on the monolith would open user-service again, and a guesser blocked there
+    would start afresh. The same rules as the way back, the other way: revocations as a
+    union, the throttle made the monolith's, Idempotency-Keys as a union (the monolith's
+    record winning per key). Call it with the group frozen and before the phase is recorded:
+    it refuses once the service owns the group (it would overwrite what the service wrote).
+    Idempotent: safe to re-run.
+    """
+    moving = group_of(group)
+    first = next(table for table in TABLES if table.source_table in GROUPS[moving])
+    service = stores.targets[first.target]
+    result = HandedOver(moving)
+    with stores.source.transaction():
+        phase = _recorded_phase(stores.source, lock=True)
+        if phase >= SERVICE_OWNS_FROM[first.source_table]:
+            raise NotReady(
+                f"{first.target.value} owns {first.source_table} at phase {phase} already: its state is"
+                " its own, and handing the monolith's over now would overwrite it"
+            )
+        with service.transaction():
+            for state in STATE_TABLES[moving]:
+                query = sql.SQL("SELECT {columns} FROM {table} WHERE {keep}").format(
+                    columns=column_list(state.columns),
+                    table=sql.Identifier(state.name),
+                    keep=sql.SQL(state.keep),
+                )
+                _stage(stores.source, service, state.name, state.columns, query.as_string(stores.source))
+                deleted, upserted = _carry_state(service, state)
+                result.rows_deleted[state.name], result.rows_upserted[state.name] = deleted, upserted
+    return result
+
+
 def _all_tables() -> str:
     return ", ".join(name for names in GROUPS.values() for name in names)
 
 
+def _recorded_phase(source: Connection, *, lock: bool) -> int:
+    """The phase the monolith's database records (0 without the table); with `lock`, its row held."""
+    present = source.execute("SELECT to_regclass(%s) IS NOT NULL", (OWNERSHIP_TABLE,)).fetchone()
+    if not present or not present[0]:
+        return 0
+    lock_clause = sql.SQL(" FOR SHARE") if lock else sql.SQL("")
+    row = source.execute(
+        sql.SQL("SELECT phase FROM {} WHERE id = 1{}").format(sql.Identifier(OWNERSHIP_TABLE), lock_clause)
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
 def _require_service_owns(source: Connection, table: TableMapping, *, lock: bool) -> None:
     """Refuse unless the recorded phase gives `table` to its service; with `lock`, hold the row."""
-    present = source.execute("SELECT to_regclass(%s) IS NOT NULL", (OWNERSHIP_TABLE,)).fetchone()
-    phase = 0
-    if present and present[0]:
-        lock_clause = sql.SQL(" FOR SHARE") if lock else sql.SQL("")
-        row = source.execute(
-            sql.SQL("SELECT phase FROM {} WHERE id = 1{}").format(
-                sql.Identifier(OWNERSHIP_TABLE), lock_clause
-            )
-        ).fetchone()
-        phase = int(row[0]) if row else 0
+    phase = _recorded_phase(source, lock=lock)
     owned_from = SERVICE_OWNS_FROM[table.source_table]
     if phase < owned_from:
         raise NotReady(
@@ -282,26 +332,23 @@ def _require_service_owns(source: Connection, table: TableMapping, *, lock: bool
 
 
 def _staging(table: str) -> sql.Identifier:
-    return sql.Identifier(f"moving_back_{table}")
+    """The temporary table that holds the other side's rows of `table` during a move."""
+    return sql.Identifier(f"staged_{table}")
 
 
 def _stage(
-    stores: Stores, service: PartName, source_table: str, columns: tuple[str, ...], query: str
+    reading: Connection, writing: Connection, table: str, columns: tuple[str, ...], query: str
 ) -> None:
-    """A temporary monolith table shaped as `source_table`'s `columns`, filled by `query` on `service`."""
-    stores.source.execute(
+    """A temporary table on `writing` shaped as its `table`'s `columns`, filled by `query` on `reading`."""
+    writing.execute(
         sql.SQL(
             "CREATE TEMPORARY TABLE {staging} ON COMMIT DROP AS SELECT {columns} FROM {table} WITH NO DATA"
-        ).format(
-            staging=_staging(source_table), columns=column_list(columns), table=sql.Identifier(source_table)
-        )
+        ).format(staging=_staging(table), columns=column_list(columns), table=sql.Identifier(table))
     )
     copy_in = sql.SQL("COPY {staging} ({columns}) FROM STDIN").format(
-        staging=_staging(source_table), columns=column_list(columns)
+        staging=_staging(table), columns=column_list(columns)
     )
-    pipe_copy(
-        stores.targets[service], stores.source, sql.SQL("COPY ({}) TO STDOUT").format(sql.SQL(query)), copy_in
-    )
+    pipe_copy(reading, writing, sql.SQL("COPY ({}) TO STDOUT").format(sql.SQL(query)), copy_in)
 
 
 def _load(
@@ -323,13 +370,19 @@ def _load(
             query = sql.SQL("SELECT {columns} FROM {table}").format(
                 columns=column_list(table.target_columns), table=sql.Identifier(table.target_table)
             )
-            _stage(stores, service, table.source_table, table.source_columns, query.as_string(connection))
+            _stage(
+                connection,
+                stores.source,
+                table.source_table,
+                table.source_columns,
+                query.as_string(connection),
+            )
             bar.add(_count(stores.source, _staging(table.source_table)))
         for state in state_tables:
             query = sql.SQL("SELECT {columns} FROM {table} WHERE {keep}").format(
                 columns=column_list(state.columns), table=sql.Identifier(state.name), keep=sql.SQL(state.keep)
             )
-            _stage(stores, service, state.name, state.columns, query.as_string(connection))
+            _stage(connection, stores.source, state.name, state.columns, query.as_string(connection))
 
 
 def _count(connection: Connection, table: sql.Identifier) -> int:
@@ -448,7 +501,10 @@ def _add_reference_rows(stores: Stores) -> int:
 
 
 def _carry_state(source: Connection, state: StateTable) -> tuple[int, int]:
-    """Apply a state table's staged rows to the monolith's; return the rows deleted and upserted."""
+    """Apply a state table's staged rows to the table of `source` (the side they move to).
+
+    Return the rows deleted and upserted.
+    """
     table, staging, key = sql.Identifier(state.name), _staging(state.name), column_list(state.key)
     deleted = 0
     if state.mirror:
