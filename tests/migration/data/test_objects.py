@@ -126,6 +126,27 @@ def transfer_of(stores: MigrationStores, client: Any = None) -> ObjectTransfer:
     return ObjectTransfer(s3, stores.source_bucket, s3, stores.target_bucket, server_side=True)
 
 
+class OpaqueTransfer(ObjectTransfer):
+    """A transfer on a store whose ETags are no MD5s: its listings' ETags too (see OpaqueETags)."""
+
+    def source_listing(self) -> Iterator[ObjectInfo]:
+        return self._opaque(self.source_bucket, super().source_listing())
+
+    def target_listing(self) -> Iterator[ObjectInfo]:
+        return self._opaque(self.target_bucket, super().target_listing())
+
+    @staticmethod
+    def _opaque(bucket: str, listing: Iterator[ObjectInfo]) -> Iterator[ObjectInfo]:
+        for item in listing:
+            yield ObjectInfo(item.key, item.size, OpaqueETags.opaque(bucket, item.etag).strip('"'))
+
+
+def opaque_transfer_of(stores: MigrationStores) -> ObjectTransfer:
+    """A server-side transfer between the test's buckets of a store whose ETags are no MD5s."""
+    s3: Any = OpaqueETags(s3_client(stores.endpoints.object_store))
+    return OpaqueTransfer(s3, stores.source_bucket, s3, stores.target_bucket, server_side=True)
+
+
 def seeded_objects(stores: MigrationStores, count: int) -> dict[str, bytes]:
     objects = {f"photos/{index:04d}": f"object {index} ".encode() * (1 + index % 7) for index in range(count)}
     put_objects(stores, objects)
@@ -230,7 +251,8 @@ def test_a_multipart_object_is_compared_by_hashing_both_copies(stores: Migration
 
 
 class OpaqueETags:
-    """A real client whose ETags are no MD5s: a keyed digest of the real one, keyed by bucket.
+    """A real client whose ETags are no MD5s: a digest of the real one, keyed by bucket
+    (the listings' are made so by `OpaqueTransfer`).
 
     Stands for a store that encrypts with customer keys, or an S3-compatible server with
     ETags of its own: equal contents in two buckets get different ETags.
@@ -245,19 +267,6 @@ class OpaqueETags:
     @staticmethod
     def opaque(bucket: str, etag: str) -> str:
         return '"' + hashlib.sha256(f"{bucket}:{etag}".encode()).hexdigest()[:32] + '"'
-
-    def get_paginator(self, operation: str) -> Any:
-        paginator = self._client.get_paginator(operation)  # type: ignore[call-overload]
-        opaque = self.opaque
-
-        class Pages:
-            def paginate(self, **arguments: Any) -> Iterator[dict[str, Any]]:
-                for page in paginator.paginate(**arguments):
-                    for item in page.get("Contents", []):
-                        item["ETag"] = opaque(arguments["Bucket"], item["ETag"])
-                    yield page
-
-        return Pages()
 
     def copy_object(self, **arguments: Any) -> Any:
         answer = self._client.copy_object(**arguments)
@@ -281,7 +290,7 @@ def test_a_store_whose_etags_are_no_md5s_is_settled_by_hashing_and_differences_s
     stores: MigrationStores,
 ) -> None:
     objects = seeded_objects(stores, 12)
-    transfer = transfer_of(stores, OpaqueETags(s3_client(stores.endpoints.object_store)))
+    transfer = opaque_transfer_of(stores)
 
     first = copy_listed_objects(transfer, sorted(objects))
     again = copy_listed_objects(transfer, sorted(objects))
@@ -445,7 +454,7 @@ def test_names_in_the_report_are_the_first_in_key_order_and_counts_are_complete(
     # Every target object opaque to its ETag and different: all settled by hashing, on threads.
     for key, body in objects.items():
         stores.s3().put_object(Bucket=stores.target_bucket, Key=key, Body=bytes(reversed(body)))
-    transfer = transfer_of(stores, OpaqueETags(s3_client(stores.endpoints.object_store)))
+    transfer = opaque_transfer_of(stores)
 
     report = inventory_objects(transfer, named)
 
