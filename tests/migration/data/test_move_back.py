@@ -109,8 +109,9 @@ def test_users_written_in_user_service_come_back_and_verify_at_phase_0(backfille
         assert sync(opened).upserted == {"photos": 1}
         moved = move_back(opened, "users")
         again = move_back(opened, "users")
-        set_ownership_phase(stores.source_url, 0)
+        # The cutover's order: verified before the flip, the phase still 1.
         report = verify_at_phase(opened, 0)
+        set_ownership_phase(stores.source_url, 0)
 
     assert moved.rows_upserted == {"users": 2, "revoked_tokens": 1, "login_throttle": 1}
     assert moved.rows_deleted == {"users": 0, "revoked_tokens": 0, "login_throttle": 1}
@@ -184,8 +185,8 @@ def test_photos_written_in_photo_service_come_back_with_their_objects(backfilled
     with open_stores(stores.endpoints) as opened:
         moved = move_back(opened, "photos")
         again = move_back(opened, "shares")
-        set_ownership_phase(stores.source_url, 1)
         report = verify_at_phase(opened, 1)
+        set_ownership_phase(stores.source_url, 1)
 
     assert moved.rows_upserted == {"users": 1, "photos": 2, "shares": 1, "upload_requests": 1}
     assert moved.rows_deleted == {"shares": 1 + shares_of_deleted, "photos": 1, "upload_requests": 0}
