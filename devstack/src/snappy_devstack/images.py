@@ -312,13 +312,13 @@ def build_images(
 
     DevstackError names the image that failed and shows its build log's tail.
     """
-    chosen_engine = detect_engine() if engine == _AUTO else engine
-    wanted = [spec for spec in IMAGES if not only or spec.name in only]
     unknown = sorted(set(only) - {spec.name for spec in IMAGES})
     if unknown:
         raise DevstackError(
             f"no image called {', '.join(unknown)}; the images: {', '.join(spec.name for spec in IMAGES)}"
         )
+    wanted = [spec for spec in IMAGES if not only or spec.name in only]
+    chosen_engine = detect_engine() if engine == _AUTO else engine
     logs = log_dir or _REPOSITORY_ROOT / ".snappy" / "logs" / "images"
     logs.mkdir(parents=True, exist_ok=True)
     base_log = logs / "base.log"
