@@ -216,7 +216,7 @@ def _run(arguments: argparse.Namespace, cleanup: ExitStack) -> int:
     hashed = first.hashed + again.hashed
     if arguments.across_endpoints:
         measurements += _across_endpoints(
-            cleanup, client, source_bucket, keys[: arguments.across_endpoints], progress, failures
+            cleanup, tool_client, source_bucket, keys[: arguments.across_endpoints], progress, failures
         )
     tool_peak_mb = _peak_memory_mb() if tool_peak_measured else None
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -497,3 +497,15 @@ def test_a_listing_of_a_missing_bucket_fails_with_its_s3_error_code(stores: Migr
         list(list_objects(s3_client(stores.endpoints.object_store), "snappy-no-such-bucket"))
 
     assert raised.value.response["Error"]["Code"] == "NoSuchBucket"
+
+
+def test_a_client_that_presigns_otherwise_lists_through_botocore_with_the_same_result(
+    stores: MigrationStores,
+) -> None:
+    seeded_objects(stores, 30)
+    # A plain client (signature version left to botocore, which presigns with version 2 here).
+    plain = stores.s3()
+
+    assert list(list_objects(plain, stores.source_bucket)) == list(
+        list_objects(s3_client(stores.endpoints.object_store), stores.source_bucket)
+    )

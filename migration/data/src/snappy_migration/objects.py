@@ -516,11 +516,19 @@ def list_objects(s3: S3Client, bucket: str) -> Iterator[ObjectInfo]:
     here: botocore's generic response parser costs about 30 microseconds a key in this
     process, which bounds a re-run or a verify on a busy machine, and the XML is read in a
     tenth of that. Signing, the endpoint and the addressing style stay botocore's. Where a
-    proxy is configured for the endpoint, botocore's paginator does the work instead.
+    proxy is configured for the endpoint, or the client does not presign with signature
+    version 4 (`snappy_migration.stores.s3_client` does), botocore's paginator does the
+    work instead.
     """
     endpoint = urllib.parse.urlsplit(s3.meta.endpoint_url)
     proxies = urllib.request.getproxies()
-    if endpoint.scheme in proxies and not urllib.request.proxy_bypass(endpoint.hostname or ""):
+    proxied = endpoint.scheme in proxies and not urllib.request.proxy_bypass(endpoint.hostname or "")
+    # botocore presigns with version 2 unless the client's config asks for version 4 by name,
+    # whatever it signs its own requests with: the URL itself says which it got.
+    probe = s3.generate_presigned_url(
+        "list_objects_v2", Params={"Bucket": bucket}, ExpiresIn=_LIST_URL_SECONDS
+    )
+    if proxied or "X-Amz-Signature=" not in probe:
         yield from _list_objects_through_botocore(s3, bucket)
         return
     pool = urllib3.PoolManager(
