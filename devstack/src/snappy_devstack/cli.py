@@ -19,6 +19,7 @@ from types import FrameType
 
 from snappy_devstack.backing import BackingServices, provide_backing_services
 from snappy_devstack.bench.command import BENCH, add_bench_parser, run_bench
+from snappy_devstack.cutover import CUTOVER, add_cutover_parser, run_cutover
 from snappy_devstack.deploy import DEPLOY, add_deploy_parser, run_deploy
 from snappy_devstack.errors import DevstackError
 from snappy_devstack.images import IMAGES_COMMAND, add_images_parser, run_images
@@ -90,9 +91,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "rehearse": _rehearse,
         BENCH: run_bench,
         SHADOW: run_shadow,
-        IMAGES_COMMAND: run_images,
         PHASE: run_phase,
+        CUTOVER: run_cutover,
         DEPLOY: run_deploy,
+        IMAGES_COMMAND: run_images,
     }.get(arguments.command, _seed)
     try:
         return run(arguments)
@@ -172,11 +174,12 @@ def _parser() -> argparse.ArgumentParser:
     add_bench_parser(commands)
 
     add_shadow_parser(commands)
-
-    add_images_parser(commands)
     add_phase_parser(commands)
+    add_cutover_parser(commands)
 
     add_deploy_parser(commands)
+
+    add_images_parser(commands)
 
     seed_command = commands.add_parser(
         "seed",
@@ -248,18 +251,17 @@ def _strangler_of(stacks: list[Stack]) -> Stack | None:
 def _before_strangler(stack: Stack, services: BackingServices, state_dir: Path) -> int:
     """Refuse or empty the services' stores (snappy_devstack.strangler); migrate the stores with no server.
 
-    The data migration reads the monolith's database and writes both services' from phase 1
-    on, whether or not their process runs in this phase (photo-service's waits for phase 2,
-    the monolith's outlives its process at phase 4).
+    The data migration reads the monolith's database and writes both services', whether or
+    not their process runs in this phase (the monolith's database outlives its process at
+    phase 4); a cutover from phase 0 fills the services' stores.
     """
     phase = stack.phase or 0
     recorded = refuse_or_reset(services, phase)
     running = {server.part.name for server in stack.servers}
-    if phase > 0:
-        for name in (PartName.MONOLITH, PartName.USER_SERVICE, PartName.PHOTO_SERVICE):
-            if name not in running:
-                _say(f"Migrating {name}'s database (no {name} process in phase {phase})...")
-                migrate_database(Server(part(name), 0), services=services, logs=state_dir / "logs")
+    for name in (PartName.MONOLITH, PartName.USER_SERVICE, PartName.PHOTO_SERVICE):
+        if name not in running:
+            _say(f"Migrating {name}'s database (no {name} process in phase {phase})...")
+            migrate_database(Server(part(name), 0), services=services, logs=state_dir / "logs")
     return recorded
 
 

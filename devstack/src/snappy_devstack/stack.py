@@ -223,21 +223,23 @@ def microservices_stack(
 def strangler_parts(phase: int) -> tuple[PartName, ...]:
     """The parts the strangler stack runs at `phase`, in start order (each after the parts it calls).
 
-    The parts the routing table sends a group to, and those they call: photo-service and
-    web-ui call user-service, web-ui photo-service, and the monolith calls the services that
-    own its users (phase 1 on) and photos (phase 2 on). The monolith runs up to phase 3,
-    which routes nothing to it but can go back to phase 2; phase 4 has no monolith process.
+    The parts the routing table sends a group to in this phase and in every later one up to
+    phase 3, so that `snappy cutover` walks the phases forward to parts that already run
+    (and back: the parts of earlier phases are among them), and those they call: photo-service and web-ui call
+    user-service, web-ui photo-service, and the monolith calls the services that own its
+    users (phase 1 on) and photos (phase 2 on). The monolith runs up to phase 3, which
+    routes nothing to it but can go back to phase 2; phase 4 has no monolith process.
     """
     if phase not in PHASES:
         raise StackError(f"unknown phase {phase}; phases are {', '.join(map(str, STRANGLER_PHASES))}")
-    routed = set(PHASES[phase].values())
+    routed = {name for later in range(phase, _last_live_phase(phase) + 1) for name in PHASES[later].values()}
     if phase <= _LAST_PHASE_WITH_MONOLITH:
         routed.add(PartName.MONOLITH)
     needed = set(routed)
     for name in routed:
         needed.update(peer.name for peer in part(name).peers if peer.required)
     if PartName.MONOLITH in needed:
-        needed.update(_monolith_peers(phase))
+        needed.update(_monolith_peers(_last_live_phase(phase)))
     order = (PartName.USER_SERVICE, PartName.PHOTO_SERVICE, PartName.WEB_UI, PartName.MONOLITH)
     return tuple(name for name in order if name in needed)
 
@@ -257,7 +259,8 @@ def strangler_stack(
         wanted = [peer.name for peer in described.peers if peer.required]
         settings: dict[str, str] = {}
         if name is PartName.MONOLITH:
-            wanted = list(_monolith_peers(phase))
+            # The owners of the later phases too: its database says when to call them.
+            wanted = list(_monolith_peers(_last_live_phase(phase)))
             settings["SNAPPY_TRUSTED_PROXY_HOPS"] = "1"
         peers = {peer: servers[peer].url for peer in wanted}
         servers[name] = Server(described, next(private_ports), peers, settings)
@@ -268,6 +271,11 @@ def strangler_stack(
     edge = Server(part(PartName.EDGE), port, edge_peers, edge_settings)
     note = f"The pages are at {edge.url}/ and the API at {edge.url}/api/v1."
     return Stack(STRANGLER, (*servers.values(), edge), note, phase=phase)
+
+
+def _last_live_phase(phase: int) -> int:
+    """The last phase live cutovers can walk `phase` to: the last with a monolith process."""
+    return max(phase, _LAST_PHASE_WITH_MONOLITH)
 
 
 def _monolith_peers(phase: int) -> tuple[PartName, ...]:

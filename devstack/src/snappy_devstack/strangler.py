@@ -5,7 +5,9 @@ services own part of the data (snappy_monolith.ownership), so their stores must 
 monolith's data before they serve it. The rule at start, by the phase the monolith's
 database records (`ownership_phase`, 0 for a database that has none yet):
 
-- recorded 0, started at 0: the monolith owns everything; nothing moves.
+- recorded 0, started at 0: the monolith owns everything; nothing moves. The services that
+  stand by for the cutover to phase 1 start with their stores emptied: `snappy cutover`
+  fills them (backfill, sync) before it moves anything.
 - recorded 0, started at N >= 1: the services' stores are emptied (before they start),
   then the data migration moves the monolith's data into them (backfill, sync, verify),
   and only a verification that passes records phase N. What the services held before was
@@ -29,8 +31,9 @@ from snappy_devstack.errors import DevstackError, one_line
 from snappy_devstack.local_stack import LocalStack
 from snappy_devstack.rehearsal import reset_microservices_side
 from snappy_migration.backfill import backfill
+from snappy_migration.phases import SERVICE_OWNS_FROM, scope_lines, verify_at_phase
 from snappy_migration.phases import read_ownership_phase as recorded_in_stores
-from snappy_migration.phases import scope_lines, verify_at_phase
+from snappy_migration.reverse import hand_over_state
 from snappy_migration.stores import open_stores
 from snappy_migration.sync import sync
 from snappy_migration.verify import VerifyReport, render, verify
@@ -105,7 +108,7 @@ def refuse_or_reset(services: BackingServices, phase: int) -> int:
             f"the data is owned as of phase {recorded} (the services hold writes the monolith lacks):"
             f" start with --phase {recorded}, then move with `snappy cutover --to {phase}`"
         )
-    if recorded == 0 and phase > 0:
+    if recorded == 0:
         reset_microservices_side(services)
     return recorded
 
@@ -133,6 +136,12 @@ def bring_data_to_phase(
             outcome.rows, outcome.objects = dict(moved.rows), moved.objects
             outcome.changes_synced = sync(stores).entries
             outcome.report = verify(stores)
+            if outcome.report.ok:
+                # What the groups the services own from `phase` keep beside their rows (revoked
+                # tokens, the log-in throttle, upload keys) goes with them, before the record.
+                for group in ("users", "photos"):
+                    if phase >= SERVICE_OWNS_FROM[group]:
+                        hand_over_state(stores, group)
         else:
             progress(f"Resuming at phase {phase}: syncing what the monolith still owns, verifying...")
             outcome.changes_synced = sync(stores).entries

@@ -57,7 +57,8 @@ __all__ = ["AUTO", "CADDY", "LANE_ONLY", "NGINX", "ServeSettings", "chosen_front
 logger = logging.getLogger("snappy_edge.serve")
 
 _LOOPBACK = "127.0.0.1"
-_CONTROL_POLL_SECONDS = 1.0
+# How often the control file is looked at (one stat): a cutover waits for the front this long at most.
+_CONTROL_POLL_SECONDS = 0.2
 _PR_SET_PDEATHSIG = 1
 _GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 _LANE_ARGUMENTS = ("-c", "python:snappy_edge.gunicorn_conf", "snappy_edge.wsgi:app")
