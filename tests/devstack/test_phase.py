@@ -22,22 +22,23 @@ from snappy_edge.app import EdgeSettings, create_app
 from snappy_edge.control import ControlFileError, EdgeControl, Shadow, read_control, write_control
 from snappy_topology import EDGE_PHASE, PartName, RouteGroupName
 from tests.migration.test_edge_front import RunningEdge, start_edge, stop
-from tests.support.echo_server import echo_server
+from tests.support.echo_server import EchoServer, echo_parts
 from tests.support.gunicorn import wait_until_ready
 
 _PARTS = (PartName.MONOLITH, PartName.USER_SERVICE, PartName.PHOTO_SERVICE, PartName.WEB_UI)
 
 
 @pytest.fixture(scope="module")
-def parts() -> Iterator[dict[PartName, str]]:
+def servers() -> Iterator[dict[PartName, EchoServer]]:
     """A stand-in for every part, each saying its name."""
-    with (
-        echo_server(PartName.MONOLITH) as monolith,
-        echo_server(PartName.USER_SERVICE) as users,
-        echo_server(PartName.PHOTO_SERVICE) as photos,
-        echo_server(PartName.WEB_UI) as pages,
-    ):
-        yield {PartName(server.name): server.url for server in (monolith, users, photos, pages)}
+    with echo_parts() as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def parts(servers: dict[PartName, EchoServer]) -> dict[PartName, str]:
+    """Where each stand-in answers."""
+    return {name: server.url for name, server in servers.items()}
 
 
 @pytest.fixture(params=["nginx", "none"])
@@ -63,14 +64,17 @@ def part_answering(edge: RunningEdge, target: str) -> str:
 
 
 def test_a_phase_change_routes_new_requests_and_lets_those_in_flight_finish(
-    edge: RunningEdge, capsys: pytest.CaptureFixture[str]
+    edge: RunningEdge, servers: dict[PartName, EchoServer], capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert part_answering(edge, "/") == PartName.MONOLITH
     in_flight: list[str] = []
     # A page that takes 3 s, asked for before the change: phase 2 sends pages to the monolith.
+    monolith = servers[PartName.MONOLITH]
+    monolith.slow_arrived.clear()
     slow = threading.Thread(target=lambda: in_flight.append(part_answering(edge, "/slow/3")))
     slow.start()
     try:
+        assert monolith.slow_arrived.wait(10), "the slow page never reached the monolith"
         assert phase_command(edge, "set", "3") == 0
         # From now on, phase 3: pages go to web-ui.
         assert part_answering(edge, "/") == PartName.WEB_UI

@@ -29,7 +29,7 @@ from snappy_edge.app import AmbiguousPath, decision_path
 from snappy_edge.control import EdgeControl, Shadow, write_control
 from snappy_edge.front import PLAIN_REQUEST_TARGET, decimal_above
 from snappy_topology import EDGE_PHASE, PartName, RouteGroupName, url_setting
-from tests.support.echo_server import PATTERN, echo_server
+from tests.support.echo_server import PATTERN, echo_parts
 from tests.support.gunicorn import STOP_GRACE_SECONDS, launch_gunicorn, wait_until_ready
 
 pytestmark = pytest.mark.live
@@ -89,13 +89,8 @@ def stop(edge: RunningEdge) -> int:
 @pytest.fixture(scope="module")
 def parts() -> Iterator[dict[PartName, str]]:
     """A stand-in for every part, each saying its name."""
-    with (
-        echo_server(PartName.MONOLITH) as monolith,
-        echo_server(PartName.USER_SERVICE) as users,
-        echo_server(PartName.PHOTO_SERVICE) as photos,
-        echo_server(PartName.WEB_UI) as pages,
-    ):
-        yield {PartName(server.name): server.url for server in (monolith, users, photos, pages)}
+    with echo_parts() as servers:
+        yield {name: server.url for name, server in servers.items()}
 
 
 @pytest.fixture(scope="module", params=FRONTS)

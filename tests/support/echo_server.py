@@ -13,13 +13,14 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from snappy_devstack.processes import LOOPBACK
+from snappy_topology import PartName
 
-__all__ = ["PATTERN", "EchoServer", "echo_server"]
+__all__ = ["PATTERN", "EchoServer", "echo_parts", "echo_server"]
 
 PATTERN = bytes(range(256))
 
@@ -30,9 +31,11 @@ class EchoServer:
 
     name: str
     url: str
+    # Set when a `/slow/` request has arrived (and is being held).
+    slow_arrived: threading.Event = field(default_factory=threading.Event)
 
 
-def _handler(name: str) -> type[BaseHTTPRequestHandler]:
+def _handler(name: str, slow_arrived: threading.Event) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -43,6 +46,7 @@ def _handler(name: str) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             if self.path.startswith("/slow/"):
+                slow_arrived.set()
                 time.sleep(float(self.path.rsplit("/", 1)[1]))
             if self.path.startswith("/bytes/"):
                 count = int(self.path.rsplit("/", 1)[1])
@@ -74,12 +78,21 @@ def _handler(name: str) -> type[BaseHTTPRequestHandler]:
 @contextmanager
 def echo_server(name: str) -> Iterator[EchoServer]:
     """Serve a stand-in for part `name` on a free loopback port while the context lasts."""
-    server = ThreadingHTTPServer((LOOPBACK, 0), _handler(name))
+    slow_arrived = threading.Event()
+    server = ThreadingHTTPServer((LOOPBACK, 0), _handler(name, slow_arrived))
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, name=f"echo-{name}", daemon=True)
     thread.start()
     try:
-        yield EchoServer(name, f"http://{LOOPBACK}:{server.server_address[1]}")
+        yield EchoServer(name, f"http://{LOOPBACK}:{server.server_address[1]}", slow_arrived)
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def echo_parts() -> Iterator[dict[PartName, EchoServer]]:
+    """A stand-in for each part an edge routes to, by name, while the context lasts."""
+    names = (PartName.MONOLITH, PartName.USER_SERVICE, PartName.PHOTO_SERVICE, PartName.WEB_UI)
+    with ExitStack() as servers:
+        yield {name: servers.enter_context(echo_server(name)) for name in names}

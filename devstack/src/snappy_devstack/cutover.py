@@ -49,7 +49,7 @@ import httpx
 import psycopg
 
 from snappy_devstack.errors import DevstackError, one_line
-from snappy_devstack.local_stack import LOCAL_STACK_FILE, LocalStack, read_local_stack
+from snappy_devstack.local_stack import LocalStack, running_local_stack
 from snappy_devstack.phase import EdgeState, edge_state
 from snappy_devstack.stack import default_state_dir
 from snappy_edge.control import EdgeControl, read_control, write_control
@@ -425,19 +425,12 @@ class _Edge:
 
 
 def _strangler_stack(state_dir: Path) -> LocalStack:
-    stack_file = state_dir / LOCAL_STACK_FILE
-    if not stack_file.exists():
-        raise Refused(
-            f"no local stack is running ({stack_file} not found): start `./snappy up --stack strangler`"
-        )
     try:
-        stack = read_local_stack(stack_file)
+        stack = running_local_stack(state_dir, how_to_start="start `./snappy up --stack strangler`")
     except MigrationError as error:
         raise Refused(str(error)) from None
     if stack.strangler_url is None:
-        raise Refused(
-            "the running stack is not a strangler stack: start `./snappy up --stack strangler --phase 0`"
-        )
+        raise Refused("the running stack is not a strangler stack: start `./snappy up --stack strangler`")
     return stack
 
 

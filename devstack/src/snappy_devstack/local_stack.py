@@ -81,6 +81,14 @@ def remove_local_stack(path: Path) -> None:
     path.unlink(missing_ok=True)
 
 
+def running_local_stack(state_dir: Path, *, how_to_start: str) -> LocalStack:
+    """The stack `snappy up` describes in `state_dir`; a MigrationError saying `how_to_start` if none."""
+    stack_file = state_dir.absolute() / LOCAL_STACK_FILE
+    if not stack_file.exists():
+        raise MigrationError(f"no local stack is running ({stack_file} not found): {how_to_start}")
+    return read_local_stack(stack_file)
+
+
 def read_local_stack(path: Path) -> LocalStack:
     """The stack described at `path`; a MigrationError saying how to start one if there is none."""
     try:

@@ -33,7 +33,7 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from snappy_devstack.local_stack import LOCAL_STACK_FILE, LocalStack, read_local_stack
+from snappy_devstack.local_stack import LocalStack, running_local_stack
 from snappy_devstack.stack import default_state_dir
 from snappy_edge.control import ControlFileError, read_control, write_control
 from snappy_edge.routing import PHASES, ROUTE_GROUPS
@@ -203,15 +203,12 @@ def _edge(arguments: argparse.Namespace) -> _Edge:
 
 
 def _local_stack(arguments: argparse.Namespace) -> LocalStack:
-    state_dir: Path = arguments.state_dir or default_state_dir(Path.cwd())
-    stack_file = state_dir.absolute() / LOCAL_STACK_FILE
-    if not stack_file.exists():
-        raise _Refused(
-            f"no local stack is running ({stack_file} not found): start one with"
-            " `./snappy up --stack strangler --phase 0`, or give --edge-url and --control-file"
-        )
     try:
-        return read_local_stack(stack_file)
+        return running_local_stack(
+            arguments.state_dir or default_state_dir(Path.cwd()),
+            how_to_start="start one with `./snappy up --stack strangler --phase 0`, or give --edge-url and"
+            " --control-file",
+        )
     except MigrationError as error:
         raise _Refused(str(error)) from None
 

@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from snappy_devstack.local_stack import LOCAL_STACK_FILE, LocalStack, read_local_stack
+from snappy_devstack.local_stack import LocalStack, running_local_stack
 from snappy_devstack.stack import default_state_dir
 from snappy_edge.control import ControlFileError, EdgeControl, Shadow, read_control, write_control
 from snappy_edge.shadow import COMPARISONS_FILE, MISMATCHES_FILE, DropReason, Outcome
@@ -191,15 +191,12 @@ def _edge(arguments: argparse.Namespace, *, needs: str) -> _Edge:
 
 
 def _local_stack(arguments: argparse.Namespace) -> LocalStack:
-    state_dir: Path = arguments.state_dir or default_state_dir(Path.cwd())
-    stack_file = state_dir.absolute() / LOCAL_STACK_FILE
-    if not stack_file.exists():
-        raise _Refused(
-            f"no local stack is running ({stack_file} not found): start one with"
-            " `./snappy up --stack both`, or name the edge's files with --control-file and --shadow-dir"
-        )
     try:
-        return read_local_stack(stack_file)
+        return running_local_stack(
+            arguments.state_dir or default_state_dir(Path.cwd()),
+            how_to_start="start one with `./snappy up --stack both`, or name the edge's files with"
+            " --control-file and --shadow-dir",
+        )
     except MigrationError as error:
         raise _Refused(str(error)) from None
 

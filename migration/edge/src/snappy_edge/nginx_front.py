@@ -34,7 +34,9 @@ from snappy_plumbing.errors import PROBLEM_TYPE_BASE, RETRY_AFTER_SECONDS
 from snappy_plumbing.gunicorn_worker import HEAD_TIMEOUT_SECONDS
 from snappy_topology import PartName
 
-__all__ = ["nginx_configuration"]
+__all__ = ["GENERATION_SOCKET", "nginx_configuration"]
+
+GENERATION_SOCKET = "nginx-generation.sock"
 
 _LANE = "lane"
 # Where nginx's own refusals are answered: internal locations. A client that asks for one
@@ -58,8 +60,13 @@ def _upstream_name(part: PartName) -> str:
     return part.replace("-", "_")
 
 
-def nginx_configuration(plan: FrontPlan, control: EdgeControl, runtime: Path) -> str:
-    """nginx.conf for `plan` in the live state `control`; nginx keeps its files under `runtime`."""
+def nginx_configuration(plan: FrontPlan, control: EdgeControl, runtime: Path, generation: int = 0) -> str:
+    """nginx.conf for `plan` in the live state `control`; nginx keeps its files under `runtime`.
+
+    `generation` numbers the configurations loaded one after the other: nginx answers it on
+    a Unix socket of the runtime folder (`GENERATION_SOCKET`), so that the edge knows when
+    the workers that serve new connections are those of the new configuration.
+    """
     shadowed = control.shadow.group if control.shadow is not None else None
     phase = control.phase_or(plan.phase)
     parts = sorted({PHASES[phase][group.name] for group in ROUTE_GROUPS})
@@ -193,6 +200,15 @@ http {{
 {_proxy_directives(plan)}
         }}
 {_ERROR_LOCATIONS}
+    }}
+
+    # For the edge itself, not the public: which configuration the workers run.
+    server {{
+        listen unix:{runtime / GENERATION_SOCKET};
+        access_log off;
+        location / {{
+            return 200 '{generation}';
+        }}
     }}
 }}
 """

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import itertools
 import json
 import logging
 import os
@@ -36,6 +37,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -46,7 +48,7 @@ import httpx
 from snappy_edge.app import EdgeSettings
 from snappy_edge.control import CONTROL_FILE_VARIABLE, ControlWatcher, EdgeControl
 from snappy_edge.front import FrontPlan, caddy_configuration
-from snappy_edge.nginx_front import nginx_configuration
+from snappy_edge.nginx_front import GENERATION_SOCKET, nginx_configuration
 from snappy_plumbing.config import ConfigurationError, EnvironmentSettings, non_negative_int, variable
 from snappy_plumbing.gunicorn_worker import max_body_bytes as lane_max_body_bytes
 from snappy_plumbing.observability import configure_logging
@@ -331,9 +333,12 @@ class _Nginx:
     name: str = NGINX
     # SIGQUIT: a graceful stop, the requests in flight finished.
     stop_signal: signal.Signals = signal.SIGQUIT
+    # Numbers each configuration loaded; nginx answers the current one (nginx_front).
+    generations: Iterator[int] = field(default_factory=itertools.count)
 
     def start(self, plan: FrontPlan, control: EdgeControl, runtime: Path) -> subprocess.Popen[bytes]:
-        configuration_file = self._write(plan, control, runtime)
+        generation = next(self.generations)
+        configuration_file = self._write(plan, control, runtime, generation)
         process = subprocess.Popen(  # noqa: S603 - a fixed argv
             # -e: its first messages, before the configuration names a log, go to stderr too.
             [self.executable, "-p", str(runtime), "-e", "stderr", "-c", str(configuration_file)],
@@ -344,12 +349,14 @@ class _Nginx:
         stderr = process.stderr
         assert stderr is not None  # stderr=PIPE above
         threading.Thread(target=relay_nginx_log, args=(stderr,), name="nginx-log", daemon=True).start()
+        _wait_for_generation(runtime, generation, process)
         return process
 
     def reload(
         self, process: subprocess.Popen[bytes], plan: FrontPlan, control: EdgeControl, runtime: Path
     ) -> bool:
-        configuration_file = self._write(plan, control, runtime)
+        generation = next(self.generations)
+        configuration_file = self._write(plan, control, runtime, generation)
         checked = subprocess.run(  # noqa: S603 - a fixed argv
             [self.executable, "-t", "-q", "-p", str(runtime), "-e", "stderr", "-c", str(configuration_file)],
             capture_output=True,
@@ -360,14 +367,43 @@ class _Nginx:
             logger.error("the edge's front refused the new configuration: %s", checked.stderr.strip())
             return False
         process.send_signal(signal.SIGHUP)
-        return True
+        # Taken once the workers that accept new connections answer the new generation.
+        return _wait_for_generation(runtime, generation, process)
 
-    def _write(self, plan: FrontPlan, control: EdgeControl, runtime: Path) -> Path:
+    def _write(self, plan: FrontPlan, control: EdgeControl, runtime: Path, generation: int) -> Path:
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
             (runtime / kind).mkdir(exist_ok=True)
         configuration_file = runtime / "nginx.conf"
-        configuration_file.write_text(nginx_configuration(plan, control, runtime), encoding="utf-8")
+        configuration_file.write_text(
+            nginx_configuration(plan, control, runtime, generation), encoding="utf-8"
+        )
         return configuration_file
+
+
+_GENERATION_TIMEOUT_SECONDS = 10.0
+# The old workers may accept a connection for a moment after the new ones started.
+_GENERATION_ANSWERS_IN_A_ROW = 3
+
+
+def _wait_for_generation(runtime: Path, generation: int, process: subprocess.Popen[bytes]) -> bool:
+    """Wait until nginx answers `generation` several times in a row; False (logged) if it does not."""
+    transport = httpx.HTTPTransport(uds=str(runtime / GENERATION_SOCKET))
+    deadline = time.monotonic() + _GENERATION_TIMEOUT_SECONDS
+    in_a_row = 0
+    with httpx.Client(transport=transport, timeout=1.0) as client:
+        while in_a_row < _GENERATION_ANSWERS_IN_A_ROW:
+            if process.poll() is not None or time.monotonic() > deadline:
+                logger.error("the edge's front did not take configuration %s", generation)
+                return False
+            try:
+                # A new connection each time: a kept-alive one would stay with its old worker.
+                answer = client.get("http://edge-front/", headers={"Connection": "close"}).text
+            except httpx.HTTPError:
+                answer = ""
+            in_a_row = in_a_row + 1 if answer == str(generation) else 0
+            if in_a_row < _GENERATION_ANSWERS_IN_A_ROW:
+                time.sleep(0.01)
+    return True
 
 
 _NGINX_LOG_LINE = re.compile(rb"^\d{4}/\d\d/\d\d \d\d:\d\d:\d\d \[(?P<level>[a-z]+)\] (?P<message>.*)$")
