@@ -5,9 +5,9 @@ walks 0 -> 1 -> 2 -> 3 and back to 0 with `snappy cutover` while a client keeps 
 users up and uploading photos through the edge. Every write is either acknowledged or
 refused with the freeze's 503 (Retry-After, problem document); every acknowledged one is
 readable at the end of each way, from whichever part owns it then: the services at
-phase 3, the monolith again at phase 0. A cutover that is not one phase away, or that
-finds the edge and the monolith's database in different phases, is refused with one line
-and changes nothing.
+phase 3, the monolith again at phase 0. A cutover that is not one phase away, that finds
+a difference in the moving data no change-log entry explains, or that finds the edge and
+the monolith's database in different phases, is refused with one line and changes nothing.
 """
 
 from __future__ import annotations
@@ -101,12 +101,27 @@ def _acknowledged(response: httpx.Response, writes: Writes) -> bool:
     return False
 
 
-def test_a_cutover_that_is_not_one_phase_away_or_finds_the_phases_apart_is_refused(
+def test_a_cutover_is_refused_unless_one_phase_away_with_the_data_verified_and_the_phases_together(
     stack: StranglerStack,
 ) -> None:
     far = snappy_command(stack, "cutover", "--to", "2")
     assert far.returncode == 2
     assert "refused: one phase at a time: from phase 0, go to -1 or 1" in far.stderr
+
+    # A user only user-service has, at phase 0: no change-log entry explains it.
+    stray = 900_000_001
+    stack.query(
+        "user_service",
+        "INSERT INTO users (id, username, display_name, password_hash) VALUES (%s, 'stray', 'Stray', '!')",
+        stray,
+    )
+    try:
+        differs = snappy_command(stack, "cutover", "--to", "1")
+    finally:
+        stack.query("user_service", "DELETE FROM users WHERE id = %s", stray)
+    assert differs.returncode == 2
+    assert f"refused: the users data differs at phase 0: users ids [{stray}]" in differs.stderr
+    assert '"phase": 0' in snappy_command(stack, "phase", "status", "--json").stdout
 
     # The edge moved by hand, the data not: the cutover will not guess which is right.
     assert snappy_command(stack, "phase", "set", "1").returncode == 0

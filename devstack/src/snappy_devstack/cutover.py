@@ -48,7 +48,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from snappy_devstack.errors import DevstackError, one_line
+from snappy_devstack.errors import one_line
 from snappy_devstack.local_stack import LocalStack, running_local_stack
 from snappy_devstack.phase import EdgeState, edge_state
 from snappy_devstack.stack import default_state_dir
@@ -375,16 +375,19 @@ def _freeze(edge: _Edge, group: RouteGroupName, timeline: Timeline) -> Iterator[
     freeze = _Freeze()
     before = edge.control()
     edge.write(replace(before, freeze=before.freeze | {group}))
-    edge.wait_until(lambda state: group in state.frozen, f"the freeze of {group}")
-    frozen_at = timeline.record(f"{group}: writes frozen")
+    # Whatever happens from here (Ctrl-C included), the stack is left in its phase, thawed.
     try:
+        edge.wait_until(lambda state: group in state.frozen, f"the freeze of {group}")
+        frozen_at = timeline.record(f"{group}: writes frozen")
         yield freeze
-    except (Undone, DevstackError, MigrationError, psycopg.Error, httpx.HTTPError) as error:
+    except BaseException as error:
         if freeze.ownership_changed:
             set_ownership_phase(edge.stack_database_url, edge.phase_before)
         edge.write(replace(edge.control(), phase=before.phase, freeze=before.freeze))
         timeline.record(f"undone: back to phase {edge.phase_before}, writes thawed")
-        raise Undone(one_line(error)) from error
+        if isinstance(error, Exception):
+            raise Undone(one_line(error)) from error
+        raise
     edge.write(replace(edge.control(), freeze=before.freeze))
     freeze.seconds = timeline.record(f"{group}: writes thawed") - frozen_at
     timeline.record(f"writes of {group} were frozen for {freeze.seconds:.3f} s")
