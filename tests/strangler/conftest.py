@@ -23,7 +23,11 @@ from tests.devstack.conftest import PROVIDER_VARIABLES
 # Embedded PostgreSQL and S3, migrations, up to five servers and a backfill, on a shared machine.
 _START_TIMEOUT_SECONDS = 240
 STOP_TIMEOUT_SECONDS = 60
-PHASES = (0, 1, 2, 3, 4)
+# Started afresh, one stack each: the phases whose start moves data in a way of its own
+# (1: users to user-service; 2: photos too; 4: no monolith process). Phase 0 starts the
+# stack of tests/strangler/test_cutover.py, which walks it through 1, 2 and 3 and back; a
+# start at 3 moves the data as a start at 2 does, and only web-ui serves the pages more.
+PHASES = (1, 2, 4)
 
 
 @dataclass(frozen=True)
