@@ -1,8 +1,12 @@
 """The edge router: one public entry that sends each request to the component serving it.
 
-It reads the phase and the components' addresses from the environment, looks every
-request up in the routing table (`snappy_edge.routing`), and forwards it through a
-pooled HTTP client with explicit timeouts. Paths under /internal/ are service-to-service
+It reads its starting phase and the components' addresses from the environment, looks
+every request up in the routing table (`snappy_edge.routing`) for the phase its live
+control file says (`snappy_edge.control`: `snappy phase set`, `snappy cutover`), read
+once per request, and forwards it through a pooled HTTP client with explicit timeouts.
+While a cutover freezes a route group, the requests that write its data answer 503 with
+`Retry-After`; /metrics reports the phase, the routing, the freeze and the writes in
+flight per group. Paths under /internal/ are service-to-service
 only and answer 404 here. A component that does not answer gives a 503 problem document
 naming it, never a hang.
 
