@@ -53,7 +53,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from PIL import Image, ImageChops
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, Playwright
 from sqlalchemy.engine import make_url
 
 from snappy_devstack.backing import BackingServices
@@ -231,15 +231,14 @@ def assert_same_look(name: str, shots: dict[str, Image.Image]) -> None:
 
 
 @pytest.fixture(scope="module")
-def visual_browser() -> Iterator[Browser]:
+def visual_browser(playwright: Playwright) -> Iterator[Browser]:
     """A Chromium that renders the same page to the same pixels every time."""
     executable = require_chromium()
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=executable, args=[*CHROMIUM_ARGS, *DETERMINISTIC_RENDERING_ARGS]
-        )
-        yield chromium
-        chromium.close()
+    chromium = playwright.chromium.launch(
+        executable_path=executable, args=[*CHROMIUM_ARGS, *DETERMINISTIC_RENDERING_ARGS]
+    )
+    yield chromium
+    chromium.close()
 
 
 def new_context(browser: Browser, base_url: str) -> BrowserContext:
