@@ -50,7 +50,7 @@ import psycopg
 
 from snappy_devstack.errors import one_line
 from snappy_devstack.local_stack import LocalStack, running_local_stack
-from snappy_devstack.phase import EdgeState, edge_state
+from snappy_devstack.phase import EdgeState, read_edge_state
 from snappy_devstack.stack import default_state_dir
 from snappy_edge.control import EdgeControl, read_control, write_control
 from snappy_edge.normalization import IdNumbering, normalize_body, normalize_page
@@ -404,11 +404,9 @@ class _Edge:
 
     def state(self) -> EdgeState:
         try:
-            response = httpx.get(f"{self.url}/metrics", timeout=_HTTP_TIMEOUT_SECONDS)
-            response.raise_for_status()
-            return edge_state(response.text)
-        except (httpx.HTTPError, ValueError) as error:
-            raise Refused(f"cannot read the edge's state at {self.url}/metrics: {one_line(error)}") from None
+            return read_edge_state(self.url)
+        except ValueError as error:
+            raise Refused(one_line(error)) from None
 
     def control(self) -> EdgeControl:
         return read_control(self.control_file)

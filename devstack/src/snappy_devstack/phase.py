@@ -40,7 +40,7 @@ from snappy_edge.routing import PHASES, ROUTE_GROUPS
 from snappy_migration.errors import MigrationError
 from snappy_topology import PartName, RouteGroupName
 
-__all__ = ["PHASE", "EdgeState", "add_phase_parser", "edge_state", "run_phase"]
+__all__ = ["PHASE", "EdgeState", "add_phase_parser", "edge_state", "read_edge_state", "run_phase"]
 
 PHASE = "phase"
 _EXIT_NOT_CONFIRMED = 1
@@ -213,15 +213,23 @@ def _local_stack(arguments: argparse.Namespace) -> LocalStack:
         raise _Refused(str(error)) from None
 
 
-def _read_state(edge: _Edge) -> EdgeState:
+def read_edge_state(edge_url: str) -> EdgeState:
+    """The running edge's state from its /metrics; ValueError (one line) when it cannot be read."""
     try:
-        response = httpx.get(f"{edge.url}/metrics", timeout=_METRICS_TIMEOUT_SECONDS)
+        response = httpx.get(f"{edge_url}/metrics", timeout=_METRICS_TIMEOUT_SECONDS)
         response.raise_for_status()
         return edge_state(response.text)
     except httpx.HTTPError as error:
-        raise _Refused(f"cannot read the edge's state at {edge.url}/metrics: {error}") from None
+        raise ValueError(f"cannot read the edge's state at {edge_url}/metrics: {error}") from None
     except ValueError as error:
-        raise _Refused(f"{edge.url}/metrics: {error}") from None
+        raise ValueError(f"{edge_url}/metrics: {error}") from None
+
+
+def _read_state(edge: _Edge) -> EdgeState:
+    try:
+        return read_edge_state(edge.url)
+    except ValueError as error:
+        raise _Refused(str(error)) from None
 
 
 # --- status and set -----------------------------------------------------------------------------
