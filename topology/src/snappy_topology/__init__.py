@@ -11,7 +11,7 @@ Who reads it:
 - the test fixtures and the Pact provider verification (`tests/support/parts.py`);
 - the edge's routing table (`snappy_edge.routing`), whose cells are parts that serve the group;
 - the data migration, whose target databases are the parts that own them;
-- the Kubernetes manifests and the architecture diagrams, later.
+- the Kubernetes manifests (`snappy deploy generate`: `snappy_devstack.deploy`).
 
 A launcher supplies only what a deployment decides: addresses, stores and secrets (a
 `Wiring`); `environment()` turns a part and its wiring into the process's environment.
