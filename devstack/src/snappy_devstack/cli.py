@@ -2,8 +2,9 @@
 
 `up` runs Snappy stacks locally, `seed` loads demo data into one, `migrate` runs the data
 migration (on the stacks of `up --stack both` by default), `rehearse` runs the whole
-migration rehearsal: both stacks, the monolith's data moved, and parity proved, and `bench`
-puts one workload on both versions and compares their latency and throughput.
+migration rehearsal: both stacks, the monolith's data moved, and parity proved, `bench`
+puts one workload on both versions and compares their latency and throughput, and `browse`
+has sample users read what they can see on a running Snappy.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from types import FrameType
 
 from snappy_devstack.backing import BackingServices, provide_backing_services
 from snappy_devstack.bench.command import BENCH, add_bench_parser, run_bench
+from snappy_devstack.browse import BROWSE, add_browse_parser, run_browse
 from snappy_devstack.cutover import CUTOVER, add_cutover_parser, run_cutover
 from snappy_devstack.deploy import DEPLOY, add_deploy_parser, run_deploy
 from snappy_devstack.errors import DevstackError
@@ -37,7 +39,7 @@ from snappy_devstack.rehearsal import (
     reset_microservices_side,
     run_scenario_parity,
 )
-from snappy_devstack.seed import SeedSummary, seed
+from snappy_devstack.seed import DEFAULT_USERS, SeedSummary, seed
 from snappy_devstack.shadow import SHADOW, add_shadow_parser, run_shadow
 from snappy_devstack.stack import (
     STACKS,
@@ -90,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "up": _up,
         "rehearse": _rehearse,
         BENCH: run_bench,
+        BROWSE: run_browse,
         SHADOW: run_shadow,
         PHASE: run_phase,
         CUTOVER: run_cutover,
@@ -174,6 +177,7 @@ def _parser() -> argparse.ArgumentParser:
     add_bench_parser(commands)
 
     add_shadow_parser(commands)
+    add_browse_parser(commands)
     add_phase_parser(commands)
     add_cutover_parser(commands)
 
@@ -190,7 +194,11 @@ def _parser() -> argparse.ArgumentParser:
         "--url", default="http://127.0.0.1:8000", help="Snappy's base URL (default: %(default)s)"
     )
     seed_command.add_argument(
-        "--users", type=_positive, default=3, metavar="N", help="demo users (default: 3)"
+        "--users",
+        type=_positive,
+        default=DEFAULT_USERS,
+        metavar="N",
+        help="demo users (default: %(default)s)",
     )
     seed_command.add_argument(
         "--photos-per-user",

@@ -15,9 +15,19 @@ import httpx
 from snappy_devstack.errors import DevstackError, one_line
 from snappy_devstack.sample_images import sample_image
 
-__all__ = ["DEMO_PASSWORD", "SeedError", "SeedSummary", "problem_detail", "sample_usernames", "seed"]
+__all__ = [
+    "DEFAULT_USERS",
+    "DEMO_PASSWORD",
+    "SeedError",
+    "SeedSummary",
+    "problem_detail",
+    "sample_usernames",
+    "seed",
+]
 
 DEMO_PASSWORD = "snappy-demo-password"  # noqa: S105 - published demo credentials
+# How many sample users seeding signs up unless told otherwise: alice, bob and carol.
+DEFAULT_USERS = 3
 _NAMES = (
     "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy",
     "mallory", "niaj", "olivia", "peggy", "rupert", "sybil", "trent", "victor", "walter",
@@ -48,7 +58,7 @@ def sample_usernames(count: int) -> list[str]:
 def seed(
     base_url: str,
     *,
-    users: int = 3,
+    users: int = DEFAULT_USERS,
     photos_per_user: int = 4,
     timeout_seconds: float = 15.0,
     progress: Callable[[str], None] = lambda _message: None,

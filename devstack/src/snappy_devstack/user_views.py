@@ -5,14 +5,17 @@ the monolith shows them: their profile, their photos, the photos shared with the
 photo's shares, and the same bytes for every picture and thumbnail. Ids and timestamps
 are preserved by the migration, so nothing is normalized: the statuses, content types and
 bodies (JSON documents as parsed, pictures by SHA-256) must be equal.
+
+What one user reads on one version (`user_reads`) is also the traffic `snappy browse`
+sends to a running Snappy.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack
-from dataclasses import dataclass
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import quote
 
@@ -20,7 +23,16 @@ import httpx
 
 from snappy_devstack.errors import DevstackError, one_line
 
-__all__ = ["UserViewsError", "View", "compare_user_views", "first_difference"]
+__all__ = [
+    "Read",
+    "UserViewsError",
+    "Version",
+    "View",
+    "compare_user_views",
+    "first_difference",
+    "open_version",
+    "user_reads",
+]
 
 _API = "/api/v1"
 _TIMEOUT = httpx.Timeout(15.0, connect=5.0)
@@ -30,6 +42,8 @@ _PAGE_SIZE = 100
 _MAX_PAGES = 1_000
 # Values quoted in a difference line are cut to this many characters.
 _SHOWN_CHARACTERS = 120
+# What is read of each photo a user owns, after the photo itself.
+_PHOTO_SUFFIXES = ("", "/shares", "/content", "/thumbnail")
 
 
 class UserViewsError(DevstackError):
@@ -57,13 +71,11 @@ def compare_user_views(
     Raises UserViewsError when a version does not answer at all.
     """
     differences: list[str] = []
-    with ExitStack() as clients:
-        monolith = clients.enter_context(_client(monolith_url))
-        microservices = clients.enter_context(_client(microservices_url))
+    with ExitStack() as versions:
+        monolith = versions.enter_context(open_version("monolith", monolith_url))
+        microservices = versions.enter_context(open_version("microservices", microservices_url))
         for username in usernames:
-            differences += _compare_user(
-                _Side("monolith", monolith), _Side("microservices", microservices), username, password
-            )
+            differences += _compare_user(monolith, microservices, username, password)
     return differences
 
 
@@ -105,7 +117,28 @@ def _first_difference_in_arrays(left: list[Any], right: list[Any], path: str) ->
 
 
 @dataclass(frozen=True)
-class _Side:
+class Read:
+    """One request of what a user reads, and the answer to it."""
+
+    method: str
+    path: str
+    view: View
+    # Which page of a list this is (from 1); None for a single resource.
+    page: int | None = None
+    # The photo this read is about, for the reads of each photo the user owns.
+    photo_id: int | None = None
+    # The access token a log-in issued; never compared, since tokens carry their issue time.
+    token: str | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def request(self) -> str:
+        """How reports name the request: `GET /api/v1/feed (page 2)`."""
+        named = f"{self.method} {self.path}"
+        return named if self.page is None else f"{named} (page {self.page})"
+
+
+@dataclass(frozen=True)
+class Version:
     """One version of Snappy, and the HTTP client that talks to it."""
 
     name: str
@@ -122,9 +155,16 @@ class _Side:
         rest = {key: value for key, value in view.body.items() if key != "access_token"}
         return View(view.status, view.content_type, rest), token if isinstance(token, str) else None
 
-    def get(self, path: str, token: str, params: dict[str, str | int] | None = None) -> View:
-        """GET `path` as the holder of `token`."""
-        return _view(self._send("GET", path, token=token, params=params))
+    def get(
+        self,
+        path: str,
+        token: str | None = None,
+        params: dict[str, str | int] | None = None,
+        *,
+        accept: str = "application/json",
+    ) -> View:
+        """GET `path` as the holder of `token` (anonymously without one), accepting `accept`."""
+        return _view(self._send("GET", path, token=token, params=params, accept=accept))
 
     def _send(
         self,
@@ -134,8 +174,9 @@ class _Side:
         token: str | None = None,
         json: Any = None,
         params: dict[str, str | int] | None = None,
+        accept: str = "application/json",
     ) -> httpx.Response:
-        headers = {"Accept": "application/json"}
+        headers = {"Accept": accept}
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         try:
@@ -146,52 +187,103 @@ class _Side:
             ) from error
 
 
-def _compare_user(monolith: _Side, microservices: _Side, username: str, password: str) -> list[str]:
+@contextmanager
+def open_version(name: str, base_url: str) -> Iterator[Version]:
+    """The version of Snappy at `base_url`, called `name` in messages, while the context lasts."""
+    with httpx.Client(base_url=base_url.rstrip("/"), timeout=_TIMEOUT, follow_redirects=False) as client:
+        yield Version(name, client)
+
+
+def user_reads(version: Version, username: str, password: str) -> Iterator[Read]:
+    """What `username` reads on `version`, request by request, as they are answered.
+
+    First the log-in (POST /api/v1/tokens, the one request that is not a GET); when it
+    issues no token, nothing follows it. Then `/users/me`, the user's public profile, every
+    page of their photos, of their feed and of their public photos, and, for each photo
+    they own (by id), its metadata, its shares, its content and its thumbnail.
+    Raises UserViewsError when the version does not answer a request.
+    """
+    login, token = version.log_in(username, password)
+    yield Read("POST", f"{_API}/tokens", login, token=token)
+    if token is None:
+        return
+    name = quote(username, safe="")
+    for path in (f"{_API}/users/me", f"{_API}/users/{name}"):
+        yield Read("GET", path, version.get(path, token))
+    own_photo_ids: set[int] = set()
+    for path in (f"{_API}/photos", f"{_API}/feed", f"{_API}/users/{name}/photos"):
+        for number, page in enumerate(_pages(version, path, token), start=1):
+            yield Read("GET", path, page, page=number)
+            if path == f"{_API}/photos":
+                own_photo_ids.update(item["id"] for item in _items(page))
+    for photo_id in sorted(own_photo_ids):
+        for suffix in _PHOTO_SUFFIXES:
+            path = f"{_API}/photos/{photo_id}{suffix}"
+            yield Read("GET", path, version.get(path, token), photo_id=photo_id)
+
+
+def _compare_user(monolith: Version, microservices: Version, username: str, password: str) -> list[str]:
     differences: list[str] = []
 
-    def compare(request: str, left: View, right: View) -> bool:
+    def compare(request: str, left: View, right: View) -> None:
         found = _view_difference(left, right)
         if found is not None:
             differences.append(f"{username}: {request}: {found}")
-        return found is None
 
-    left_login, left_token = monolith.log_in(username, password)
-    right_login, right_token = microservices.log_in(username, password)
-    compare("POST /api/v1/tokens", left_login, right_login)
+    left_login, *left_reads = user_reads(monolith, username, password)
+    right_login, *right_reads = user_reads(microservices, username, password)
+    compare(left_login.request, left_login.view, right_login.view)
+    left_token, right_token = left_login.token, right_login.token
     if left_token is None or right_token is None:
         if left_token is None and right_token is None:
-            differences.append(f"{username}: cannot log in on either version (status {left_login.status})")
+            differences.append(
+                f"{username}: cannot log in on either version (status {left_login.view.status})"
+            )
         return differences
 
-    def both(path: str) -> None:
-        compare(f"GET {path}", monolith.get(path, left_token), microservices.get(path, right_token))
-
-    both(f"{_API}/users/me")
-    both(f"{_API}/users/{quote(username, safe='')}")
-    own_photo_ids: set[int] = set()
-    for path in (f"{_API}/photos", f"{_API}/feed", f"{_API}/users/{quote(username, safe='')}/photos"):
-        left_pages = list(_pages(monolith, path, left_token))
-        right_pages = list(_pages(microservices, path, right_token))
-        for number, (left, right) in enumerate(zip(left_pages, right_pages, strict=False), start=1):
-            compare(f"GET {path} (page {number})", left, right)
-        if len(left_pages) != len(right_pages):
+    left_by_path, right_by_path = _by_path(left_reads), _by_path(right_reads)
+    for path in _paths_in_order(left_by_path, right_by_path):
+        # A photo one version lists and the other does not is still read on both: the one
+        # that does not list it says how it answers for it.
+        left = left_by_path.get(path) or [
+            replace(right_by_path[path][0], view=monolith.get(path, left_token))
+        ]
+        right = right_by_path.get(path) or [replace(left[0], view=microservices.get(path, right_token))]
+        for left_read, right_read in zip(left, right, strict=False):
+            compare(left_read.request, left_read.view, right_read.view)
+        if len(left) != len(right):
             differences.append(
-                f"{username}: GET {path}: {len(left_pages)} pages on the monolith"
-                f" != {len(right_pages)} on the microservices"
+                f"{username}: GET {path}: {len(left)} pages on the monolith"
+                f" != {len(right)} on the microservices"
             )
-        if path == f"{_API}/photos":
-            own_photo_ids = {item["id"] for page in left_pages + right_pages for item in _items(page)}
-    for photo_id in sorted(own_photo_ids):
-        for suffix in ("", "/shares", "/content", "/thumbnail"):
-            both(f"{_API}/photos/{photo_id}{suffix}")
     return differences
 
 
-def _pages(side: _Side, path: str, token: str) -> Iterator[View]:
+def _by_path(reads: list[Read]) -> dict[str, list[Read]]:
+    """The reads of each path, in order (the pages of a list share one path)."""
+    by_path: dict[str, list[Read]] = {}
+    for read in reads:
+        by_path.setdefault(read.path, []).append(read)
+    return by_path
+
+
+def _paths_in_order(left: dict[str, list[Read]], right: dict[str, list[Read]]) -> list[str]:
+    """Every path either side read: the user's own resources and lists first, then photo by photo."""
+    paths = list(left) + [path for path in right if path not in left]
+
+    def photo_order(path: str) -> tuple[int, int]:
+        photo_id = (left.get(path) or right[path])[0].photo_id
+        return (0, 0) if photo_id is None else (1, photo_id)
+
+    # Sorting is stable: each photo's own reads keep their order.
+    return sorted(paths, key=photo_order)
+
+
+def _pages(version: Version, path: str, token: str) -> Iterator[View]:
     """Every page of a list, following `next_cursor` until it is null or the answer is not a list."""
     params: dict[str, str | int] = {"limit": _PAGE_SIZE}
     for _ in range(_MAX_PAGES):
-        page = side.get(path, token, params)
+        page = version.get(path, token, params)
         yield page
         cursor = page.body.get("next_cursor") if page.status == 200 and isinstance(page.body, dict) else None
         if not isinstance(cursor, str):
@@ -233,7 +325,3 @@ def _digest(content: bytes) -> str:
 def _shown(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= _SHOWN_CHARACTERS else text[: _SHOWN_CHARACTERS - 3] + "..."
-
-
-def _client(base_url: str) -> httpx.Client:
-    return httpx.Client(base_url=base_url.rstrip("/"), timeout=_TIMEOUT, follow_redirects=False)
