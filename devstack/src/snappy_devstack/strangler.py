@@ -14,7 +14,11 @@ database records (`ownership_phase`, 0 for a database that has none yet):
   not theirs: at phase 0 the monolith's data is the only truth.
 - recorded N, started at N: the stack resumes. The change log holds only writes of tables
   the monolith still owns; they are synced, and verify checks what phase N says must agree.
-- recorded M, started at N != M (M >= 1): refused. The services hold writes the monolith
+- recorded M, started at N != M (M >= 1), where M and N give every table the same writer
+  (`same_writers`: phases 2, 3 and 4, which differ only in who renders the pages): the
+  stack restarts at N, verifies at M, and records N. This is how phase 4 (no monolith
+  process) is reached, and left again for phase 3: a restart, no data moving.
+- recorded M, started at N != M otherwise: refused. The services hold writes the monolith
   lacks, and only a cutover (`snappy cutover`) moves them and the ownership together.
 """
 
@@ -31,7 +35,7 @@ from snappy_devstack.errors import DevstackError, one_line
 from snappy_devstack.local_stack import LocalStack
 from snappy_devstack.rehearsal import reset_microservices_side
 from snappy_migration.backfill import backfill
-from snappy_migration.phases import SERVICE_OWNS_FROM, scope_lines, verify_at_phase
+from snappy_migration.phases import SERVICE_OWNS_FROM, same_writers, scope_lines, verify_at_phase
 from snappy_migration.phases import read_ownership_phase as recorded_in_stores
 from snappy_migration.reverse import hand_over_state
 from snappy_migration.stores import open_stores
@@ -71,6 +75,8 @@ class StranglerData:
             f"the monolith's data moved to the emptied service stores: rows {rows}; objects {self.objects:,};"
             if self.moved
             else f"resumed at phase {self.phase}:"
+            if self.recorded == self.phase
+            else f"restarted at phase {self.phase} from phase {self.recorded} (the same writers):"
         )
         verdict = "passed" if self.report is not None and self.report.ok else "FAILED"
         return [
@@ -103,7 +109,7 @@ def refuse_or_reset(services: BackingServices, phase: int) -> int:
     Returns the phase the monolith's database records (see the module's docstring).
     """
     recorded = recorded_phase(services)
-    if recorded not in (0, phase):
+    if recorded not in (0, phase) and not same_writers(recorded, phase):
         raise DevstackError(
             f"the data is owned as of phase {recorded} (the services hold writes the monolith lacks):"
             f" start with --phase {recorded}, then move with `snappy cutover --to {phase}`"
@@ -144,12 +150,14 @@ def bring_data_to_phase(
                         hand_over_state(stores, group)
         else:
             progress(f"Resuming at phase {phase}: syncing what the monolith still owns, verifying...")
+            # At a restart into another phase of the same writers (`same_writers`) the data is
+            # checked as it is owned now, at `recorded`; `phase` is recorded once it passes.
             outcome.changes_synced = sync(stores).entries
             outcome.report = verify_at_phase(stores, recorded_in_stores(stores.source))
     outcome.report.write(report_path)
     if not outcome.report.ok:
         details = "\n".join([*scope_lines(phase), render(outcome.report)])
         raise DevstackError(f"the data does not verify at phase {phase} (report: {report_path}):\n{details}")
-    if recorded == 0:
+    if recorded != phase:
         set_ownership_phase(stack.monolith_database_url, phase)
     return outcome

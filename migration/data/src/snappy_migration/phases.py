@@ -44,6 +44,7 @@ __all__ = [
     "ReferenceTableResult",
     "monolith_owns",
     "read_ownership_phase",
+    "same_writers",
     "scope_lines",
     "verify_at_phase",
 ]
@@ -85,6 +86,15 @@ def read_ownership_phase(source: Connection) -> int:
 def monolith_owns(table: TableMapping, phase: int) -> bool:
     """True while the monolith is the one writer of `table` in `phase`."""
     return phase < SERVICE_OWNS_FROM[table.source_table]
+
+
+def same_writers(phase: int, other: int) -> bool:
+    """True when `phase` and `other` give every table the same one writer.
+
+    Such phases differ only in routing (phases 2, 3 and 4: the services write every table, and
+    only the pages move), so a stack may restart from one into the other with no data moving.
+    """
+    return all(monolith_owns(table, phase) == monolith_owns(table, other) for table in TABLES)
 
 
 def verify_at_phase(stores: Stores, phase: int, *, with_objects: bool = True) -> VerifyReport:
