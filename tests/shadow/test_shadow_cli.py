@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -324,3 +325,25 @@ def test_report_reads_the_local_stacks_records_by_default(
     assert f"1 comparisons in {local_stack.shadow_dir}/{COMPARISONS_FILE}" in out
     # The local edge does not answer in this test: its /metrics is where the drops would come from.
     assert f"Drops: unknown ({local_stack.microservices_url}/metrics did not answer" in out
+
+
+def test_report_reads_the_strangler_edges_metrics_by_default(
+    local_stack: LocalStack, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `snappy up --stack strangler` describes its edge by its own URL, not the microservices'.
+    strangler_url = f"http://127.0.0.1:{free_ports(1)[0]}"
+    state_dir = Path.cwd() / ".snappy"
+    write_local_stack(
+        state_dir / LOCAL_STACK_FILE,
+        replace(local_stack, microservices_url=None, strangler_phase=0, strangler_url=strangler_url),
+    )
+    assert local_stack.shadow_dir is not None
+    Path(local_stack.shadow_dir).mkdir(parents=True)
+    (Path(local_stack.shadow_dir) / COMPARISONS_FILE).write_text(
+        json.dumps({"route": "/api/v1/users/me", "outcome": "match", "time": "2026-12-01T10:00:00.000Z"})
+        + "\n"
+    )
+
+    assert shadow("report") == 0
+
+    assert f"Drops: unknown ({strangler_url}/metrics did not answer" in capsys.readouterr().out

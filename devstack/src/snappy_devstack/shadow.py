@@ -178,8 +178,10 @@ def _edge(arguments: argparse.Namespace, *, needs: str) -> _Edge:
             control_file = Path(local.edge_control_file)
         if shadow_dir is None and local.shadow_dir:
             shadow_dir = Path(local.shadow_dir)
-        if metrics_url is None and local.microservices_url:
-            metrics_url = f"{local.microservices_url.rstrip('/')}/metrics"
+        # The strangler's edge answers at its own URL; the side-by-side stacks' at the microservices'.
+        edge_url = local.strangler_url or local.microservices_url
+        if metrics_url is None and edge_url:
+            metrics_url = f"{edge_url.rstrip('/')}/metrics"
     edge = _Edge(control_file, shadow_dir, metrics_url)
     if getattr(edge, needs) is None:
         option = "--control-file" if needs == "control_file" else "--shadow-dir"
