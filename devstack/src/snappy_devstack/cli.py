@@ -42,6 +42,7 @@ from snappy_devstack.rehearsal import (
 from snappy_devstack.seed import DEFAULT_USERS, SeedSummary, seed
 from snappy_devstack.shadow import SHADOW, add_shadow_parser, run_shadow
 from snappy_devstack.stack import (
+    EDGE_CONTROL_FILE,
     STACKS,
     STRANGLER,
     STRANGLER_PHASES,
@@ -60,7 +61,7 @@ from snappy_devstack.stack import (
     running_stacks,
     watch,
 )
-from snappy_devstack.strangler import StranglerData, bring_data_to_phase, refuse_or_reset
+from snappy_devstack.strangler import StranglerData, bring_data_to_phase, refuse_or_reset, route_by_the_start
 from snappy_devstack.user_views import compare_user_views
 from snappy_edge.routing import PHASES
 from snappy_migration import cli as migration_cli
@@ -265,6 +266,7 @@ def _before_strangler(stack: Stack, services: BackingServices, state_dir: Path) 
     """
     phase = stack.phase or 0
     recorded = refuse_or_reset(services, phase)
+    route_by_the_start(state_dir / EDGE_CONTROL_FILE)
     running = {server.part.name for server in stack.servers}
     for name in (PartName.MONOLITH, PartName.USER_SERVICE, PartName.PHOTO_SERVICE):
         if name not in running:

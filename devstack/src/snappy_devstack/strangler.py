@@ -25,7 +25,7 @@ database records (`ownership_phase`, 0 for a database that has none yet):
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import psycopg
@@ -34,6 +34,7 @@ from snappy_devstack.backing import BackingServices, create_database
 from snappy_devstack.errors import DevstackError, one_line
 from snappy_devstack.local_stack import LocalStack
 from snappy_devstack.rehearsal import reset_microservices_side
+from snappy_edge.control import read_control, write_control
 from snappy_migration.backfill import backfill
 from snappy_migration.phases import SERVICE_OWNS_FROM, same_writers, scope_lines, verify_at_phase
 from snappy_migration.phases import read_ownership_phase as recorded_in_stores
@@ -44,7 +45,7 @@ from snappy_migration.verify import VerifyReport, render, verify
 from snappy_monolith.ownership import set_ownership_phase
 from snappy_topology import PartName, part
 
-__all__ = ["StranglerData", "bring_data_to_phase", "recorded_phase", "refuse_or_reset"]
+__all__ = ["StranglerData", "bring_data_to_phase", "recorded_phase", "refuse_or_reset", "route_by_the_start"]
 
 _CONNECT_TIMEOUT_SECONDS = 5
 
@@ -117,6 +118,19 @@ def refuse_or_reset(services: BackingServices, phase: int) -> int:
     if recorded == 0:
         reset_microservices_side(services)
     return recorded
+
+
+def route_by_the_start(control_file: Path) -> None:
+    """Before the edge starts: its routing is the phase it is started in, with no write frozen.
+
+    The control file outlives the stack (in the state folder) so that a shadow survives a
+    restart; a phase that `snappy cutover` or `snappy phase set` left in it must not, or an
+    edge started with `--phase 4` would keep routing by the phase before. A freeze left by a
+    cutover that was killed before it could undo goes too: the start verifies the data itself.
+    """
+    current = read_control(control_file)
+    if current.phase is not None or current.freeze:
+        write_control(control_file, replace(current, phase=None, freeze=frozenset()))
 
 
 def bring_data_to_phase(
