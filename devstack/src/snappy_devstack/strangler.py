@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Final
 
 import psycopg
 
@@ -35,6 +36,7 @@ from snappy_devstack.errors import DevstackError, one_line
 from snappy_devstack.local_stack import LocalStack
 from snappy_devstack.rehearsal import reset_microservices_side
 from snappy_edge.control import read_control, write_control
+from snappy_edge.routing import PHASES
 from snappy_migration.backfill import backfill
 from snappy_migration.phases import SERVICE_OWNS_FROM, same_writers, scope_lines, verify_at_phase
 from snappy_migration.phases import read_ownership_phase as recorded_in_stores
@@ -80,10 +82,20 @@ class StranglerData:
             else f"restarted at phase {self.phase} from phase {self.recorded} (the same writers):"
         )
         verdict = "passed" if self.report is not None and self.report.ok else "FAILED"
-        return [
+        lines = [
             f"data:    {what} {self.changes_synced:,} changes synced",
             f"verify:  {verdict} at phase {self.phase} (report: {self.report_path})",
         ]
+        if self.phase == max(PHASES):
+            lines.append(RETIRED)
+        return lines
+
+
+# What phase 4 drops, and what it keeps for the way back (a restart at phase 3).
+RETIRED: Final = (
+    "retired: the monolith's process (not started); kept for a way back: its database, whose"
+    " change log and triggers log nothing since every table moved (phase 2), and its bucket"
+)
 
 
 def recorded_phase(services: BackingServices) -> int:
