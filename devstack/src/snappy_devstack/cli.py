@@ -43,6 +43,7 @@ from snappy_devstack.seed import DEFAULT_USERS, SeedSummary, seed
 from snappy_devstack.shadow import SHADOW, add_shadow_parser, run_shadow
 from snappy_devstack.stack import (
     EDGE_CONTROL_FILE,
+    REPLICA_STACKS,
     STACKS,
     STRANGLER,
     STRANGLER_PHASES,
@@ -140,6 +141,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--seed", action="store_true", help="load demo users and photos into each stack once up")
     up.add_argument(
+        "--replicas",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help=(
+            f"processes of each service behind the edge, each on its own port, taken in turn"
+            f" ({' and '.join(REPLICA_STACKS)} stacks; default: 1)"
+        ),
+    )
+    up.add_argument(
         "--workers",
         type=_positive,
         default=None,
@@ -223,7 +234,11 @@ def _add_state_dir_option(parser: argparse.ArgumentParser) -> None:
 
 def _up(arguments: argparse.Namespace) -> int:
     stacks = plan_stacks(
-        arguments.stack, arguments.port, state_dir=_state_dir(arguments), phase=arguments.phase
+        arguments.stack,
+        arguments.port,
+        state_dir=_state_dir(arguments),
+        phase=arguments.phase,
+        replicas=arguments.replicas,
     )
     if not _ports_available(stacks, "up"):
         return _EXIT_USAGE
@@ -472,6 +487,12 @@ def _announce(
         behind = stack.servers[:-1]
         if behind:
             _say("  behind it: " + ", ".join(f"{server.name} at {server.url}" for server in behind))
+        replicated = [server.name for server in behind if server.replica is not None]
+        if replicated:
+            _say(
+                f"  replicas: the edge takes each service's in turn; each logs to its own file"
+                f" ({', '.join(f'{name}.log' for name in replicated)})"
+            )
         if stack.phase is not None:
             for line in _routing_lines(stack, stack.phase):
                 _say(f"  {line}")

@@ -3,11 +3,19 @@
 What each part is, its settings, peers and stores come from the topology (`snappy_topology`);
 a stack adds only where each part listens and which peers it is wired to. `running_stacks` is
 the one loop that provisions, migrates, starts and stops them all.
+
+The microservices can run as several replicas of each service (`snappy up --stack
+microservices --replicas N`, and the microservices of `--stack both`): N processes of
+user-service, photo-service and web-ui, each its own gunicorn on its own port with its own
+log, on the part's one database and bucket. The edge gets every replica's address (a
+comma-separated list, `snappy_edge.replicas`) and takes them in turn; replica i of a
+service calls replica i of the services it calls.
 """
 
 from __future__ import annotations
 
 import importlib.util
+import itertools
 import os
 import secrets
 import subprocess
@@ -34,6 +42,7 @@ from snappy_devstack.local_stack import LocalStack, remove_local_stack, write_lo
 from snappy_devstack.postgres import database_url
 from snappy_devstack.processes import LOOPBACK, free_ports, log_tail, stop_process, wait_until
 from snappy_edge.control import CONTROL_FILE_VARIABLE
+from snappy_edge.replicas import ADDRESS_SEPARATOR
 from snappy_edge.routing import PHASES
 from snappy_edge.shadow import SHADOW_DIR_VARIABLE
 from snappy_migration.stores import ObjectStore
@@ -51,6 +60,7 @@ from snappy_topology import (
 from snappy_topology import environment as part_environment
 
 __all__ = [
+    "REPLICA_STACKS",
     "STACKS",
     "STRANGLER",
     "STRANGLER_PHASES",
@@ -81,6 +91,10 @@ __all__ = [
 # "strangler" runs the edge at --port in one phase of the migration, and behind it what that phase needs.
 STACKS = ("monolith", "microservices", "both", "strangler")
 STRANGLER = "strangler"
+# The stacks that can run several replicas of each service: those whose services are behind
+# the edge and nothing else. The strangler's cutovers and `snappy phase` address each part by
+# its one URL, and the monolith stack has no edge to spread requests.
+REPLICA_STACKS = ("microservices", "both")
 # The phases of the strangler stack: snappy_edge.routing.PHASES.
 STRANGLER_PHASES = tuple(sorted(PHASES))
 # The last phase with a monolith process: phase 3 routes nothing to it but can go back to 2.
@@ -128,13 +142,16 @@ class Server:
 
     part: Part
     port: int
+    # A peer's URL; the edge's peers may hold several, separated by commas (their replicas).
     peers: Mapping[PartName, str] = field(default_factory=dict)
     settings: Mapping[str, str] = field(default_factory=dict)
+    # Which of the part's replicas this process is (1, 2, ...); None when the part runs once.
+    replica: int | None = None
 
     @property
     def name(self) -> str:
-        """The part's name, which also names the server's log files."""
-        return self.part.name
+        """The part's name, and the replica's number if it has one; it also names the log file."""
+        return self.part.name if self.replica is None else f"{self.part.name}-{self.replica}"
 
     @property
     def database(self) -> str | None:
@@ -192,23 +209,34 @@ def monolith_stack(port: int) -> Stack:
 
 def microservices_stack(
     port: int,
-    user_service_port: int,
-    photo_service_port: int,
-    web_ui_port: int,
+    user_service_port: int | Sequence[int],
+    photo_service_port: int | Sequence[int],
+    web_ui_port: int | Sequence[int],
     *,
     monolith_url: str | None = None,
     state_dir: Path | None = None,
 ) -> Stack:
     """user-service, photo-service and web-ui behind the edge at `port`.
 
-    With `state_dir`, the edge's control file and shadow records are there (`snappy shadow`);
-    with `monolith_url`, the monolith running beside can be its shadow candidate.
+    A service given several ports runs one replica on each, and the edge gets all of their
+    addresses; replica i calls replica i of each service it calls (the last one when that
+    service has fewer). With `state_dir`, the edge's control file and shadow records are
+    there (`snappy shadow`); with `monolith_url`, the monolith running beside can be its
+    shadow candidate.
     """
-    users = Server(part(PartName.USER_SERVICE), user_service_port)
-    photos = Server(part(PartName.PHOTO_SERVICE), photo_service_port, {PartName.USER_SERVICE: users.url})
-    services = {PartName.USER_SERVICE: users.url, PartName.PHOTO_SERVICE: photos.url}
-    web_ui = Server(part(PartName.WEB_UI), web_ui_port, services)
-    edge_peers = {**services, PartName.WEB_UI: web_ui.url}
+    users = _replicas(PartName.USER_SERVICE, user_service_port, {})
+    photos = _replicas(PartName.PHOTO_SERVICE, photo_service_port, {PartName.USER_SERVICE: users})
+    web_ui = _replicas(
+        PartName.WEB_UI, web_ui_port, {PartName.USER_SERVICE: users, PartName.PHOTO_SERVICE: photos}
+    )
+    edge_peers = {
+        name: ADDRESS_SEPARATOR.join(server.url for server in servers)
+        for name, servers in (
+            (PartName.USER_SERVICE, users),
+            (PartName.PHOTO_SERVICE, photos),
+            (PartName.WEB_UI, web_ui),
+        )
+    }
     if monolith_url is not None:
         # Phase 3 routes nothing to the monolith; `snappy shadow` can make it a candidate.
         edge_peers[PartName.MONOLITH] = monolith_url
@@ -217,7 +245,26 @@ def microservices_stack(
         edge_settings.update(edge_shadow_settings(state_dir))
     edge = Server(part(PartName.EDGE), port, edge_peers, edge_settings)
     note = f"The pages are at {edge.url}/ and the API at {edge.url}/api/v1."
-    return Stack("microservices", (users, photos, web_ui, edge), note)
+    return Stack("microservices", (*users, *photos, *web_ui, edge), note)
+
+
+def _replicas(
+    name: PartName, ports: int | Sequence[int], calls: Mapping[PartName, Sequence[Server]]
+) -> tuple[Server, ...]:
+    """Part `name` on each of `ports`, numbered when there are several, each wired to its peers' replica."""
+    listen = [ports] if isinstance(ports, int) else list(ports)
+    if not listen:
+        raise StackError(f"{name} needs at least one port")
+    numbered = len(listen) > 1
+    return tuple(
+        Server(
+            part(name),
+            port,
+            {peer: servers[min(index, len(servers) - 1)].url for peer, servers in calls.items()},
+            replica=index + 1 if numbered else None,
+        )
+        for index, port in enumerate(listen)
+    )
 
 
 def strangler_parts(phase: int) -> tuple[PartName, ...]:
@@ -293,15 +340,29 @@ def edge_shadow_settings(state_dir: Path) -> dict[str, str]:
 
 
 def plan_stacks(
-    choice: str, port: int, *, state_dir: Path | None = None, phase: int | None = None
+    choice: str,
+    port: int,
+    *,
+    state_dir: Path | None = None,
+    phase: int | None = None,
+    replicas: int = 1,
 ) -> list[Stack]:
     """The stacks `snappy up --stack <choice> --port <port>` runs; "both" uses `port` and `port + 1`.
 
     With `state_dir`, the edge keeps its shadow state there; with both stacks, the monolith can be
     the edge's shadow candidate. `phase` is the strangler stack's (0 when omitted), and only its.
+    `replicas` is how many processes of each service the microservices run behind their edge
+    (REPLICA_STACKS only; "both" runs one monolith still).
     """
     if choice not in STACKS:
         raise StackError(f"unknown stack {choice!r}; choose one of: {', '.join(STACKS)}")
+    if replicas < 1:
+        raise StackError(f"--replicas must be at least 1, got {replicas}")
+    if replicas > 1 and choice not in REPLICA_STACKS:
+        raise StackError(
+            f"--replicas is for the {' and '.join(REPLICA_STACKS)} stacks, whose services are behind"
+            f" the edge; the {choice} stack runs one process of each part"
+        )
     if choice == STRANGLER:
         chosen = 0 if phase is None else phase
         private = iter([candidate for candidate in free_ports(len(PartName)) if candidate != port])
@@ -310,19 +371,24 @@ def plan_stacks(
         raise StackError(f"--phase is the strangler stack's; the {choice} stack has no phases")
     names = ("monolith", "microservices") if choice == "both" else (choice,)
     public_ports = [port + offset for offset in range(len(names))]
-    needed = _MICROSERVICES_PRIVATE_PORTS * names.count("microservices")
+    needed = _MICROSERVICES_PRIVATE_PORTS * replicas * names.count("microservices")
     # Among `needed + len(public_ports)` distinct free ports, at least `needed` are not public.
     candidates = free_ports(needed + len(public_ports))
     spare_ports = iter([candidate for candidate in candidates if candidate not in public_ports])
     monolith_url = f"http://{LOOPBACK}:{public_ports[0]}" if choice == "both" else None
+
+    def service_ports() -> list[int]:
+        """One port for each replica of a service."""
+        return [next(spare_ports) for _ in range(replicas)]
+
     return [
         monolith_stack(public_port)
         if name == "monolith"
         else microservices_stack(
             public_port,
-            next(spare_ports),
-            next(spare_ports),
-            next(spare_ports),
+            service_ports(),
+            service_ports(),
+            service_ports(),
             monolith_url=monolith_url,
             state_dir=state_dir,
         )
@@ -534,28 +600,36 @@ def running_stacks(
     progress: Callable[[str], None],
     workers: int | None = None,
 ) -> Iterator[list[RunningServer]]:
-    """Provision, migrate and start every server in order, each ready before the next starts.
+    """Provision, migrate and start every server in order, each part ready before the next starts.
 
-    They stop in the reverse order when the context ends, so no server outlives one it calls.
+    The replicas of a part start together and share its stores, migrated once. They stop in
+    the reverse order when the context ends, so no server outlives one it calls.
     """
     logs.mkdir(parents=True, exist_ok=True)
     with ExitStack() as started:
         running: list[RunningServer] = []
-        for server in (server for stack in stacks for server in stack.servers):
-            environment = server_environment(
-                base_environment, server, services=services, stack_secrets=stack_secrets, workers=workers
-            )
-            if server.bucket is not None:
-                create_bucket(services.s3, server.bucket)
-            if server.database is not None:
-                create_database(services.postgres_url, server.database)
-                progress(f"Migrating {server.name}'s database ({server.database})...")
-                _migrate(server, environment, logs / f"{server.name}-migrate.log")
-            progress(f"Starting {server.name}...")
-            log_path = logs / f"{server.name}.log"
-            running_server = started.enter_context(_running_server(server, environment, log_path))
-            _wait_until_ready(running_server)
-            running.append(running_server)
+        migrated: set[str] = set()
+        servers = (server for stack in stacks for server in stack.servers)
+        for _, replicas in itertools.groupby(servers, key=lambda server: server.part.name):
+            starting: list[RunningServer] = []
+            for server in replicas:
+                environment = server_environment(
+                    base_environment, server, services=services, stack_secrets=stack_secrets, workers=workers
+                )
+                if server.bucket is not None:
+                    create_bucket(services.s3, server.bucket)
+                if server.database is not None and server.database not in migrated:
+                    create_database(services.postgres_url, server.database)
+                    progress(f"Migrating {server.part.name}'s database ({server.database})...")
+                    _migrate(server, environment, logs / f"{server.part.name}-migrate.log")
+                    migrated.add(server.database)
+                progress(f"Starting {server.name}...")
+                log_path = logs / f"{server.name}.log"
+                starting.append(started.enter_context(_running_server(server, environment, log_path)))
+            # Replicas call none of each other: they boot side by side, each waited for.
+            for running_server in starting:
+                _wait_until_ready(running_server)
+            running.extend(starting)
         yield running
 
 

@@ -31,7 +31,9 @@ The rules that keep the edge from being a way around them (docs/security.md, "Th
 
 Environment: SNAPPY_EDGE_PHASE (0-4, default 3) and the address of each component that
 phase uses: SNAPPY_MONOLITH_URL, SNAPPY_USER_SERVICE_URL, SNAPPY_PHOTO_SERVICE_URL,
-SNAPPY_WEB_UI_URL. Timeouts: SNAPPY_EDGE_CONNECT_TIMEOUT_SECONDS (2),
+SNAPPY_WEB_UI_URL. Each holds one URL, or several separated by commas: the component's
+replicas, which take its requests in turn, none retried on another (`snappy_edge.replicas`).
+Timeouts: SNAPPY_EDGE_CONNECT_TIMEOUT_SECONDS (2),
 SNAPPY_EDGE_READ_TIMEOUT_SECONDS (30). Largest request body:
 SNAPPY_EDGE_MAX_BODY_BYTES (32 MiB; an upload is at most 10 MiB plus its form).
 """
@@ -61,6 +63,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.routing import PathConverter
 
 from snappy_edge.control import ControlWatcher, EdgeControl
+from snappy_edge.replicas import ADDRESS_SEPARATOR, RoundRobin, addresses, parse_addresses
 from snappy_edge.routing import PHASES, ROUTE_GROUPS, component_for, groups_written_by, is_internal
 from snappy_edge.shadow import ShadowSettings, ShadowTraffic
 from snappy_plumbing.config import (
@@ -82,7 +85,7 @@ from snappy_plumbing.errors import (
 )
 from snappy_plumbing.observability import ReadinessCheck, install_observability
 from snappy_plumbing.security_headers import install_security_headers
-from snappy_topology import EDGE_PHASE, PartName, RouteGroupName, part
+from snappy_topology import EDGE_PHASE, PartName, RouteGroupName, part, url_setting
 
 __all__ = ["AmbiguousPath", "EdgeSettings", "create_app", "decision_path"]
 
@@ -200,7 +203,8 @@ class EdgeSettings(EnvironmentSettings):
     """The phase, and where each component listens."""
 
     phase: int = field(default=3, metadata=variable(EDGE_PHASE, _phase))
-    # From the variable of each peer that has one (COMPONENT_URL_VARIABLES).
+    # From the variable of each peer that has one (COMPONENT_URL_VARIABLES), as it is written
+    # there: one URL, or the URLs of the part's replicas separated by commas (`replicas`).
     upstreams: Mapping[PartName, str] = field(default_factory=dict)
     # Shadow traffic: the control file, where comparisons are recorded, what they may cost.
     shadow: ShadowSettings = field(default_factory=ShadowSettings, metadata=section())
@@ -223,16 +227,26 @@ class EdgeSettings(EnvironmentSettings):
     # its front has taken (`snappy_edge.serve.write_front_state`), reported in /metrics.
     front_state_file: str = field(default="", metadata=variable("SNAPPY_EDGE_FRONT_STATE_FILE"))
 
+    def __post_init__(self) -> None:
+        # Refused at start, naming the variable: an empty item, an address that is no http URL.
+        for component, value in self.upstreams.items():
+            parse_addresses(url_setting(component), value)
+
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Self:
         """Read the phase, the timeouts and the upstream addresses from `environ`."""
         environ = os.environ if environ is None else environ
         upstreams = {
-            component: url.rstrip("/")
+            component: ADDRESS_SEPARATOR.join(address.rstrip("/") for address in addresses(value))
             for component, name in COMPONENT_URL_VARIABLES.items()
-            if (url := environ.get(name, "").strip())
+            if (value := environ.get(name, "").strip())
         }
         return replace(super().from_environ(environ), upstreams=upstreams)
+
+    @property
+    def replicas(self) -> dict[PartName, tuple[str, ...]]:
+        """Every address of each configured component, in the order given (one for a single URL)."""
+        return {component: addresses(value) for component, value in self.upstreams.items()}
 
     def components_in_use(self) -> set[PartName]:
         """The components this phase sends traffic to."""
@@ -258,7 +272,12 @@ def create_app(settings: EdgeSettings | None = None, transport: httpx.BaseTransp
     live = _LiveState(settings)
     install_observability(app, _readiness_checks(settings, client, live.phase))
     app.extensions["snappy.metrics"].registry.register(_EdgeStateCollector(settings, live))
-    proxy = _Proxy(settings, client, _shadow_traffic(app, settings, transport))
+    proxy = _Proxy(
+        settings,
+        {component: RoundRobin(urls) for component, urls in settings.replicas.items()},
+        client,
+        _shadow_traffic(app, settings, transport),
+    )
     # The edge's own answers (problem documents) get `nosniff`; what a component sent is kept.
     install_security_headers(app, strict_transport=False)
 
@@ -310,14 +329,19 @@ class _Proxy:
     """Sends one request on to a component, and streams its answer back."""
 
     settings: EdgeSettings
+    # Each component's addresses; a request goes to the next one, and only to it.
+    replicas: Mapping[PartName, RoundRobin]
     client: httpx.Client
     shadow: ShadowTraffic
 
     def send(self, component: PartName, raw_path: str, target_path: str) -> Response:
         """The component's answer to the current request, or ServiceUnavailable."""
-        base_url = self.settings.upstreams.get(component)
-        if base_url is None:
+        replicas = self.replicas.get(component)
+        if replicas is None:
             raise ServiceUnavailable(f"{component} is not configured at this edge")
+        # Not tried again on another replica when it fails, whatever the method: a write may
+        # have been done, and the front sends a read once as well (`snappy_edge.replicas`).
+        base_url = replicas.next()
         upstream_url = _upstream_url(base_url, raw_path, request.query_string.decode("latin-1"))
         body = _read_body()
         # None unless the request is a read of the shadowed group. Made before the primary is
@@ -490,7 +514,8 @@ def _shadow_traffic(
     """The app's shadow traffic (snappy_edge.shadow), counted in the app's /metrics."""
     shadow = ShadowTraffic(
         settings.shadow,
-        settings.upstreams,
+        # A component's first address: the copies are a comparison, not the component's load.
+        {component: urls[0] for component, urls in settings.replicas.items()},
         # A pool of its own, with the shadow's tight timeouts, and no cookie jar either.
         client=httpx.Client(
             transport=transport,
@@ -549,16 +574,21 @@ class _LiveState:
 def _readiness_checks(
     settings: EdgeSettings, client: httpx.Client, current_phase: Callable[[], int]
 ) -> dict[str, ReadinessCheck]:
-    """A check of every configured part; each counts only while the current phase routes to it."""
+    """A check of every configured part; each counts only while the current phase routes to it.
 
-    def check(component: PartName, url: str) -> ReadinessCheck:
+    A part with replicas is ready when every one of them is: each gets its turn of the
+    requests, and none is tried again on another.
+    """
+
+    def check(component: PartName, urls: tuple[str, ...]) -> ReadinessCheck:
         def ready() -> None:
             if component in set(PHASES[current_phase()].values()):
-                client.get(f"{url}/readyz", timeout=2.0).raise_for_status()
+                for url in urls:
+                    client.get(f"{url}/readyz", timeout=2.0).raise_for_status()
 
         return ready
 
-    return {str(component): check(component, url) for component, url in sorted(settings.upstreams.items())}
+    return {str(component): check(component, urls) for component, urls in sorted(settings.replicas.items())}
 
 
 class _EdgeStateCollector(Collector):

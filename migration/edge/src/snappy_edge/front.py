@@ -71,7 +71,8 @@ class FrontPlan:
     lane: str  # host:port of the lane
     admin: str  # Caddy's admin endpoint: "unix//path/to/socket" or "host:port"
     phase: int  # the phase the edge started in; the control file's phase, when set, wins
-    upstreams: Mapping[PartName, str]
+    # Every address of each part: one, or its replicas, which the front takes in turn.
+    upstreams: Mapping[PartName, tuple[str, ...]]
     connect_timeout_seconds: float
     read_timeout_seconds: float
     # The largest request body the lane takes: a larger one is refused (413) by the front
@@ -202,8 +203,8 @@ def _lane_route(plan: FrontPlan, match: list[dict[str, Any]] | None) -> dict[str
 
 
 def _fast_route(plan: FrontPlan, match: list[dict[str, Any]], part: PartName) -> dict[str, Any]:
-    url = plan.upstreams.get(part)
-    if url is None:
+    urls = plan.upstreams.get(part)
+    if urls is None:
         return {
             "match": match,
             "handle": [
@@ -216,24 +217,23 @@ def _fast_route(plan: FrontPlan, match: list[dict[str, Any]], part: PartName) ->
             ],
             "terminal": True,
         }
-    return {
-        "match": match,
-        "handle": [
-            {
-                "handler": "reverse_proxy",
-                "upstreams": [{"dial": upstream_address(url)}],
-                "headers": {"request": {"set": {"Host": ["{http.reverse_proxy.upstream.hostport}"]}}},
-                "transport": {
-                    "protocol": "http",
-                    "dial_timeout": f"{plan.connect_timeout_seconds}s",
-                    "response_header_timeout": f"{plan.read_timeout_seconds}s",
-                },
-                # Stream the answer as it comes: content and thumbnails are not held in the front.
-                "flush_interval": -1,
-            }
-        ],
-        "terminal": True,
+    proxy: dict[str, Any] = {
+        "handler": "reverse_proxy",
+        "upstreams": [{"dial": upstream_address(url)} for url in urls],
+        "headers": {"request": {"set": {"Host": ["{http.reverse_proxy.upstream.hostport}"]}}},
+        "transport": {
+            "protocol": "http",
+            "dial_timeout": f"{plan.connect_timeout_seconds}s",
+            "response_header_timeout": f"{plan.read_timeout_seconds}s",
+        },
+        # Stream the answer as it comes: content and thumbnails are not held in the front.
+        "flush_interval": -1,
     }
+    if len(urls) > 1:
+        # Replicas in turn, as the lane and nginx take them (Caddy's default picks at random);
+        # no retries are configured, so a read is sent to one replica only.
+        proxy["load_balancing"] = {"selection_policy": {"policy": "round_robin"}}
+    return {"match": match, "handle": [proxy], "terminal": True}
 
 
 def _error_routes(phase: int) -> list[dict[str, Any]]:

@@ -70,7 +70,11 @@ def nginx_configuration(plan: FrontPlan, control: EdgeControl, runtime: Path, ge
     shadowed = control.shadow.group if control.shadow is not None else None
     phase = control.phase_or(plan.phase)
     parts = sorted({PHASES[phase][group.name] for group in ROUTE_GROUPS})
-    upstreams = {part: upstream_address(url) for part, url in plan.upstreams.items() if part in parts}
+    upstreams = {
+        part: [upstream_address(url) for url in urls]
+        for part, urls in plan.upstreams.items()
+        if part in parts
+    }
     # The group of a path, first match wins as in the routing table; the lane's own paths first.
     group_lines = [f'        "~{LANE_PATHS}" {_LANE};']
     for group in ROUTE_GROUPS:
@@ -85,10 +89,11 @@ def nginx_configuration(plan: FrontPlan, control: EdgeControl, runtime: Path, ge
         )
         route_lines.append(f"        1:{group.name.name.lower()} {target};")
     names = [f"        {_upstream_name(part)} {json.dumps(str(part))};" for part in upstreams]
-    hosts = [f"        {_upstream_name(part)} {address};" for part, address in upstreams.items()]
+    # One Host per part: nginx builds the header before it picks a replica, so a part with
+    # several gets its first address (the services do not route on Host).
+    hosts = [f"        {_upstream_name(part)} {addresses[0]};" for part, addresses in upstreams.items()]
     upstream_blocks = "\n".join(
-        f"    upstream {_upstream_name(part)} {{ server {address}; keepalive 32; }}"
-        for part, address in upstreams.items()
+        _upstream_block(_upstream_name(part), addresses) for part, addresses in upstreams.items()
     )
     # As root (a developer's or CI's machine), workers would switch to `nobody`, who cannot
     # write the runtime folder; in the edge's image nginx runs as its unprivileged user.
@@ -212,6 +217,18 @@ http {{
     }}
 }}
 """
+
+
+def _upstream_block(name: str, addresses: list[str]) -> str:
+    """A part's upstream: every replica, in nginx's default round robin, over kept-alive connections.
+
+    nginx sends a read to the next server and no further (`proxy_next_upstream off`): a
+    replica that does not answer gives that read a 503, as the lane does. By nginx's
+    defaults (`max_fails=1 fail_timeout=10s`) that replica then sits out its turns for 10 s,
+    where the lane keeps giving it its turn.
+    """
+    servers = " ".join(f"server {address};" for address in addresses)
+    return f"    upstream {name} {{ {servers} keepalive 32; }}"
 
 
 def _proxy_directives(plan: FrontPlan) -> str:

@@ -128,7 +128,7 @@ def _serve(settings: ServeSettings, edge: EdgeSettings, front_kind: _Front, runt
         lane=f"{_LOOPBACK}:{settings.lane_port or _free_loopback_port()}",
         admin=f"unix/{runtime / 'admin.sock'}",
         phase=edge.phase,
-        upstreams=edge.upstreams,
+        upstreams=edge.replicas,
         connect_timeout_seconds=edge.connect_timeout_seconds,
         read_timeout_seconds=edge.read_timeout_seconds,
         # The lane's gunicorn worker refuses a larger body before its application sees it.

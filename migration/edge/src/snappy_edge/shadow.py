@@ -16,10 +16,11 @@ when it changed; a file that turns invalid keeps the last good state.
   client did not read the answer to its end, the request carries a body.
 - **Background threads** (SNAPPY_EDGE_SHADOW_WORKERS) send the same request (method, path
   and query as sent, the client's headers, Authorization and Cookie included, and the
-  same X-Request-ID) to `upstreams[candidate]`, with an HTTP client of their own that
-  keeps no cookies, under one deadline for the whole answer
-  (SNAPPY_EDGE_SHADOW_TIMEOUT_SECONDS). A slow or failing candidate costs a thread of
-  the pool, never the client; it is a `candidate_error`, not a mismatch.
+  same X-Request-ID) to `upstreams[candidate]` (the candidate's first address when it
+  has replicas), with an HTTP client of their own that keeps no cookies, under one
+  deadline for the whole answer (SNAPPY_EDGE_SHADOW_TIMEOUT_SECONDS). A slow or failing
+  candidate costs a thread of the pool, never the client; it is a `candidate_error`, not
+  a mismatch.
 - **The comparison** is the parity tests' (`snappy_edge.normalization`): the status, the
   compared headers and the normalized JSON body, with a fresh id numbering per side for
   each exchange; other bodies byte for byte, or by SHA-256 and length past the cap.
