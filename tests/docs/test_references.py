@@ -23,6 +23,7 @@ from tests.docs.references import (
     snappy_command_line,
 )
 
+
 @pytest.fixture(scope="module")
 def command_line() -> CommandLine:
     return snappy_command_line()
