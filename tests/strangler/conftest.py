@@ -91,15 +91,21 @@ def start_strangler(
     # `snappy migrate`, run in `workdir` (no repository above it), finds the stack in `.snappy`.
     state_dir = workdir / ".snappy"
     (port,) = free_ports(1)
+    output_path = workdir / f"snappy-up-{phase}.out"
+    command = [*snappy(), "up", "--stack", "strangler", "--phase", str(phase), "--port", str(port)]
+    command += ["--state-dir", str(state_dir), *(["--seed"] if seed else [])]
+    process = start_snappy(command, workdir, output_path)
+    return process, StranglerStack(phase, f"http://127.0.0.1:{port}", workdir, state_dir, output_path)
+
+
+def start_snappy(command: list[str], workdir: Path, output_path: Path) -> subprocess.Popen[bytes]:
+    """Start a `snappy` command in `workdir` on embedded servers, its output going to `output_path`."""
     environment = {name: value for name, value in os.environ.items() if name not in PROVIDER_VARIABLES}
     # Embedded servers in the test's state folder: the fixed database and bucket names must not
     # touch those a developer's own stack keeps on a shared server.
     environment["SNAPPY_DEV_PROVIDER"] = "embedded"
-    output_path = workdir / f"snappy-up-{phase}.out"
-    command = [*snappy(), "up", "--stack", "strangler", "--phase", str(phase), "--port", str(port)]
-    command += ["--state-dir", str(state_dir), *(["--seed"] if seed else [])]
     with output_path.open("wb") as output:
-        process = subprocess.Popen(
+        return subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
             stdout=output,
@@ -107,7 +113,6 @@ def start_strangler(
             env=environment,
             cwd=workdir,
         )
-    return process, StranglerStack(phase, f"http://127.0.0.1:{port}", workdir, state_dir, output_path)
 
 
 def snappy() -> list[str]:

@@ -2,30 +2,26 @@
 
 One stack (`snappy up --stack strangler --phase 0 --seed`, embedded PostgreSQL and S3)
 walks 0 -> 1 -> 2 -> 3 and back to 0 with `snappy cutover` while a client keeps signing
-users up and uploading photos through the edge. Every write is either acknowledged or
-refused with the freeze's 503 (Retry-After, problem document); every acknowledged one is
-readable at the end of each way, from whichever part owns it then: the services at
-phase 3, the monolith again at phase 0. A cutover that is not one phase away, that finds
-a difference in the moving data no change-log entry explains, or that finds the edge and
-the monolith's database in different phases, is refused with one line and changes nothing.
+users up, uploading and sharing photos through the edge (snappy_devstack.edge_workload).
+Every write is either acknowledged or refused with the freeze's 503 (Retry-After, problem
+document); every acknowledged one is readable at the end of each way, from whichever part
+owns it then: the services at phase 3, the monolith again at phase 0. A cutover that is
+not one phase away, that finds a difference in the moving data no change-log entry
+explains, or that finds the edge and the monolith's database in different phases, is
+refused with one line and changes nothing.
 """
 
 from __future__ import annotations
 
-import secrets
 import subprocess
-import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 
 import httpx
 import pytest
 
-from tests.images import image_bytes
+from snappy_devstack.edge_workload import WORKLOAD_PASSWORD, EdgeWorkload, workload_picture, workload_through
 from tests.strangler.conftest import StranglerStack, running_strangler, snappy
 
-PASSWORD = "cutover-password"
-PICTURE = image_bytes()
 # pytest's `record_property` fixture: a figure kept in the JUnit report.
 RecordProperty = Callable[[str, object], None]
 
@@ -46,59 +42,6 @@ def snappy_command(stack: StranglerStack, *arguments: str) -> subprocess.Complet
         timeout=300,
         check=False,
     )
-
-
-@dataclass
-class Writes:
-    """What the writing client saw: acknowledged writes, the freeze's refusals, anything else."""
-
-    users: list[str] = field(default_factory=list)
-    photos: list[tuple[str, int]] = field(default_factory=list)
-    frozen: int = 0
-    unexpected: list[str] = field(default_factory=list)
-
-
-def keep_writing(edge_url: str, stop: threading.Event, writes: Writes) -> None:
-    """Sign a user up, log in and upload a photo, again and again, until `stop`."""
-    with httpx.Client(base_url=edge_url, timeout=30) as client:
-        while not stop.is_set():
-            username = f"cut{secrets.token_hex(4)}"
-            signed_up = client.post(
-                "/api/v1/users", json={"username": username, "password": PASSWORD, "display_name": username}
-            )
-            if not _acknowledged(signed_up, writes):
-                continue
-            writes.users.append(username)
-            issued = client.post("/api/v1/tokens", json={"username": username, "password": PASSWORD})
-            if not _acknowledged(issued, writes):
-                continue
-            token = issued.json()["access_token"]
-            uploaded = client.post(
-                "/api/v1/photos",
-                headers={"Authorization": f"Bearer {token}"},
-                files={"file": ("cut.jpg", PICTURE, "image/jpeg")},
-                data={"caption": username},
-            )
-            if _acknowledged(uploaded, writes):
-                writes.photos.append((username, uploaded.json()["id"]))
-
-
-def _acknowledged(response: httpx.Response, writes: Writes) -> bool:
-    if response.status_code in {200, 201}:
-        return True
-    frozen = (
-        response.status_code == 503
-        and response.headers.get("Retry-After") == "1"
-        and response.headers.get("Content-Type") == "application/problem+json"
-        and "paused while they move" in response.json().get("detail", "")
-    )
-    if frozen:
-        writes.frozen += 1
-    else:
-        writes.unexpected.append(
-            f"{response.request.method} {response.request.url.path}: {response.status_code}"
-        )
-    return False
 
 
 def test_a_cutover_is_refused_unless_one_phase_away_with_the_data_verified_and_the_phases_together(
@@ -154,14 +97,10 @@ def test_the_stack_walks_to_phase_3_and_back_under_writes_and_every_acknowledged
 
 def walk_under_writes(
     stack: StranglerStack, phases: tuple[int, ...], record_property: RecordProperty
-) -> Writes:
+) -> EdgeWorkload:
     """`snappy cutover --to N` for each of `phases` in turn while a client keeps writing."""
-    writes = Writes()
-    stop = threading.Event()
-    writer = threading.Thread(target=keep_writing, args=(stack.edge_url, stop, writes))
-    writer.start()
     freezes: list[str] = []
-    try:
+    with workload_through(stack.edge_url) as writes:
         for phase in phases:
             moved = snappy_command(stack, "cutover", "--to", str(phase))
             assert moved.returncode == 0, moved.stdout + moved.stderr
@@ -172,25 +111,30 @@ def walk_under_writes(
             ]
             assert "verify passed" in summary or "no data moves with it" in summary
             freezes.append(summary.split("writes frozen for ")[1].split(";")[0])
-    finally:
-        stop.set()
-        writer.join()
+    tally = writes.tally()
     record_property(f"freezes to {phases}", ", ".join(freezes))
-    record_property(f"writes refused by the freezes to {phases}", writes.frozen)
-    assert writes.unexpected == []
+    record_property(f"writes refused by the freezes to {phases}", tally.frozen)
+    assert tally.unexpected == ()
     assert writes.users, "the writer acknowledged nothing"
     return writes
 
 
-def assert_every_write_is_readable(edge_url: str, writes: Writes) -> None:
-    """Each user logs in with the password it signed up with, and gets its photo's bytes."""
+def assert_every_write_is_readable(edge_url: str, writes: EdgeWorkload) -> None:
+    """Each user logs in with the password it signed up with, gets its photo's bytes and its shares."""
     photos = dict(writes.photos)
+    shared_with = dict(writes.shares)
     with httpx.Client(base_url=edge_url, timeout=30) as client:
         for username in writes.users:
-            issued = client.post("/api/v1/tokens", json={"username": username, "password": PASSWORD})
+            issued = client.post("/api/v1/tokens", json={"username": username, "password": WORKLOAD_PASSWORD})
             assert issued.status_code == 201, (username, issued.text)
             if username in photos:
+                photo_id = photos[username]
                 authorization = {"Authorization": f"Bearer {issued.json()['access_token']}"}
-                content = client.get(f"/api/v1/photos/{photos[username]}/content", headers=authorization)
-                assert content.status_code == 200, (username, photos[username])
-                assert content.content == PICTURE
+                content = client.get(f"/api/v1/photos/{photo_id}/content", headers=authorization)
+                assert content.status_code == 200, (username, photo_id)
+                assert content.content == workload_picture()
+                if photo_id in shared_with:
+                    shares = client.get(f"/api/v1/photos/{photo_id}/shares", headers=authorization)
+                    assert shares.status_code == 200, (username, photo_id)
+                    names = [share["username"] for share in shares.json()["items"]]
+                    assert shared_with[photo_id] in names, (username, photo_id, names)

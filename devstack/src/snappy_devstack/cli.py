@@ -2,7 +2,8 @@
 
 `up` runs Snappy stacks locally, `seed` loads demo data into one, `migrate` runs the data
 migration (on the stacks of `up --stack both` by default), `rehearse` runs the whole
-migration rehearsal: both stacks, the monolith's data moved, and parity proved, `bench`
+migration rehearsal: both stacks, the monolith's data moved, and parity proved (with
+`--phased`, the strangler stack's walk from phase 0 to 3 and back under a client), `bench`
 puts one workload on both versions and compares their latency and throughput, and `browse`
 has sample users read what they can see on a running Snappy.
 """
@@ -23,10 +24,20 @@ from snappy_devstack.bench.command import BENCH, add_bench_parser, run_bench
 from snappy_devstack.browse import BROWSE, add_browse_parser, run_browse
 from snappy_devstack.cutover import CUTOVER, add_cutover_parser, run_cutover
 from snappy_devstack.deploy import DEPLOY, add_deploy_parser, run_deploy
+from snappy_devstack.edge_workload import workload_through
 from snappy_devstack.errors import DevstackError
 from snappy_devstack.images import IMAGES_COMMAND, add_images_parser, run_images
 from snappy_devstack.local_stack import LOCAL_STACK_FILE, read_local_stack
 from snappy_devstack.phase import PHASE, add_phase_parser, run_phase
+from snappy_devstack.phased_rehearsal import (
+    FIGURES_FILE,
+    LAST_LIVE_PHASE,
+    PhasedRehearsal,
+    StepOutcome,
+    cutover_step,
+    render_table,
+    walk_the_phases,
+)
 from snappy_devstack.processes import LOOPBACK, log_tail, port_is_free
 from snappy_devstack.rehearsal import (
     MIGRATED_BUCKETS,
@@ -169,14 +180,26 @@ def _parser() -> argparse.ArgumentParser:
             "Start the monolith and the microservices side by side, seed the monolith, move its data"
             " into the microservices' emptied stores with the data migration, verify it, compare what"
             " every sample user sees on both versions, run the parity scenario against both, and keep"
-            " both stacks up until Ctrl-C. The exit status is 1 if any check failed."
+            " both stacks up until Ctrl-C. With --phased: start the strangler stack at phase 0 with the"
+            " sample data, walk it to phase 3 and back with `snappy cutover` while a client signs up,"
+            " logs in, uploads and shares through the edge, verify the data and browse as the sample"
+            f" users after each step, print a table of the steps (and write it to .snappy/{FIGURES_FILE}),"
+            " and keep the stack up at phase 0 until Ctrl-C. The exit status is 1 if any check failed."
         ),
     )
     rehearse.add_argument(
         "--port",
         type=_port,
         default=8000,
-        help="the monolith's HTTP port; the microservices answer at the next one (default: 8000)",
+        help=(
+            "the monolith's HTTP port; the microservices answer at the next one (with --phased: the"
+            " strangler edge's port) (default: 8000)"
+        ),
+    )
+    rehearse.add_argument(
+        "--phased",
+        action="store_true",
+        help="walk the strangler stack's phases 0 -> 3 -> 0 with cutovers under a client, step by step",
     )
     _add_state_dir_option(rehearse)
 
@@ -301,6 +324,8 @@ def _bring_strangler_data(
 
 
 def _rehearse(arguments: argparse.Namespace) -> int:
+    if arguments.phased:
+        return _rehearse_phased(arguments)
     stacks = plan_stacks("both", arguments.port, state_dir=_state_dir(arguments))
     if not _ports_available(stacks, "rehearse"):
         return _EXIT_USAGE
@@ -382,6 +407,82 @@ def _rehearse_on(stacks: list[Stack], services: BackingServices, state_dir: Path
         root=repository_root(),
     )
     return summary
+
+
+def _rehearse_phased(arguments: argparse.Namespace) -> int:
+    """`snappy rehearse --phased`: the strangler stack started as `up --phase 0 --seed` does, walked, back."""
+    state_dir = _state_dir(arguments)
+    stacks = plan_stacks(STRANGLER, arguments.port, state_dir=state_dir, phase=0)
+    if not _ports_available(stacks, "rehearse"):
+        return _EXIT_USAGE
+    check_installed(stacks)
+    [stack] = stacks
+    figures = state_dir / FIGURES_FILE
+    # A previous run's figures must not pass for this one's, should this one stop early.
+    figures.unlink(missing_ok=True)
+    passed = True
+    try:
+        with _stop_on_signals():
+            _say(f"Starting PostgreSQL and S3 (state in {state_dir})...")
+            with provide_backing_services(state_dir, persistent=True) as services:
+                _say(f"Backing services: {services.source}")
+                recorded = _before_strangler(stack, services, state_dir)
+                with _serving(stacks, services, state_dir, progress=_say) as running:
+                    _bring_strangler_data(stack, recorded, stacks, services, state_dir)
+                    seeded = _seed_stack(stack)
+                    description = local_stack_description(stacks, services)
+                    if description is None:
+                        raise DevstackError("the strangler stack has no stack description")
+                    rehearsal = PhasedRehearsal(stack.entry.url, seeded.usernames)
+                    _say(
+                        f"Walking phase 0 -> {LAST_LIVE_PHASE} -> 0 with cutovers while a client signs up,"
+                        " logs in, uploads, shares and reads through the edge"
+                    )
+                    with workload_through(stack.entry.url) as workload:
+
+                        def take_step(from_phase: int, to_phase: int) -> StepOutcome:
+                            _say(f"Step {from_phase} -> {to_phase}: snappy cutover --to {to_phase}")
+                            return cutover_step(
+                                description,
+                                from_phase,
+                                to_phase,
+                                workload=workload,
+                                usernames=seeded.usernames,
+                                password=seeded.password,
+                                report_dir=state_dir,
+                                echo=_detail,
+                            )
+
+                        rehearsal.steps = walk_the_phases(take_step)
+                    rehearsal.write(figures)
+                    passed = rehearsal.ok
+                    closing = _phased_closing(rehearsal, seeded, figures)
+                    for line in ["", "Phased rehearsal", *render_table(rehearsal), *closing]:
+                        _say(line)
+                    watch(running)
+    except ServerFailed as error:
+        _show_log(error.log_path)
+        raise
+    except _StopRequested:
+        _say("Stopped." if passed else "Stopped; some steps of the phased rehearsal FAILED (exit status 1).")
+    return 0 if passed else _EXIT_FAILED
+
+
+def _phased_closing(rehearsal: PhasedRehearsal, seeded: SeedSummary, figures: Path) -> list[str]:
+    """What follows the table: where the figures are, phase 4, the verdict, and where the stack is."""
+    verdict = (
+        "Every step passed."
+        if rehearsal.ok
+        else "Some steps FAILED (above); the command exits with status 1 after Ctrl-C."
+    )
+    return [
+        f"Figures: {figures}",
+        f"Phase 4 (no monolith process) is a restart, not a cutover: ./snappy up --stack strangler --phase 4"
+        f" from phase {LAST_LIVE_PHASE}.",
+        verdict,
+        f"The stack keeps running at phase {rehearsal.phase} at {rehearsal.edge_url}. {_credentials(seeded)}",
+        "Press Ctrl-C to stop.",
+    ]
 
 
 def _migrate(argv: Sequence[str]) -> int:

@@ -65,7 +65,17 @@ from snappy_migration.verify import VerifyReport
 from snappy_monolith.ownership import read_ownership_phase, set_ownership_phase
 from snappy_topology import PartName, RouteGroupName
 
-__all__ = ["CUTOVER", "add_cutover_parser", "run_cutover"]
+__all__ = [
+    "CUTOVER",
+    "CutoverResult",
+    "Refused",
+    "Timeline",
+    "Undone",
+    "add_cutover_parser",
+    "cutover",
+    "differences_not_in_the_change_log",
+    "run_cutover",
+]
 
 CUTOVER = "cutover"
 _EXIT_UNDONE = 1
@@ -231,7 +241,7 @@ def cutover(
             # Objects are compared in the freeze: here uploads still come and go.
             report = _moving_only(verify_at_phase(stores, from_phase, with_objects=False), data)
             report.write(report_dir / f"cutover-{from_phase}-{to_phase}-before.json")
-            unexplained = _differences_not_in_the_change_log(stores, report)
+            unexplained = differences_not_in_the_change_log(stores, report)
             if unexplained:
                 raise Refused(
                     f"the {data} data differs at phase {from_phase}: {unexplained} (see {report_dir})"
@@ -314,7 +324,7 @@ def _moving_only(report: VerifyReport, data: str) -> VerifyReport:
     return VerifyReport(tables, report.orphans, report.objects, report.pending_changes)
 
 
-def _differences_not_in_the_change_log(stores: Stores, report: VerifyReport) -> str:
+def differences_not_in_the_change_log(stores: Stores, report: VerifyReport) -> str:
     """The differences no change-log entry explains (writes since the sync are), as one line; "" for none."""
     unexplained: list[str] = []
     for table in report.tables:
