@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import shutil
 import subprocess
 import threading
@@ -30,6 +31,7 @@ from snappy_edge.control import EdgeControl
 from snappy_edge.front import FrontPlan, caddy_configuration
 from snappy_edge.nginx_front import nginx_configuration
 from snappy_edge.replicas import RoundRobin, parse_addresses
+from snappy_plumbing import gunicorn_conf
 from snappy_plumbing.config import ConfigurationError
 from snappy_topology import PartName
 from tests.migration.test_edge_front import start_edge, stop
@@ -240,15 +242,18 @@ def test_nginx_lists_every_replica_in_the_parts_upstream(tmp_path: Path) -> None
     configuration = nginx_configuration(REPLICATED_PLAN, EdgeControl(), tmp_path)
 
     assert (
-        "    upstream photo_service { server 127.0.0.1:9003; server 127.0.0.1:9004; keepalive 32; }"
-        in configuration.splitlines()
+        "    upstream photo_service { server 127.0.0.1:9003; server 127.0.0.1:9004; keepalive 32;"
+        " keepalive_timeout 2s; }" in configuration.splitlines()
     )
     assert (
-        "    upstream user_service { server 127.0.0.1:9001; server 127.0.0.1:9002; keepalive 32; }"
-        in configuration.splitlines()
+        "    upstream user_service { server 127.0.0.1:9001; server 127.0.0.1:9002; keepalive 32;"
+        " keepalive_timeout 2s; }" in configuration.splitlines()
     )
     # One address: the block as it has always been.
-    assert "    upstream web_ui { server 127.0.0.1:9005; keepalive 32; }" in configuration.splitlines()
+    assert (
+        "    upstream web_ui { server 127.0.0.1:9005; keepalive 32; keepalive_timeout 2s; }"
+        in configuration.splitlines()
+    )
     # nginx's default balancing (round robin), and a read is never sent to a second replica.
     assert "least_conn" not in configuration
     assert "hash " not in configuration
@@ -406,3 +411,20 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_nginx_lets_an_idle_upstream_connection_go_before_the_part_closes_it(tmp_path: Path) -> None:
+    """A kept-alive connection reused just as the part's gunicorn closes it fails the request.
+
+    With `proxy_next_upstream off` nothing retries it: nginx's default idle time (60 s) gave a
+    502 under load after a cutover. Every upstream lets its idle connections go well before the
+    parts' keep-alive ends.
+    """
+    configuration = nginx_configuration(REPLICATED_PLAN, EdgeControl(), tmp_path)
+    upstreams = [line for line in configuration.splitlines() if line.lstrip().startswith("upstream ")]
+    assert len(upstreams) == 4  # the lane and three parts
+
+    for upstream in upstreams:
+        idle = re.search(r"keepalive_timeout (\d+)s;", upstream)
+        assert idle is not None, upstream
+        assert int(idle[1]) < gunicorn_conf.keepalive / 2, upstream

@@ -265,7 +265,9 @@ def create_app(settings: EdgeSettings | None = None, transport: httpx.BaseTransp
             write=settings.read_timeout_seconds,
             pool=settings.connect_timeout_seconds,
         ),
-        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+        # Idle connections go after 2 s, well before the parts' gunicorn closes them (5 s):
+        # httpx's default (5 s) could pick a connection the part was closing at that moment.
+        limits=httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=2.0),
         follow_redirects=False,
     )
     app = _flask_app(settings)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Final
 
 from snappy_edge.app import PROXIED_METHODS
 from snappy_edge.control import EdgeControl
@@ -54,6 +55,14 @@ _CONTROL_ESCAPE = r"^\S+ [^? ]*%(?:[01][0-9A-Fa-f]|7[Ff])"
 def _milliseconds(seconds: float) -> str:
     # nginx takes whole numbers with a unit.
     return f"{round(seconds * 1000)}ms"
+
+
+# How long an idle kept-alive connection to a part (or the lane) may wait for its next
+# request: well under the parts' gunicorn keep-alive (5 s, snappy_plumbing.gunicorn_conf), as
+# the services' own clients do (snappy_plumbing.peers, 2 s). nginx's default, 60 s, let it
+# reuse a connection the part had just closed; with `proxy_next_upstream off` that request
+# got a 502 ("upstream prematurely closed connection"), seen under load after a cutover.
+_UPSTREAM_IDLE: Final = "2s"
 
 
 def _upstream_name(part: PartName) -> str:
@@ -173,7 +182,7 @@ http {{
         default "";
     }}
 
-    upstream {_LANE} {{ server {plan.lane}; keepalive 16; }}
+    upstream {_LANE} {{ server {plan.lane}; keepalive 16; keepalive_timeout {_UPSTREAM_IDLE}; }}
 {upstream_blocks}
 
     server {{
@@ -228,7 +237,7 @@ def _upstream_block(name: str, addresses: list[str]) -> str:
     where the lane keeps giving it its turn.
     """
     servers = " ".join(f"server {address};" for address in addresses)
-    return f"    upstream {name} {{ {servers} keepalive 32; }}"
+    return f"    upstream {name} {{ {servers} keepalive 32; keepalive_timeout {_UPSTREAM_IDLE}; }}"
 
 
 def _proxy_directives(plan: FrontPlan) -> str:
