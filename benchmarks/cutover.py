@@ -56,13 +56,13 @@ from snappy_devstack.local_stack import LocalStack
 from snappy_devstack.postgres import database_url
 from snappy_devstack.processes import cleanup_that_survives_interrupts, free_ports
 from snappy_devstack.stack import (
-    Server,
     Stack,
     check_installed,
     ensure_secrets,
     local_stack_description,
     plan_stacks,
     running_stacks,
+    with_own_stores,
 )
 from snappy_migration.backfill import backfill
 from snappy_migration.errors import MigrationError
@@ -197,7 +197,7 @@ def _run(arguments: argparse.Namespace, cleanup: ExitStack) -> int:
     (edge_port,) = free_ports(1)
     # The edge's control file (the freeze, the phase) lives in this run's folder.
     [stack] = [
-        _with_own_stores(planned, tag)
+        with_own_stores(planned, f"snappy_benchmark_{tag}")
         for planned in plan_stacks("strangler", edge_port, state_dir=run_dir, phase=0)
     ]
     check_installed([stack])
@@ -245,25 +245,6 @@ def _run(arguments: argparse.Namespace, cleanup: ExitStack) -> int:
     )
     print(f"freeze_max={max(step.result.freeze_seconds for step in steps):.2f}", flush=True)
     return 0
-
-
-def _with_own_stores(stack: Stack, tag: str) -> Stack:
-    """`stack` with databases and buckets named for this run, so it shares no data with any other."""
-
-    def own(server: Server) -> Server:
-        if server.database is None and server.bucket is None:
-            return server
-        stem = server.name.replace("-", "_")
-        return dataclasses.replace(
-            server,
-            part=dataclasses.replace(
-                server.part,
-                database=None if server.database is None else f"snappy_benchmark_{tag}_{stem}",
-                bucket=None if server.bucket is None else f"snappy-benchmark-{tag}-{server.name}",
-            ),
-        )
-
-    return dataclasses.replace(stack, servers=tuple(own(server) for server in stack.servers))
 
 
 def _own_description(stack: Stack, services: BackingServices) -> LocalStack:

@@ -82,6 +82,7 @@ from snappy_devstack.stack import (
     ensure_secrets,
     plan_stacks,
     running_stacks,
+    with_own_stores,
 )
 from snappy_topology import PartName
 
@@ -321,7 +322,10 @@ def _run(arguments: argparse.Namespace, wrk: str, cleanup: ExitStack) -> int:
     run_dir = Path(tempfile.mkdtemp(prefix="edge-", dir=STATE_DIR))
     cleanup.callback(shutil.rmtree, run_dir, ignore_errors=True)
 
-    stacks = [_with_own_stores(stack, tag) for stack in plan_stacks("both", _free_port_pair())]
+    stacks = [
+        with_own_stores(stack, f"snappy_edge_benchmark_{tag}")
+        for stack in plan_stacks("both", _free_port_pair())
+    ]
     check_installed(stacks)
     monolith_stack, microservices_stack = (
         _stack_named(stacks, name) for name in ("monolith", "microservices")
@@ -403,25 +407,6 @@ def _run(arguments: argparse.Namespace, wrk: str, cleanup: ExitStack) -> int:
     print(f"figures written to {arguments.json}")
     print(f"ratio={report['ratio']:.2f}", flush=True)
     return 0
-
-
-def _with_own_stores(stack: Stack, tag: str) -> Stack:
-    """`stack` with databases and buckets named for this run, so it shares no data with any other."""
-
-    def own(server: Server) -> Server:
-        if server.database is None and server.bucket is None:
-            return server
-        stem = server.name.replace("-", "_")
-        return dataclasses.replace(
-            server,
-            part=dataclasses.replace(
-                server.part,
-                database=None if server.database is None else f"snappy_edge_benchmark_{tag}_{stem}",
-                bucket=None if server.bucket is None else f"snappy-edge-benchmark-{tag}-{server.name}",
-            ),
-        )
-
-    return dataclasses.replace(stack, servers=tuple(own(server) for server in stack.servers))
 
 
 def _drop_stores_at_exit(cleanup: ExitStack, stacks: Sequence[Stack], services: BackingServices) -> None:

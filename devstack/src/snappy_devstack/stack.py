@@ -23,7 +23,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NoReturn
 
@@ -85,6 +85,7 @@ __all__ = [
     "strangler_parts",
     "strangler_stack",
     "watch",
+    "with_own_stores",
 ]
 
 # The choices of `snappy up --stack`; "both" runs the monolith at --port and the microservices at --port + 1;
@@ -337,6 +338,29 @@ def edge_shadow_settings(state_dir: Path) -> dict[str, str]:
         CONTROL_FILE_VARIABLE: str(state_dir / EDGE_CONTROL_FILE),
         SHADOW_DIR_VARIABLE: str(state_dir / SHADOW_DIR),
     }
+
+
+def with_own_stores(stack: Stack, prefix: str) -> Stack:
+    """`stack` with databases and buckets named `prefix_<part>`, so it shares no data with another.
+
+    The benchmarks run stacks of their own beside a developer's (`snappy_<random>...`), and
+    drop what they created by these names at the end.
+    """
+
+    def own(server: Server) -> Server:
+        if server.database is None and server.bucket is None:
+            return server
+        stem = server.name.replace("-", "_")
+        return replace(
+            server,
+            part=replace(
+                server.part,
+                database=None if server.database is None else f"{prefix.replace('-', '_')}_{stem}",
+                bucket=None if server.bucket is None else f"{prefix.replace('_', '-')}-{server.name}",
+            ),
+        )
+
+    return replace(stack, servers=tuple(own(server) for server in stack.servers))
 
 
 def plan_stacks(
