@@ -24,11 +24,13 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
+from snappy_devstack.backing import BackingServices
 from snappy_devstack.browse import Browsing, UserTally, browse
 from snappy_devstack.cli import main
 from snappy_devstack.seed import DEMO_PASSWORD, seed
 from snappy_devstack.user_views import compare_user_views
-from tests.support.live import LiveMonolith
+from tests.support.live import running_monolith
+from tests.support.session import SESSION_TAG
 
 _TIMEOUT_SECONDS = 120
 _FAKE_PASSWORD = "fake-password"
@@ -233,10 +235,15 @@ def test_the_lines_name_what_went_wrong() -> None:
 
 
 @pytest.fixture(scope="module")
-def seeded_monolith(live_monolith: LiveMonolith) -> str:
-    """The live monolith with the sample users of `snappy seed` and their photos; its URL."""
-    seed(live_monolith.base_url)
-    return live_monolith.base_url
+def seeded_monolith(backing: BackingServices, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A live monolith of its own with the sample users of `snappy seed` and their photos; its URL.
+
+    Not the session's: other tests sign up an `alice` of their own there, with another password.
+    """
+    folder = tmp_path_factory.mktemp("browse-monolith")
+    with running_monolith(backing, folder, name=f"snappy_browse_{SESSION_TAG}") as monolith:
+        seed(monolith.base_url)
+        yield monolith.base_url
 
 
 @pytest.mark.live

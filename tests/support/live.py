@@ -50,13 +50,17 @@ class LiveMonolith(MonolithResources):
 
 
 @contextmanager
-def running_monolith(backing: BackingServices, folder: Path) -> Iterator[LiveMonolith]:
-    """The monolith under gunicorn on a database and bucket of its own; all gone afterwards."""
+def running_monolith(backing: BackingServices, folder: Path, *, name: str = "") -> Iterator[LiveMonolith]:
+    """The monolith under gunicorn on a database and bucket of its own; all gone afterwards.
+
+    `name` names them (default: the session's one live monolith); a test that needs users
+    no other test has touched runs one of its own under another name.
+    """
     key_file = folder / "jwt-signing-key.pem"
     key_file.write_text(SIGNING_KEY_PEM)
     log_path = folder / "gunicorn.log"
     with (
-        provisioned_monolith(backing, f"snappy_live_{SESSION_TAG}") as resources,
+        provisioned_monolith(backing, name or f"snappy_live_{SESSION_TAG}") as resources,
         stopped_on_exit() as processes,
     ):
         environment = {
