@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 from snappy_edge.control import EdgeControl
@@ -191,7 +191,9 @@ def _lane_route(plan: FrontPlan, match: list[dict[str, Any]] | None) -> dict[str
                 "handler": "reverse_proxy",
                 "upstreams": [{"dial": plan.lane}],
                 # The lane reads X-Forwarded-* as the front set them (it trusts its front only),
-                # and chooses its own timeouts: no transport limits here beyond the lane's.
+                # and chooses its own timeouts: no transport limits here beyond the lane's, and
+                # idle connections kept shorter than its gunicorn keeps them (_KEEP_ALIVE).
+                "transport": {"protocol": "http", "keep_alive": _KEEP_ALIVE},
                 "flush_interval": -1,
             },
         ],
@@ -200,6 +202,12 @@ def _lane_route(plan: FrontPlan, match: list[dict[str, Any]] | None) -> dict[str
     if match is not None:
         route["match"] = match
     return route
+
+
+# Idle upstream connections go after 2 s, under the parts' and the lane's gunicorn keep-alive
+# (5 s): Caddy's default (2 min) could reuse a connection gunicorn had just closed, which
+# failed that request. The nginx front and the lane's client do the same (nginx_front, app).
+_KEEP_ALIVE: Final = {"idle_timeout": "2s"}
 
 
 def _fast_route(plan: FrontPlan, match: list[dict[str, Any]], part: PartName) -> dict[str, Any]:
@@ -225,6 +233,7 @@ def _fast_route(plan: FrontPlan, match: list[dict[str, Any]], part: PartName) ->
             "protocol": "http",
             "dial_timeout": f"{plan.connect_timeout_seconds}s",
             "response_header_timeout": f"{plan.read_timeout_seconds}s",
+            "keep_alive": _KEEP_ALIVE,
         },
         # Stream the answer as it comes: content and thumbnails are not held in the front.
         "flush_interval": -1,
