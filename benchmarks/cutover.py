@@ -48,7 +48,7 @@ from typing import Any, ParamSpec, TypeVar
 import psycopg
 
 import snappy_devstack.cutover as cutover_module
-from snappy_devstack.backing import BackingServices, delete_bucket, drop_database, provide_backing_services
+from snappy_devstack.backing import BackingServices, provide_backing_services
 from snappy_devstack.bulk_seed import SHARES_PER_PHOTO, USERS_PER_PHOTO, seed_monolith_rows
 from snappy_devstack.cutover import CutoverResult, Refused, Timeline, Undone, cutover
 from snappy_devstack.errors import DevstackError, one_line
@@ -58,6 +58,7 @@ from snappy_devstack.processes import cleanup_that_survives_interrupts, free_por
 from snappy_devstack.stack import (
     Stack,
     check_installed,
+    drop_stores_at_exit,
     ensure_secrets,
     local_stack_description,
     plan_stacks,
@@ -203,7 +204,7 @@ def _run(arguments: argparse.Namespace, cleanup: ExitStack) -> int:
     check_installed([stack])
     services = cleanup.enter_context(provide_backing_services(STATE_DIR, persistent=False))
     _note(f"PostgreSQL and S3 from {services.source}; run {tag}")
-    _drop_stores_at_exit(cleanup, stack, services)
+    drop_stores_at_exit(cleanup, [stack], services, note=_note)
     cleanup.enter_context(
         running_stacks(
             [stack],
@@ -278,31 +279,6 @@ def _own_description(stack: Stack, services: BackingServices) -> LocalStack:
         monolith_bucket=bucket(PartName.MONOLITH),
         photo_service_bucket=bucket(PartName.PHOTO_SERVICE),
     )
-
-
-def _drop_stores_at_exit(cleanup: ExitStack, stack: Stack, services: BackingServices) -> None:
-    """Drop every database and bucket of `stack` when the run ends.
-
-    Registered before the servers start, so the drops run after they have stopped.
-    """
-    for server in stack.servers:
-        if server.database is not None:
-            cleanup.callback(
-                _release,
-                f"database {server.database}",
-                partial(drop_database, services.postgres_url, server.database),
-            )
-        if server.bucket is not None:
-            cleanup.callback(
-                _release, f"bucket {server.bucket}", partial(delete_bucket, services.s3, server.bucket)
-            )
-
-
-def _release(what: str, release: Callable[[], None]) -> None:
-    try:
-        release()
-    except DevstackError as error:
-        _note(f"could not drop {what}: {one_line(error)}")
 
 
 def _put_objects(stack: LocalStack) -> int:

@@ -44,11 +44,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -56,9 +55,6 @@ from urllib.parse import urlsplit
 import httpx
 
 from snappy_devstack.backing import (
-    BackingServices,
-    delete_bucket,
-    drop_database,
     provide_backing_services,
 )
 from snappy_devstack.errors import DevstackError, one_line
@@ -79,6 +75,7 @@ from snappy_devstack.stack import (
     ServerFailed,
     Stack,
     check_installed,
+    drop_stores_at_exit,
     ensure_secrets,
     plan_stacks,
     running_stacks,
@@ -334,7 +331,7 @@ def _run(arguments: argparse.Namespace, wrk: str, cleanup: ExitStack) -> int:
 
     services = cleanup.enter_context(provide_backing_services(STATE_DIR, persistent=False))
     _note(f"PostgreSQL and S3 from {services.source}; run {tag}")
-    _drop_stores_at_exit(cleanup, stacks, services)
+    drop_stores_at_exit(cleanup, stacks, services, note=_note)
     running = cleanup.enter_context(
         running_stacks(
             stacks,
@@ -407,31 +404,6 @@ def _run(arguments: argparse.Namespace, wrk: str, cleanup: ExitStack) -> int:
     print(f"figures written to {arguments.json}")
     print(f"ratio={report['ratio']:.2f}", flush=True)
     return 0
-
-
-def _drop_stores_at_exit(cleanup: ExitStack, stacks: Sequence[Stack], services: BackingServices) -> None:
-    """Drop every database and bucket of `stacks` when the run ends.
-
-    Registered before the servers start, so the drops run after they have stopped.
-    """
-    for server in (server for stack in stacks for server in stack.servers):
-        if server.database is not None:
-            cleanup.callback(
-                _release,
-                f"database {server.database}",
-                partial(drop_database, services.postgres_url, server.database),
-            )
-        if server.bucket is not None:
-            cleanup.callback(
-                _release, f"bucket {server.bucket}", partial(delete_bucket, services.s3, server.bucket)
-            )
-
-
-def _release(what: str, release: Callable[[], None]) -> None:
-    try:
-        release()
-    except DevstackError as error:
-        _note(f"could not drop {what}: {one_line(error)}")
 
 
 def _free_port_pair() -> int:

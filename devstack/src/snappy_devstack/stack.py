@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import NoReturn
 
@@ -36,7 +37,13 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
-from snappy_devstack.backing import BackingServices, create_bucket, create_database
+from snappy_devstack.backing import (
+    BackingServices,
+    create_bucket,
+    create_database,
+    delete_bucket,
+    drop_database,
+)
 from snappy_devstack.errors import DevstackError, one_line
 from snappy_devstack.local_stack import LocalStack, remove_local_stack, write_local_stack
 from snappy_devstack.postgres import database_url
@@ -73,6 +80,7 @@ __all__ = [
     "StackSecrets",
     "check_installed",
     "default_state_dir",
+    "drop_stores_at_exit",
     "ensure_secrets",
     "local_stack_description",
     "microservices_stack",
@@ -361,6 +369,34 @@ def with_own_stores(stack: Stack, prefix: str) -> Stack:
         )
 
     return replace(stack, servers=tuple(own(server) for server in stack.servers))
+
+
+def drop_stores_at_exit(
+    cleanup: ExitStack, stacks: Sequence[Stack], services: BackingServices, *, note: Callable[[str], None]
+) -> None:
+    """Drop every database and bucket of `stacks` (`with_own_stores`) when `cleanup` closes.
+
+    Registered before the servers start, so the drops run after they have stopped. A drop
+    that fails is `note`d and the others still run.
+    """
+
+    def release(what: str, drop: Callable[[], None]) -> None:
+        try:
+            drop()
+        except DevstackError as error:
+            note(f"could not drop {what}: {one_line(error)}")
+
+    for server in (server for stack in stacks for server in stack.servers):
+        if server.database is not None:
+            cleanup.callback(
+                release,
+                f"database {server.database}",
+                partial(drop_database, services.postgres_url, server.database),
+            )
+        if server.bucket is not None:
+            cleanup.callback(
+                release, f"bucket {server.bucket}", partial(delete_bucket, services.s3, server.bucket)
+            )
 
 
 def plan_stacks(
