@@ -34,12 +34,19 @@ class FakeSnappy:
 def running_fake_snappy() -> Iterator[FakeSnappy]:
     """Serve a fresh fake Snappy on a free loopback port while the context lasts."""
     state = FakeSnappy()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), fake_handler(state))
-    state.base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    with serving(fake_handler(state)) as base_url:
+        state.base_url = base_url
+        yield state
+
+
+@contextmanager
+def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve `handler` on a free loopback port, in a thread, while the context lasts; its base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield state
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()

@@ -12,11 +12,10 @@ import re
 import secrets
 import socket
 import subprocess
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -29,6 +28,7 @@ from snappy_devstack.browse import Browsing, UserTally, browse
 from snappy_devstack.cli import main
 from snappy_devstack.seed import DEMO_PASSWORD, seed
 from snappy_devstack.user_views import compare_user_views
+from tests.devstack.fake_snappy import serving
 from tests.support.live import running_monolith
 from tests.support.session import SESSION_TAG
 
@@ -68,16 +68,9 @@ class RecordingSnappy:
 def recording_snappy() -> Iterator[RecordingSnappy]:
     """Serve a fresh recording stand-in on a free loopback port while the context lasts."""
     state = RecordingSnappy()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _recording_handler(state))
-    state.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(_recording_handler(state)) as base_url:
+        state.base_url = base_url
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
 
 
 def _recording_handler(state: RecordingSnappy) -> type[BaseHTTPRequestHandler]:
