@@ -17,7 +17,7 @@ from snappy_migration.backfill import backfill
 from snappy_migration.errors import ConflictingRows, NotReady
 from snappy_migration.objects import ObjectCopyFailed
 from snappy_migration.phases import verify_at_phase
-from snappy_migration.reverse import MovedBack, group_of, hand_over_state, move_back
+from snappy_migration.reverse import MovedBack, copy_objects_back, group_of, hand_over_state, move_back
 from snappy_migration.stores import open_stores
 from snappy_migration.sync import sync
 from snappy_monolith.ownership import set_ownership_phase
@@ -232,6 +232,47 @@ def test_photos_written_in_photo_service_come_back_with_their_objects(backfilled
     ]
     assert execute(stores.photos_url, "SELECT id FROM shares WHERE id = %s", (shared,)) == []
     assert after_sync.ok, after_sync
+
+
+def test_objects_copied_back_before_the_freeze_leave_the_freeze_only_the_photos_changed_since(
+    backfilled: MigrationStores,
+) -> None:
+    stores = backfilled
+    set_ownership_phase(stores.source_url, 2)
+    s3 = stores.s3()
+
+    def upload_in_photo_service(name: str) -> tuple[int, list[str]]:
+        keys = [f"photos/{name}", f"thumbnails/{name}"]
+        for key in keys:
+            s3.put_object(Bucket=stores.target_bucket, Key=key, Body=f"{key} bytes".encode())
+        photo = execute(stores.photos_url, NEW_PHOTO, (1, name, 9, *keys))[0][0]
+        return photo, keys
+
+    early, early_keys = upload_in_photo_service("early")
+    with open_stores(stores.endpoints) as opened:
+        copied = copy_objects_back(opened)
+    assert set(early_keys) <= copied
+    assert object_bytes(stores, stores.source_bucket, early_keys[0]) == b"photos/early bytes"
+
+    # Between the copy and the freeze: the early photo is deleted, a late one uploaded.
+    execute(stores.photos_url, "DELETE FROM photos WHERE id = %s", (early,))
+    s3.delete_objects(Bucket=stores.target_bucket, Delete={"Objects": [{"Key": key} for key in early_keys]})
+    late, late_keys = upload_in_photo_service("late")
+
+    with open_stores(stores.endpoints) as opened:
+        moved = move_back(opened, "photos", objects_copied_before=copied)
+        report = verify_at_phase(opened, 1, objects_settled=copied)
+
+    # Only the late photo's objects moved in the freeze; the early copies went with their photo.
+    assert (moved.objects_copied, moved.objects_deleted) == (2, 2)
+    assert all(object_bytes(stores, stores.source_bucket, key) is None for key in early_keys)
+    assert object_bytes(stores, stores.source_bucket, late_keys[1]) == b"thumbnails/late bytes"
+    assert execute(stores.source_url, "SELECT id FROM photos WHERE id IN (%s, %s)", (early, late)) == [
+        (late,)
+    ]
+    assert report.ok, report
+    assert report.objects is not None
+    assert report.objects.checked == 2
 
 
 def test_moving_back_a_group_the_monolith_owns_already_is_refused(backfilled: MigrationStores) -> None:

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from snappy_migration.backfill import backfill
+from snappy_migration.phases import verify_at_phase
 from snappy_migration.stores import open_stores
-from snappy_migration.verify import CHUNK_IDS, VerifyReport, render, verify
+from snappy_migration.sync import sync
+from snappy_migration.verify import CHUNK_IDS, VerifyReport, check_objects, render, verify
 from tests.migration.data.conftest import MigrationStores, execute, run_migrate, seed_monolith
 
 NEW_USER = "INSERT INTO users (id, username, display_name, password_hash) VALUES (%s, %s, 'Extra', 'x')"
@@ -130,6 +132,34 @@ def test_a_changed_object_is_reported_as_different(migrated: MigrationStores) ->
     assert report.objects is not None
     assert report.objects.different == [key]
     assert not report.ok
+
+
+def test_objects_checked_before_are_skipped_and_only_keys_named_since_are_compared_by_head(
+    migrated: MigrationStores,
+) -> None:
+    stores = migrated
+    with open_stores(stores.endpoints) as opened:
+        before = check_objects(opened)
+    named = execute(stores.photos_url, "SELECT count(*) * 2 FROM photos")[0][0]
+    assert before.inventory.ok
+    assert len(before.equal_keys) == before.inventory.checked == named
+
+    # A photo uploaded since: its objects reach photo-service's bucket with the sync, one of
+    # them damaged on the way.
+    execute(stores.source_url, NEW_PHOTO, (900, 1, "photos/late", "thumbnails/late"))
+    client = stores.s3()
+    for key in ("photos/late", "thumbnails/late"):
+        client.put_object(Bucket=stores.source_bucket, Key=key, Body=b"late bytes")
+    with open_stores(stores.endpoints) as opened:
+        sync(opened)
+        client.put_object(Bucket=stores.target_bucket, Key="thumbnails/late", Body=b"damaged")
+        scoped = verify_at_phase(opened, 0, objects_settled=before.equal_keys)
+
+    assert scoped.objects is not None
+    # Only the two new keys were looked at, and the damaged one is named.
+    assert scoped.objects.checked == 2
+    assert scoped.objects.different == ["thumbnails/late"]
+    assert not scoped.ok
 
 
 def test_ids_in_far_apart_chunks_are_compared_chunk_by_chunk(migrated: MigrationStores) -> None:

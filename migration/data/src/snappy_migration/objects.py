@@ -91,6 +91,7 @@ __all__ = [
     "named_object_keys",
     "object_info",
     "same_content",
+    "standing_of_keys",
 ]
 
 # Server-side copies in flight: each is a round trip that moves no bytes through here, so
@@ -753,6 +754,35 @@ def inventory(
                     standing = Standing.EQUAL if verdict is Comparison.SAME else Standing.DIFFERENT
                     yield pairing.key, standing, False
         yield from pool.drain()
+
+
+def standing_of_keys(transfer: ObjectTransfer, keys: Iterable[str]) -> Iterator[tuple[str, Standing, bool]]:
+    """Each of a few named keys' standing, from a head of each side: no listing, extras not judged.
+
+    For the handful of keys changed since a listing-based `inventory` (a cutover's freeze),
+    where listing both buckets again would cost time in proportion to every object. Yields
+    `(key, standing, hashed)` as `inventory` does, in no particular order.
+    """
+    with _BoundedPool[tuple[str, Standing, bool]](transfer.threads) as pool:
+        for key in keys:
+            yield from pool.submit(_stand_by_heads, transfer, key)
+        yield from pool.drain()
+
+
+def _stand_by_heads(transfer: ObjectTransfer, key: str) -> tuple[str, Standing, bool]:
+    try:
+        original = object_info(transfer.source, transfer.source_bucket, key)
+        copy = object_info(transfer.target, transfer.target_bucket, key)
+    except (BotoCoreError, ClientError) as error:
+        raise ObjectCopyFailed(f"cannot read object {key!r} to compare it: {one_line(error)}") from error
+    if copy is None:
+        return key, Standing.MISSING, False
+    if original is None:
+        return key, Standing.MISSING_IN_SOURCE, False
+    verdict = compare_listed(original, copy)
+    if verdict is Comparison.UNSETTLED:
+        return _settle(transfer, key)
+    return key, Standing.EQUAL if verdict is Comparison.SAME else Standing.DIFFERENT, False
 
 
 def _settle(transfer: ObjectTransfer, key: str) -> tuple[str, Standing, bool]:

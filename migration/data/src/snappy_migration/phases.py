@@ -25,16 +25,19 @@ from typing import Final
 
 from psycopg import sql
 
-from snappy_migration.mapping import ORPHAN_CHECKS, TABLES, TableMapping
+from snappy_migration.mapping import OBJECTS_TARGET, ORPHAN_CHECKS, TABLES, TableMapping
+from snappy_migration.objects import named_object_keys
 from snappy_migration.stores import Connection, Stores, column_list
 from snappy_migration.sync import measure_lag
 from snappy_migration.verify import (
     NAMED,
+    ObjectInventory,
     TableResult,
     VerifyReport,
     _compare_table,
     _find_orphans,
     _inventory_objects,
+    inventory_objects_of,
 )
 
 __all__ = [
@@ -97,8 +100,16 @@ def same_writers(phase: int, other: int) -> bool:
     return all(monolith_owns(table, phase) == monolith_owns(table, other) for table in TABLES)
 
 
-def verify_at_phase(stores: Stores, phase: int, *, with_objects: bool = True) -> VerifyReport:
-    """Compare what must agree at `phase` (see the module's docstring)."""
+def verify_at_phase(
+    stores: Stores, phase: int, *, with_objects: bool = True, objects_settled: frozenset[str] | None = None
+) -> VerifyReport:
+    """Compare what must agree at `phase` (see the module's docstring).
+
+    With `objects_settled`, the keys an earlier check found equal on both sides
+    (`verify.check_objects`, or a copy that checked each object it wrote), only the keys
+    named since are compared, a head of each side: objects never change under their key,
+    so this costs time in proportion to the photos changed since, not to every object.
+    """
     tables: list[TableResult] = []
     for table in TABLES:
         if monolith_owns(table, phase):
@@ -108,7 +119,13 @@ def verify_at_phase(stores: Stores, phase: int, *, with_objects: bool = True) ->
     orphans = [_find_orphans(stores, check) for check in ORPHAN_CHECKS]
     # The objects follow the photos: compared while the monolith writes them.
     photos_here = all(monolith_owns(table, phase) for table in TABLES if table.source_table == "photos")
-    objects = _inventory_objects(stores) if with_objects and photos_here else None
+    objects: ObjectInventory | None = None
+    if with_objects and photos_here:
+        if objects_settled is None:
+            objects = _inventory_objects(stores)
+        else:
+            named = named_object_keys(stores.targets[OBJECTS_TARGET])
+            objects = inventory_objects_of(stores, (key for key in named if key not in objects_settled))
     return VerifyReport(tables, orphans, objects, measure_lag(stores.source).entries)
 
 

@@ -62,6 +62,10 @@ How, and why this way:
   and the objects of deleted photos are deleted from the monolith's bucket after the
   commit; a crash in between leaves unreferenced objects, which the monolith's
   `sweep-objects` reclaims. When the services kept the monolith's bucket, no object moves.
+- The bulk of the objects can move before the freeze (`copy_objects_back`, listing both
+  buckets), and the move in the freeze then copies only the objects of photos uploaded
+  since, and drops those copied for photos deleted since: a cutover's freeze then grows
+  with the photos changed during it, not with every object.
 
 The caller holds the migration's lock (`stores.claim_migration`) as the CLI does, if
 another writing migration could run meanwhile.
@@ -101,6 +105,7 @@ __all__ = [
     "HandedOver",
     "MovedBack",
     "StateTable",
+    "copy_objects_back",
     "group_of",
     "hand_over_state",
     "move_back",
@@ -209,19 +214,29 @@ def group_of(name: str) -> Group:
     raise ValueError(f"unknown group {name!r}; groups are {', '.join(GROUPS)} (tables {_all_tables()})")
 
 
-def move_back(stores: Stores, group: str, *, progress: ProgressFactory = Progress) -> MovedBack:
+def move_back(
+    stores: Stores,
+    group: str,
+    *,
+    progress: ProgressFactory = Progress,
+    objects_copied_before: frozenset[str] | None = None,
+) -> MovedBack:
     """Make the monolith's tables (and bucket) of `group` equal to the owning service's copy.
 
     Call it while the ownership phase still gives `group` to its service and its writes are
     frozen; then verify at the previous phase and record it. Idempotent: safe to re-run.
+
+    `objects_copied_before` are the keys `copy_objects_back` put in the monolith's bucket
+    before the freeze: only the objects of photos uploaded since are copied here, so the
+    freeze does not grow with the objects (keys are never reused, objects never rewritten).
     """
     moving = group_of(group)
     tables = tuple(table for table in TABLES if table.source_table in GROUPS[moving])
     service = tables[0].target
     _require_service_owns(stores.source, tables[0], lock=False)
     result = MovedBack(moving)
-    named_keys: set[str] = set()
-    if moving == "photos" and stores.buckets_differ:
+    named_keys: set[str] = set(objects_copied_before or ())
+    if moving == "photos" and stores.buckets_differ and objects_copied_before is None:
         result.objects_copied = _copy_objects_back(stores, named_keys, progress)
     bar = progress(f"move back {moving}", 0, "rows")
     freed_keys: list[str] = []
@@ -230,7 +245,10 @@ def move_back(stores: Stores, group: str, *, progress: ProgressFactory = Progres
             _require_service_owns(stores.source, tables[0], lock=True)
             _load(stores, service, tables, STATE_TABLES[moving], bar)
             if moving == "photos" and stores.buckets_differ:
-                result.objects_copied += _copy_late_objects(stores, named_keys)
+                staged_keys = _staged_keys(stores.source)
+                result.objects_copied += _copy_late_objects(stores, sorted(staged_keys - named_keys))
+                # Copied by the listing for a photo deleted since: no row will name it.
+                freed_keys += sorted(named_keys - staged_keys)
             for table in reversed(tables):
                 deleted, keys = _delete_missing(stores.source, table)
                 result.rows_deleted[table.source_table] = deleted
@@ -587,18 +605,35 @@ def _copy_objects_back(stores: Stores, named_keys: set[str], progress: ProgressF
     return outcome.copied
 
 
-def _copy_late_objects(stores: Stores, named_keys: set[str]) -> int:
-    """Copy the objects of staged photos the listing-driven copy did not see (written after it started)."""
-    keys = [
+def copy_objects_back(stores: Stores, *, progress: ProgressFactory = Progress) -> frozenset[str]:
+    """Before a freeze: copy into the monolith's bucket every object photo-service's photos name.
+
+    Listing-driven, like the copy `move_back` makes itself; the keys it returns are those
+    the monolith's bucket now holds equal, for `move_back(objects_copied_before=...)` and
+    `phases.verify_at_phase(objects_settled=...)` to skip. Nothing is copied when both
+    sides share one bucket.
+    """
+    named_keys: set[str] = set()
+    if stores.buckets_differ:
+        _copy_objects_back(stores, named_keys, progress)
+    return frozenset(named_keys)
+
+
+def _staged_keys(source: Connection) -> set[str]:
+    """The object keys the staged photos name (the service's photos, loaded into the monolith's session)."""
+    return {
         key
-        for row in stores.source.execute(
+        for row in source.execute(
             sql.SQL("SELECT {keys} FROM {staging}").format(
                 keys=column_list(OBJECT_KEY_COLUMNS), staging=_staging(OBJECTS_TABLE)
             )
         )
         for key in row
-        if key not in named_keys
-    ]
+    }
+
+
+def _copy_late_objects(stores: Stores, keys: list[str]) -> int:
+    """Copy the objects of staged photos the listing-driven copy did not see (written after it started)."""
     if not keys:
         return 0
     absent = copy_objects(_reverse_transfer(stores), keys)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import bisect
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,18 +34,21 @@ from snappy_migration.mapping import (
     OrphanCheck,
     TableMapping,
 )
-from snappy_migration.objects import ObjectTransfer, Standing, inventory, named_object_keys
+from snappy_migration.objects import ObjectTransfer, Standing, inventory, named_object_keys, standing_of_keys
 from snappy_migration.stores import Connection, Stores, column_list, pipe_copy
 from snappy_migration.sync import measure_lag
 
 __all__ = [
     "CHUNK_IDS",
     "REPORT_FILE",
+    "ObjectCheck",
     "ObjectInventory",
     "OrphanCheckResult",
     "TableResult",
     "VerifyReport",
+    "check_objects",
     "inventory_objects",
+    "inventory_objects_of",
     "render",
     "verify",
 ]
@@ -233,22 +236,63 @@ def _find_orphans(stores: Stores, check: OrphanCheck) -> OrphanCheckResult:
     return result
 
 
-def _inventory_objects(stores: Stores) -> ObjectInventory:
-    # In a shared bucket, the monolith's objects of rows not migrated yet are not the
-    # migration's to judge: extra objects count only where the buckets differ.
-    return inventory_objects(
+def _inventory_objects(stores: Stores, *, noting_equal_keys_in: set[str] | None = None) -> ObjectInventory:
+    standings = inventory(
         ObjectTransfer.of(stores),
         named_object_keys(stores.targets[OBJECTS_TARGET]),
+        # In a shared bucket, the monolith's objects of rows not migrated yet are not the
+        # migration's to judge: extra objects count only where the buckets differ.
         judge_extras=stores.buckets_differ,
     )
+    if noting_equal_keys_in is None:
+        return _tally(standings)
+    equal = noting_equal_keys_in
+
+    def noting(items: Iterable[tuple[str, Standing, bool]]) -> Iterator[tuple[str, Standing, bool]]:
+        for key, standing, hashed in items:
+            if standing is Standing.EQUAL:
+                equal.add(key)
+            yield key, standing, hashed
+
+    return _tally(noting(standings))
 
 
 def inventory_objects(
     transfer: ObjectTransfer, named: Iterable[str], *, judge_extras: bool = True
 ) -> ObjectInventory:
     """Compare the named keys (sorted in byte order) across both buckets, and find unnamed objects."""
+    return _tally(inventory(transfer, named, judge_extras=judge_extras))
+
+
+def inventory_objects_of(stores: Stores, keys: Iterable[str]) -> ObjectInventory:
+    """Compare a few named keys across both buckets, a head of each: no listing, extras not judged."""
+    return _tally(standing_of_keys(ObjectTransfer.of(stores), keys))
+
+
+@dataclass(frozen=True)
+class ObjectCheck:
+    """A listing-based inventory of every named object, and the keys it found equal on both sides.
+
+    Object keys are never reused (each names a new object, `photos/<uuid>`), and an object
+    is never rewritten under its key, so a key found equal stays equal for as long as a
+    photo names it: a later check need only look at the keys named since (`check_objects`'
+    caller, a cutover's freeze).
+    """
+
+    inventory: ObjectInventory
+    equal_keys: frozenset[str]
+
+
+def check_objects(stores: Stores) -> ObjectCheck:
+    """Every object the target's photos name, compared from listings, with the keys found equal."""
+    equal: set[str] = set()
+    found = _inventory_objects(stores, noting_equal_keys_in=equal)
+    return ObjectCheck(found, frozenset(equal))
+
+
+def _tally(standings: Iterable[tuple[str, Standing, bool]]) -> ObjectInventory:
     result = ObjectInventory()
-    for key, standing, _hashed in inventory(transfer, named, judge_extras=judge_extras):
+    for key, standing, _hashed in standings:
         if standing is not Standing.EXTRA:
             result.checked += 1
         if standing is Standing.MISSING:
