@@ -19,7 +19,7 @@ from snappy_devstack.phased_rehearsal import (
     walk_the_phases,
 )
 
-_GROUPS = {1: "users and tokens", 2: "photos, shares, feed", 3: "web pages"}
+_GROUPS = {1: "users and tokens", 2: "photos, shares, feed", 3: "web pages", 4: "none: monolith retired"}
 _FREEZE_DETAIL = "Writes to users and tokens are paused while they move; try again in a moment"
 
 
@@ -29,7 +29,7 @@ def _step(from_phase: int, to_phase: int, **changes: object) -> StepOutcome:
     step = StepOutcome(
         from_phase,
         to_phase,
-        _GROUPS[max(from_phase, to_phase)],
+        _GROUPS[max(from_phase, to_phase)] if forward or to_phase < 3 else "none: monolith back",
         seconds=4.25,
         freeze_seconds=0.512,
         changes_synced=3 if forward else 0,
@@ -78,6 +78,8 @@ def test_a_walk_where_every_step_passed_has_a_row_per_step_and_a_total() -> None
         "0 -> 1",
         "1 -> 2",
         "2 -> 3",
+        "3 -> 4",
+        "4 -> 3",
         "3 -> 2",
         "2 -> 1",
         "1 -> 0",
@@ -97,8 +99,11 @@ def test_a_walk_where_every_step_passed_has_a_row_per_step_and_a_total() -> None
     ]
     # The pages carry no data of their own: their cutover has no verify, the data after it has.
     assert _cells(rows[2])[3:6] == ["-", "none", "passed"]
-    assert _cells(rows[5])[3] == "back: users 41, objects 24"
-    assert _cells(total) == ["total", "720", "18", "0", "25.5"]
+    # Phase 4 retires the monolith's process and moves no route group.
+    assert _cells(rows[3])[1] == "none: monolith retired"
+    assert _cells(rows[4])[1] == "none: monolith back"
+    assert _cells(rows[7])[3] == "back: users 41, objects 24"
+    assert _cells(total) == ["total", "960", "24", "0", "34.0"]
     # Every row is as wide as the header: the columns line up.
     assert len({len(line) for line in [header, rule]}) == 1
     assert all(len(row) <= len(header) for row in rows)
@@ -175,7 +180,7 @@ def test_a_walk_stops_where_a_step_back_cannot_move_the_stack() -> None:
 
     rehearsal = _rehearsal(walk_the_phases(take_step))
 
-    assert [(step.from_phase, step.to_phase) for step in rehearsal.steps] == list(WALK[:5])
+    assert [(step.from_phase, step.to_phase) for step in rehearsal.steps] == list(WALK[:7])
     assert rehearsal.phase == 2
     assert not rehearsal.ok
 
@@ -189,7 +194,7 @@ def test_the_figures_hold_every_step_and_the_client_totals(tmp_path: Path) -> No
 
     assert figures["ok"] is True
     assert figures["phase_now"] == 0
-    assert figures["client_totals"] == {"requests": 720, "frozen_503": 18, "errors": 0}
+    assert figures["client_totals"] == {"requests": 960, "frozen_503": 24, "errors": 0}
     assert [step["step"] for step in figures["steps"]] == [f"{a} -> {b}" for a, b in WALK]
     first, *_rest, last = figures["steps"]
     assert first["route_group"] == "users and tokens"

@@ -15,7 +15,7 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from types import FrameType
 
@@ -59,6 +59,7 @@ from snappy_devstack.stack import (
     STRANGLER,
     STRANGLER_PHASES,
     WORKERS_SETTING,
+    MonolithRetirement,
     RunningServer,
     Server,
     ServerFailed,
@@ -75,6 +76,7 @@ from snappy_devstack.stack import (
 )
 from snappy_devstack.strangler import StranglerData, bring_data_to_phase, refuse_or_reset, route_by_the_start
 from snappy_devstack.user_views import compare_user_views
+from snappy_edge.control import CONTROL_FILE_VARIABLE
 from snappy_edge.routing import PHASES
 from snappy_migration import cli as migration_cli
 from snappy_migration.errors import MigrationError
@@ -199,7 +201,7 @@ def _parser() -> argparse.ArgumentParser:
     rehearse.add_argument(
         "--phased",
         action="store_true",
-        help="walk the strangler stack's phases 0 -> 3 -> 0 with cutovers under a client, step by step",
+        help="walk the strangler stack's phases 0 -> 4 -> 0 with cutovers under a client, step by step",
     )
     _add_state_dir_option(rehearse)
 
@@ -282,7 +284,8 @@ def _up(arguments: argparse.Namespace) -> int:
                         data = _bring_strangler_data(strangler, recorded, stacks, services, state_dir)
                     summaries = [_seed_stack(stack) if arguments.seed else None for stack in stacks]
                     _announce(stacks, summaries, logs, data)
-                    watch(running)
+                    with _monolith_retirement(strangler, running) as retirement:
+                        watch(running, retirement=retirement)
     except ServerFailed as error:
         _show_log(error.log_path)
         raise
@@ -293,6 +296,30 @@ def _up(arguments: argparse.Namespace) -> int:
 
 def _strangler_of(stacks: list[Stack]) -> Stack | None:
     return next((stack for stack in stacks if stack.name == STRANGLER), None)
+
+
+def _monolith_retirement(
+    strangler: Stack | None, running: list[RunningServer]
+) -> AbstractContextManager[MonolithRetirement | None]:
+    """The strangler's monolith following its edge's phase (stopped at phase 4); nothing for other stacks.
+
+    A stack started at phase 4 runs no monolith, and has none to start again: it goes back
+    to phase 3 by a restart.
+    """
+    monolith = next(
+        (
+            item
+            for item in running
+            if strangler is not None
+            and item.server in strangler.servers
+            and item.server.part.name is PartName.MONOLITH
+        ),
+        None,
+    )
+    control_file = None if strangler is None else strangler.entry.settings.get(CONTROL_FILE_VARIABLE)
+    if strangler is None or monolith is None or control_file is None:
+        return nullcontext()
+    return MonolithRetirement(monolith, Path(control_file), strangler.phase or 0, progress=_say)
 
 
 def _before_strangler(stack: Stack, services: BackingServices, state_dir: Path) -> int:
@@ -438,28 +465,29 @@ def _rehearse_phased(arguments: argparse.Namespace) -> int:
                         f"Walking phase 0 -> {LAST_LIVE_PHASE} -> 0 with cutovers while a client signs up,"
                         " logs in, uploads, shares and reads through the edge"
                     )
-                    with workload_through(stack.entry.url) as workload:
+                    with _monolith_retirement(stack, running) as retirement:
+                        with workload_through(stack.entry.url) as workload:
 
-                        def take_step(from_phase: int, to_phase: int) -> StepOutcome:
-                            _say(f"Step {from_phase} -> {to_phase}: snappy cutover --to {to_phase}")
-                            return cutover_step(
-                                description,
-                                from_phase,
-                                to_phase,
-                                workload=workload,
-                                usernames=seeded.usernames,
-                                password=seeded.password,
-                                report_dir=state_dir,
-                                echo=_detail,
-                            )
+                            def take_step(from_phase: int, to_phase: int) -> StepOutcome:
+                                _say(f"Step {from_phase} -> {to_phase}: snappy cutover --to {to_phase}")
+                                return cutover_step(
+                                    description,
+                                    from_phase,
+                                    to_phase,
+                                    workload=workload,
+                                    usernames=seeded.usernames,
+                                    password=seeded.password,
+                                    report_dir=state_dir,
+                                    echo=_detail,
+                                )
 
-                        rehearsal.steps = walk_the_phases(take_step)
-                    rehearsal.write(figures)
-                    passed = rehearsal.ok
-                    closing = _phased_closing(rehearsal, seeded, figures)
-                    for line in ["", "Phased rehearsal", *render_table(rehearsal), *closing]:
-                        _say(line)
-                    watch(running)
+                            rehearsal.steps = walk_the_phases(take_step)
+                        rehearsal.write(figures)
+                        passed = rehearsal.ok
+                        closing = _phased_closing(rehearsal, seeded, figures)
+                        for line in ["", "Phased rehearsal", *render_table(rehearsal), *closing]:
+                            _say(line)
+                        watch(running, retirement=retirement)
     except ServerFailed as error:
         _show_log(error.log_path)
         raise
@@ -477,8 +505,6 @@ def _phased_closing(rehearsal: PhasedRehearsal, seeded: SeedSummary, figures: Pa
     )
     return [
         f"Figures: {figures}",
-        f"Phase 4 (no monolith process) is a restart, not a cutover: ./snappy up --stack strangler --phase 4"
-        f" from phase {LAST_LIVE_PHASE}.",
         verdict,
         f"The stack keeps running at phase {rehearsal.phase} at {rehearsal.edge_url}. {_credentials(seeded)}",
         "Press Ctrl-C to stop.",

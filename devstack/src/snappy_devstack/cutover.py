@@ -34,8 +34,12 @@ and ends the freeze: the stack is left in the phase it was in. The command print
 timeline, with the freeze's duration, and exits 0 on success, 1 when it undid a failed
 cutover, 2 when it refused.
 
-Phase 4 (the monolith retired) is not reached by a live cutover: it has no monolith
-process, and `snappy up --stack strangler --phase 4` starts it (docs/migration-guide.md).
+Between phases 3 and 4 no route group moves (they route alike, and every table has the
+same writer): `--to 4` syncs the change log to empty, verifies, records phase 4 and moves
+the edge, and the process running the stack (`snappy up`) stops the monolith's process;
+`--to 3` moves the edge back, waits for that process to start the monolith again, verifies
+and records phase 3. Nothing is frozen either way. A stack started at phase 4 runs no
+monolith and leaves phase 4 by a restart (`snappy up --stack strangler --phase 3`).
 """
 
 from __future__ import annotations
@@ -79,13 +83,15 @@ __all__ = [
     "add_cutover_parser",
     "cutover",
     "differences_not_in_the_change_log",
+    "moving_group",
     "run_cutover",
 ]
 
 CUTOVER = "cutover"
 _EXIT_UNDONE = 1
 _EXIT_REFUSED = 2
-_LIVE_PHASES = range(4)  # 0..3: phase 4 has no monolith process
+# Phase 4 stops the monolith's process, phase 3 starts it again: the stack does both.
+_MONOLITH_WAIT_SECONDS = 90.0
 _DEFAULT_MAX_LAG = 10_000
 _HTTP_TIMEOUT_SECONDS = 5.0
 _WAIT_SECONDS = 10.0
@@ -118,7 +124,7 @@ def add_cutover_parser(commands: argparse._SubParsersAction[argparse.ArgumentPar
         ),
     )
     cutover.add_argument(
-        "--to", type=int, required=True, choices=_LIVE_PHASES, metavar="N", help="the phase to move to"
+        "--to", type=int, required=True, choices=sorted(PHASES), metavar="N", help="the phase to move to"
     )
     cutover.add_argument(
         "--max-lag",
@@ -177,7 +183,8 @@ class CutoverResult:
 
     from_phase: int
     to_phase: int
-    group: RouteGroupName
+    # None between phases 3 and 4: no route group moves, the monolith's process retires or returns.
+    group: RouteGroupName | None
     freeze_seconds: float
     changes_synced: int
     moved_back: Mapping[str, int]
@@ -185,6 +192,14 @@ class CutoverResult:
 
     def summary(self) -> str:
         """One line for people."""
+        if self.group is None:
+            retired = self.to_phase > self.from_phase
+            return (
+                f"phase {self.from_phase} -> {self.to_phase}: no route group moved; the monolith's process"
+                f" {'retired' if retired else 'started again'}; writes frozen for 0.000 s;"
+                f" {self.changes_synced:,} changes synced; verify"
+                f" {'passed' if self.report is not None and self.report.ok else 'FAILED'}"
+            )
         data = (
             f"{self.changes_synced:,} changes synced"
             if self.to_phase > self.from_phase
@@ -223,7 +238,9 @@ def cutover(
         raise Refused(
             f"one phase at a time: from phase {from_phase}, go to {from_phase - 1} or {from_phase + 1}"
         )
-    [group] = [g for g in PHASES[from_phase] if PHASES[from_phase][g] != PHASES[to_phase][g]]
+    group = moving_group(from_phase, to_phase)
+    if group is None:
+        return _retire_or_restore(stack, edge, from_phase, to_phase, timeline=timeline, report_dir=report_dir)
     forward = to_phase > from_phase
     data = _DATA_OF_GROUP.get(group)
     move = _Move(group, data, from_phase, to_phase)
@@ -318,6 +335,103 @@ def _lasting_object_differences(stores: Stores, found: ObjectInventory) -> str:
         and object_info(stores.target, stores.endpoints.target_bucket, key) is not None
     ]
     return f"keys {lasting}" if lasting else ""
+
+
+def moving_group(from_phase: int, to_phase: int) -> RouteGroupName | None:
+    """The route group a step between neighbouring phases moves; None between 3 and 4 (they route alike)."""
+    moving = [group for group in PHASES[from_phase] if PHASES[from_phase][group] != PHASES[to_phase][group]]
+    return moving[0] if moving else None
+
+
+def _retire_or_restore(
+    stack: LocalStack, edge: _Edge, from_phase: int, to_phase: int, *, timeline: Timeline, report_dir: Path
+) -> CutoverResult:
+    """Phase 3 <-> 4: no route group moves; the monolith's process is retired, or started again.
+
+    Phases 3 and 4 route alike and give every table the same writer (`same_writers`), so no
+    write is frozen and no data moves. Forward: the change log synced to empty (the monolith
+    writes nothing any more), the data verified at phase 3, phase 4 recorded, the edge at 4,
+    and the monolith's process stopped by the process running the stack
+    (`stack.MonolithRetirement`). Back: the edge at 3 (which routes nothing to the monolith),
+    the monolith started again by the stack and answering, the data verified, phase 3
+    recorded. Either way a failure puts the phase back.
+    """
+    monolith_url = (stack.part_urls or {}).get(str(PartName.MONOLITH))
+    if monolith_url is None:
+        raise Refused(
+            f"this stack was started at phase {from_phase} and has no monolith to start again: go back to"
+            f" phase {to_phase} by a restart (`snappy up --stack strangler --phase {to_phase}`)"
+        )
+    retiring = to_phase > from_phase
+    timeline.record(
+        f"phase {from_phase} -> {to_phase}: no route group moves; the monolith's process "
+        + ("retires" if retiring else "comes back")
+    )
+    with open_stores(stack.endpoints()) as stores:
+        _check_parts(stack, edge.state(), to_phase)
+        synced = sync(stores).entries
+        if retiring:
+            lag = measure_lag(stores.source).entries
+            if lag:
+                raise Refused(f"the change log holds {lag:,} entries after a sync: the monolith still writes")
+            report = _verified(stores, from_phase, report_dir / f"cutover-{from_phase}-{to_phase}.json")
+            timeline.record(
+                f"synced {synced:,} changes; the change log is empty; verified at phase {from_phase}"
+            )
+        try:
+            if retiring:
+                set_ownership_phase(stack.monolith_database_url, to_phase)
+                timeline.record(f"the monolith's database records ownership phase {to_phase}")
+            edge.set_phase(to_phase)
+            edge.wait_until(lambda state: state.has_taken(to_phase), f"the edge at phase {to_phase}")
+            timeline.record(f"the edge routes by phase {to_phase}")
+            _wait_for_monolith(monolith_url, answering=not retiring)
+            if retiring:
+                timeline.record(
+                    "the monolith's process stopped; kept for a way back: its database (its change log and"
+                    " triggers log nothing, every table having moved) and its bucket"
+                )
+            else:
+                timeline.record(f"the monolith answers again at {monolith_url}")
+                report = _verified(stores, to_phase, report_dir / f"cutover-{from_phase}-{to_phase}.json")
+                set_ownership_phase(stack.monolith_database_url, to_phase)
+                timeline.record(f"verified; the monolith's database records ownership phase {to_phase}")
+        except BaseException as error:
+            set_ownership_phase(stack.monolith_database_url, from_phase)
+            edge.set_phase(from_phase)
+            timeline.record(f"undone: back to phase {from_phase}")
+            if isinstance(error, Exception):
+                raise Undone(one_line(error)) from error
+            raise
+    return CutoverResult(from_phase, to_phase, None, 0.0, synced, {}, report)
+
+
+def _verified(stores: Stores, phase: int, report_path: Path) -> VerifyReport:
+    """The data verified at `phase`, its report written; Refused when it does not verify."""
+    report = verify_at_phase(stores, phase)
+    report.write(report_path)
+    if not report.ok:
+        raise Refused(f"the data does not verify at phase {phase} (report: {report_path})")
+    return report
+
+
+def _wait_for_monolith(url: str, *, answering: bool) -> None:
+    """Wait until the monolith answers `/readyz` (or, `answering` false, until nothing answers at `url`)."""
+    deadline = time.monotonic() + _MONOLITH_WAIT_SECONDS
+    while True:
+        try:
+            up = httpx.get(f"{url}/readyz", timeout=_HTTP_TIMEOUT_SECONDS).status_code == 200
+        except httpx.HTTPError:
+            up = False
+        if up is answering:
+            return
+        if time.monotonic() > deadline:
+            state = "answer" if answering else "stop"
+            raise TimeoutError(
+                f"the monolith did not {state} at {url} within {_MONOLITH_WAIT_SECONDS:.0f} s: is the stack's"
+                " `snappy up` (which starts and stops it) still running?"
+            )
+        time.sleep(0.25)
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """`snappy rehearse --phased`: the strangler's phase walk, rehearsed on the sample data, step by step.
 
 The command (in `cli`) starts the strangler stack at phase 0 with the sample data, as
-`snappy up --stack strangler --phase 0 --seed` does, and walks it 0 -> 1 -> 2 -> 3 and back
-to 0 with `snappy cutover`'s function while a client keeps signing up, logging in, uploading,
+`snappy up --stack strangler --phase 0 --seed` does, and walks it 0 -> 1 -> 2 -> 3 -> 4 and
+back to 0 with `snappy cutover`'s function (phase 4 retiring the monolith's process, phase 3
+starting it again) while a client keeps signing up, logging in, uploading,
 sharing and reading through the edge (`snappy_devstack.edge_workload`). This module holds
 one step and what it found, the checks after it, the table they make and the JSON figures.
 
@@ -29,7 +30,14 @@ from pathlib import Path
 from typing import Any, Final
 
 from snappy_devstack.browse import Browsing, browse
-from snappy_devstack.cutover import Refused, Timeline, Undone, cutover, differences_not_in_the_change_log
+from snappy_devstack.cutover import (
+    Refused,
+    Timeline,
+    Undone,
+    cutover,
+    differences_not_in_the_change_log,
+    moving_group,
+)
 from snappy_devstack.edge_workload import EdgeWorkload, WorkloadTally
 from snappy_devstack.errors import one_line
 from snappy_devstack.local_stack import LocalStack
@@ -56,8 +64,8 @@ __all__ = [
 
 # Where the figures go, in the state folder.
 FIGURES_FILE: Final = "rehearsal-phased.json"
-# The phases a live cutover walks: phase 4 has no monolith process and is reached by a restart.
-LAST_LIVE_PHASE: Final = 3
+# The last phase the walk goes to: phase 4, where the monolith's process retires.
+LAST_LIVE_PHASE: Final = max(PHASES)
 # The change-log entries a cutover may leave after its sync before freezing: `snappy cutover`'s default.
 _MAX_LAG = 10_000
 # The unexpected answers of a step listed under the table; the count is always complete.
@@ -266,8 +274,10 @@ def cutover_step(
     echo: Callable[[str], None],
 ) -> StepOutcome:
     """`snappy cutover --to to_phase` on the running stack under `workload`, then the checks."""
-    [group] = [name for name in PHASES[from_phase] if PHASES[from_phase][name] != PHASES[to_phase][name]]
-    step = StepOutcome(from_phase, to_phase, str(group))
+    group = moving_group(from_phase, to_phase)
+    step = StepOutcome(
+        from_phase, to_phase, str(group) if group is not None else _no_group(from_phase, to_phase)
+    )
     before = workload.tally()
     started = time.monotonic()
     try:
@@ -295,6 +305,11 @@ def cutover_step(
     step.client = workload.tally().since(before)
     echo(step.line())
     return step
+
+
+def _no_group(from_phase: int, to_phase: int) -> str:
+    """The "route group moved" cell of a step between phases 3 and 4, which moves none."""
+    return "none: monolith " + ("retired" if to_phase > from_phase else "back")
 
 
 def check_the_stack(stack: LocalStack, phase: int, usernames: Sequence[str], password: str) -> StepChecks:

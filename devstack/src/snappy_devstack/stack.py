@@ -20,13 +20,14 @@ import os
 import secrets
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import NoReturn
+from typing import Final, NoReturn
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -48,7 +49,7 @@ from snappy_devstack.errors import DevstackError, one_line
 from snappy_devstack.local_stack import LocalStack, remove_local_stack, write_local_stack
 from snappy_devstack.postgres import database_url
 from snappy_devstack.processes import LOOPBACK, free_ports, log_tail, stop_process, wait_until
-from snappy_edge.control import CONTROL_FILE_VARIABLE
+from snappy_edge.control import CONTROL_FILE_VARIABLE, ControlFileError, read_control
 from snappy_edge.replicas import ADDRESS_SEPARATOR
 from snappy_edge.routing import PHASES
 from snappy_edge.shadow import SHADOW_DIR_VARIABLE
@@ -68,10 +69,12 @@ from snappy_topology import environment as part_environment
 
 __all__ = [
     "REPLICA_STACKS",
+    "RETIRING_PHASE",
     "STACKS",
     "STRANGLER",
     "STRANGLER_PHASES",
     "WORKERS_SETTING",
+    "MonolithRetirement",
     "RunningServer",
     "Server",
     "ServerFailed",
@@ -108,6 +111,10 @@ REPLICA_STACKS = ("microservices", "both")
 STRANGLER_PHASES = tuple(sorted(PHASES))
 # The last phase with a monolith process: phase 3 routes nothing to it but can go back to 2.
 _LAST_PHASE_WITH_MONOLITH = 3
+# The phase that retires the monolith's process (`MonolithRetirement`), and how often the
+# stack looks whether its edge moved into it or out of it.
+RETIRING_PHASE: Final = _LAST_PHASE_WITH_MONOLITH + 1
+_FOLLOW_INTERVAL_SECONDS = 0.5
 # Phase 3: users, tokens and JWKS go to user-service, photo data to photo-service and pages to
 # web-ui, so the microservices serve the whole of Snappy without the monolith.
 MICROSERVICES_EDGE_PHASE = "3"
@@ -204,11 +211,12 @@ class StackSecrets:
 
 @dataclass(frozen=True)
 class RunningServer:
-    """A started server, its process and its log."""
+    """A started server, its process and its log, and the environment it was started with."""
 
     server: Server
     process: subprocess.Popen[bytes]
     log_path: Path
+    environment: Mapping[str, str] = field(default_factory=dict)
 
 
 def monolith_stack(port: int) -> Stack:
@@ -693,14 +701,106 @@ def running_stacks(
         yield running
 
 
-def watch(running: Sequence[RunningServer]) -> NoReturn:
-    """Wait while every server runs; raise ServerFailed for the first one that exits."""
+def watch(running: Sequence[RunningServer], *, retirement: MonolithRetirement | None = None) -> NoReturn:
+    """Wait while every server runs; raise ServerFailed for the first one that exits.
+
+    With `retirement` (entered), the strangler's monolith is the one it keeps: none while
+    it is retired, and a failure to start it again is the stack's failure.
+    """
     while True:
-        for item in running:
+        watched = list(running)
+        if retirement is not None:
+            retirement.raise_failure()
+            watched = [item for item in watched if item.server.part.name is not PartName.MONOLITH]
+            current = retirement.current
+            watched += [] if current is None else [current]
+        for item in watched:
             status = item.process.poll()
             if status is not None:
                 raise ServerFailed(f"{item.server.name} exited unexpectedly (status {status})", item.log_path)
         time.sleep(0.5)
+
+
+class MonolithRetirement:
+    """The strangler's monolith process, kept in step with the phase its edge routes by.
+
+    Phase 4 retires the monolith's process. `snappy cutover --to 4` moves the edge to phase 4
+    and waits until the monolith no longer answers; `--to 3` moves the edge to phase 3 (which
+    routes nothing to the monolith) and waits until it answers again before recording phase
+    3. The process that runs the stack does the stopping and the starting, on a thread of
+    its own while this is entered, reading the edge's control file every half second: only
+    it holds the monolith's settings, secrets and log, and it must not take a stopped part
+    for a crashed one (`watch`).
+    """
+
+    def __init__(
+        self,
+        started: RunningServer,
+        control_file: Path,
+        started_phase: int,
+        *,
+        progress: Callable[[str], None] = lambda _line: None,
+    ) -> None:
+        self._started = started
+        self._control_file = control_file
+        self._started_phase = started_phase
+        self._progress = progress
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="monolith-retirement", daemon=True)
+        self._failure: ServerFailed | None = None
+        self.current: RunningServer | None = started
+
+    def __enter__(self) -> MonolithRetirement:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        # A start in progress finishes first (at most the readiness timeout).
+        self._thread.join(timeout=_READY_TIMEOUT_SECONDS + 5)
+        current = self.current
+        if current is not None and current is not self._started:
+            # The monolith started here; the stack stops the one it started itself.
+            stop_process(current.process, grace_seconds=_GUNICORN_STOP_GRACE_SECONDS, whole_group=True)
+
+    def raise_failure(self) -> None:
+        """Raise the ServerFailed of a monolith that would not start again, if there was one."""
+        if self._failure is not None:
+            raise self._failure
+
+    def follow(self) -> None:
+        """Stop or start the monolith if the edge's phase says so (ServerFailed if it will not start)."""
+        try:
+            phase = read_control(self._control_file).phase_or(self._started_phase)
+        except ControlFileError:
+            return  # the cutover that writes it reports a damaged file; the next tick reads again
+        current = self.current
+        if phase >= RETIRING_PHASE and current is not None:
+            stop_process(current.process, grace_seconds=_GUNICORN_STOP_GRACE_SECONDS, whole_group=True)
+            self.current = None
+            self._progress(f"Phase {phase}: the monolith's process stopped (retired).")
+        elif phase < RETIRING_PHASE and current is None:
+            self._progress(f"Phase {phase}: starting the monolith again...")
+            server, log_path, environment = (
+                self._started.server,
+                self._started.log_path,
+                self._started.environment,
+            )
+            restarted = RunningServer(
+                server, _start_process(server, environment, log_path), log_path, environment
+            )
+            self.current = restarted
+            _wait_until_ready(restarted)
+            self._progress(f"Phase {phase}: the monolith answers again at {server.url}.")
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.follow()
+            except ServerFailed as failure:
+                self._failure = failure
+                return
+            self._stop.wait(_FOLLOW_INTERVAL_SECONDS)
 
 
 def _migrate(server: Server, environment: Mapping[str, str], log_path: Path) -> None:
@@ -731,12 +831,20 @@ def _running_server(
     server: Server, environment: Mapping[str, str], log_path: Path
 ) -> Iterator[RunningServer]:
     """Run `server` as its part starts (gunicorn, or its own command) while the context lasts."""
+    process = _start_process(server, environment, log_path)
+    try:
+        yield RunningServer(server, process, log_path, environment)
+    finally:
+        stop_process(process, grace_seconds=_GUNICORN_STOP_GRACE_SECONDS, whole_group=True)
+
+
+def _start_process(server: Server, environment: Mapping[str, str], log_path: Path) -> subprocess.Popen[bytes]:
     command = server.part.start
     program = sys.executable if command.program == "python" else str(_scripts_dir() / command.program)
     arguments = [program, *command.arguments]
     with log_path.open("ab") as log:
         try:
-            process = subprocess.Popen(  # noqa: S603 - a fixed argv built here
+            return subprocess.Popen(  # noqa: S603 - a fixed argv built here
                 arguments,
                 env=dict(environment),
                 stdin=subprocess.DEVNULL,
@@ -747,10 +855,6 @@ def _running_server(
             )
         except OSError as error:
             raise StackError(f"cannot start {server.name}: {one_line(error)}") from error
-    try:
-        yield RunningServer(server, process, log_path)
-    finally:
-        stop_process(process, grace_seconds=_GUNICORN_STOP_GRACE_SECONDS, whole_group=True)
 
 
 def _wait_until_ready(running: RunningServer) -> None:
