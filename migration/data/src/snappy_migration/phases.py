@@ -20,6 +20,7 @@ The change log records only writes of tables the monolith owns (the monolith's m
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Final
 
@@ -101,9 +102,17 @@ def same_writers(phase: int, other: int) -> bool:
 
 
 def verify_at_phase(
-    stores: Stores, phase: int, *, with_objects: bool = True, objects_settled: frozenset[str] | None = None
+    stores: Stores,
+    phase: int,
+    *,
+    with_objects: bool = True,
+    objects_settled: frozenset[str] | None = None,
+    only_tables: Collection[str] | None = None,
 ) -> VerifyReport:
     """Compare what must agree at `phase` (see the module's docstring).
+
+    `only_tables` (source tables' names) leaves the other tables out: a cutover verifies the
+    moving group's tables in its freeze, and the others are written all along.
 
     With `objects_settled`, the keys an earlier check found equal on both sides
     (`verify.check_objects`, or a copy that checked each object it wrote), only the keys
@@ -112,6 +121,8 @@ def verify_at_phase(
     """
     tables: list[TableResult] = []
     for table in TABLES:
+        if only_tables is not None and table.source_table not in only_tables:
+            continue
         if monolith_owns(table, phase):
             tables.append(_compare_table(stores.source, stores.targets[table.target], table))
         elif table.source_table in REFERENCE_COLUMNS:
