@@ -207,7 +207,8 @@ def _parser() -> argparse.ArgumentParser:
 
     commands.add_parser(
         _MIGRATE,
-        help="the data migration: plan, backfill, sync, verify, status, run (see: snappy migrate --help)",
+        help="the data migration: plan, backfill, sync, verify, status, run, move-back"
+        " (see: snappy migrate --help)",
         add_help=False,
     )
 

@@ -1,12 +1,19 @@
-"""`snappy migrate`: plan, backfill, sync, verify, status and run, from the command line.
+"""`snappy migrate`: plan, backfill, sync, verify, status, run and move-back, from the command line.
 
 Each store is given as an option or in the environment (`SNAPPY_MIGRATE_*`), e.g. from a
 Kubernetes Job. A launcher may name default stores for when none is given: the developer's
 `snappy migrate` uses the local stack that `snappy up --stack both` runs (snappy_devstack).
 
+`move-back --group G` is the way back across a data cutover, run on its own (a cluster's
+`move-back-G` Job, deploy/README.md "Roll back"): with G's writes frozen and the ownership
+phase still giving G to its service, it makes the monolith's tables (and bucket) of G the
+service's (`reverse.move_back`), then verifies them at the phase before the service owned
+G. It leaves the ownership phase as it is: recording the earlier phase is the next step.
+
 Exit status: 0 done; 1 verify found differences; 2 the migration cannot go on (a wrong
-URL, a missing schema, conflicting rows: the message says which); 130 interrupted (the
-work done so far is checkpointed: run the same command again to resume).
+URL, a missing schema, conflicting rows, a group the monolith owns already: the message
+says which); 130 interrupted (the work done so far is checkpointed: run the same command
+again to resume).
 """
 
 from __future__ import annotations
@@ -25,7 +32,8 @@ from snappy_migration import checkpoints
 from snappy_migration.backfill import DEFAULT_CHUNK_ROWS, OBJECTS_STREAM, backfill
 from snappy_migration.errors import MigrationError
 from snappy_migration.mapping import OBJECTS_TARGET, TABLES
-from snappy_migration.phases import read_ownership_phase, scope_lines, verify_at_phase
+from snappy_migration.phases import SERVICE_OWNS_FROM, read_ownership_phase, scope_lines, verify_at_phase
+from snappy_migration.reverse import GROUPS, MovedBack, move_back
 from snappy_migration.stores import (
     Connection,
     Endpoints,
@@ -50,7 +58,7 @@ __all__ = [
 EXIT_DIFFERENCES = 1
 EXIT_FAILED = 2
 EXIT_INTERRUPTED = 130
-_WRITING_COMMANDS = frozenset({"backfill", "sync", "run"})
+_WRITING_COMMANDS = frozenset({"backfill", "sync", "run", "move-back"})
 # Ctrl-C, and a Kubernetes Job being stopped.
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -124,11 +132,19 @@ def main(
         _say(f"{prog} {arguments.command}: {error}", error=True)
         return EXIT_FAILED
     except KeyboardInterrupt:
-        _say(
-            f"\n{prog} {arguments.command}: interrupted; what was done is checkpointed."
-            f" Run `{prog} {arguments.command}` again to resume.",
-            error=True,
-        )
+        if arguments.command == "move-back":
+            # One transaction: an interrupted move kept no row; the objects it copied are reused.
+            _say(
+                f"\n{prog} move-back: interrupted; no row was moved back."
+                f" Run `{prog} move-back --group {arguments.group}` again.",
+                error=True,
+            )
+        else:
+            _say(
+                f"\n{prog} {arguments.command}: interrupted; what was done is checkpointed."
+                f" Run `{prog} {arguments.command}` again to resume.",
+                error=True,
+            )
         return EXIT_INTERRUPTED
     finally:
         for number, handler in previous.items():
@@ -275,6 +291,45 @@ def _run(stores: Stores, arguments: argparse.Namespace, report_path: Path) -> in
     return _verify_and_report(stores, report_path, with_objects=not arguments.skip_objects)
 
 
+def _move_back(stores: Stores, arguments: argparse.Namespace, report_path: Path) -> int:
+    """The group's data from its service back into the monolith, verified as the monolith's again."""
+    group: str = arguments.group
+    tables = GROUPS[group]
+    # move_back refuses first, writing nothing, unless the recorded phase gives the group to its service.
+    moved = move_back(stores, group)
+    _say(_moved_back_line(moved))
+    earlier = SERVICE_OWNS_FROM[tables[0]] - 1
+    report = verify_at_phase(stores, earlier, with_objects=group == "photos", only_tables=tables)
+    compared = ", ".join(tables)
+    _say(f"phase     {earlier}: {compared} compared as the monolith's again; the other tables are not")
+    _say(render(report))
+    report.write(report_path)
+    _say(f"Report: {report_path}")
+    if not report.ok:
+        return EXIT_DIFFERENCES
+    recorded = read_ownership_phase(stores.source)
+    _say(
+        f"The ownership phase is still {recorded}: record phase {earlier} next (the `ownership-phase`"
+        f" Job of phase {earlier}'s overlay), while {group}'s writes stay frozen."
+    )
+    return 0
+
+
+def _moved_back_line(moved: MovedBack) -> str:
+    """What a move back wrote, in one line, as the other commands report theirs."""
+    if not moved.changed_anything:
+        return (
+            f"Move back of {moved.group} done: nothing to move back; the monolith holds the service's copy."
+        )
+    written = {table: rows for table, rows in moved.rows_upserted.items() if rows}
+    deleted = {table: rows for table, rows in moved.rows_deleted.items() if rows}
+    return (
+        f"Move back of {moved.group} done: rows written: {_per_table(written)};"
+        f" rows deleted: {_per_table(deleted)};"
+        f" objects copied: {moved.objects_copied:,}, deleted: {moved.objects_deleted:,}."
+    )
+
+
 def _verify_and_report(stores: Stores, report_path: Path, *, with_objects: bool) -> int:
     # Scoped by the phase the monolith's database records (snappy_migration.phases).
     phase = read_ownership_phase(stores.source)
@@ -298,13 +353,15 @@ _COMMANDS: dict[str, Callable[[Stores, argparse.Namespace, Path], int]] = {
     "verify": _verify,
     "status": _status,
     "run": _run,
+    "move-back": _move_back,
 }
 
 
 def _parser(prog: str, default_stores: DefaultStores | None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
-        description="Move the monolith's users, photos, shares and objects into the services' stores.",
+        description="Move the monolith's users, photos, shares and objects into the services' stores,"
+        " and back.",
         epilog=default_stores.hint if default_stores is not None else None,
     )
     stores = parser.add_argument_group("stores (each also from its SNAPPY_MIGRATE_* variable)")
@@ -333,6 +390,21 @@ def _parser(prog: str, default_stores: DefaultStores | None) -> argparse.Argumen
     verify_command = commands.add_parser("verify", help="compare both sides; exit 1 on any difference")
     commands.add_parser("status", help="show checkpoints and the change log's lag")
     run_command = commands.add_parser("run", help="backfill, then sync until caught up, then verify")
+    move_back_command = commands.add_parser(
+        "move-back",
+        help="hand a group back to the monolith: its service's rows and objects into the monolith's"
+        " stores, then verify; the ownership phase is left as it is",
+        description="The way back across a data cutover. Run it with the group's writes frozen and"
+        " while the ownership phase the monolith's database records still gives the group to its"
+        " service (users: phase 1 or above; photos: 2 or above); it refuses otherwise. It makes the"
+        " monolith's tables of the group (and, for photos, its bucket) equal to the service's, then"
+        " verifies them at the phase before the service owned the group (users: 0; photos: 1) and"
+        " exits 1 on any difference. It does NOT change the ownership phase: record the earlier"
+        " phase next (the `ownership-phase` Job of that phase's overlay). Safe to run again.",
+    )
+    move_back_command.add_argument(
+        "--group", required=True, choices=sorted(GROUPS), help="the data to hand back to the monolith"
+    )
     for command in (backfill_command, run_command):
         command.add_argument(
             "--chunk-rows",
