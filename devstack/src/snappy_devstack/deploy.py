@@ -10,8 +10,10 @@ Two sources decide what runs on the cluster and where its traffic goes:
   phase's HTTPRoutes follow from it, so one table drives the local edge and the cluster.
 
 `snappy deploy generate` writes the kustomize tree under deploy/k8s (the files are
-committed; tests/deploy checks they are what this module generates). `snappy deploy render
---phase N` and `--side-by-side` print an overlay rendered by `kubectl kustomize`. The
+committed; tests/deploy checks they are what this module generates), and beside it the
+route of a way back's write freeze (deploy/k8s/write-freeze: every public path through the
+edge). `snappy deploy render --phase N` and `--side-by-side` print an overlay rendered by
+`kubectl kustomize`. The
 deployment's own values (hostnames, database URLs, keys, bucket names) come from env
 files that .gitignore excludes; where one is missing, rendering uses its committed
 example and says so on stderr (deploy/README.md, "Secrets and site values").
@@ -33,8 +35,11 @@ from typing import Any
 
 import yaml
 
+from snappy_edge.control import CONTROL_FILE_VARIABLE
 from snappy_edge.front import LANE_PATHS
 from snappy_edge.routing import PHASES, ROUTE_GROUPS
+from snappy_migration.phases import SERVICE_OWNS_FROM
+from snappy_migration.reverse import GROUPS
 from snappy_topology import (
     DATABASE_URL,
     JOBS,
@@ -117,6 +122,11 @@ JWT_KEY_SECRET = "jwt-signing-key"  # noqa: S105 - a Secret's name
 JWT_KEY_FILE_NAME = "jwt-private-key.pem"
 JWT_KEY_MOUNT = "/var/run/secrets/snappy"
 DATA_MIGRATION_SECRET = "data-migration-databases"  # noqa: S105 - a Secret's name
+# The edge's live control file (snappy_edge.control): a ConfigMap the operator writes, mounted
+# optional, so that no `kubectl apply` of an overlay resets a freeze (deploy/README.md, "Roll back").
+EDGE_CONTROL = "edge-control"
+EDGE_CONTROL_KEY = "control.json"
+EDGE_CONTROL_MOUNT = "/etc/snappy-edge"
 
 # The writable paths every container gets (its root filesystem is read-only): gunicorn's
 # worker heartbeat files and Python's temporary files go to /tmp.
@@ -364,6 +374,29 @@ def health_route() -> dict[str, Any]:
     }
 
 
+def through_the_edge_route() -> dict[str, Any]:
+    """The HTTPRoute `snappy` of a way back's write freeze: every public path to the edge.
+
+    The phases' routes send each group straight to its part, past the edge, whose control file
+    is where a write freeze is set. Applied in place of the phase's route while a group moves
+    back, it puts the edge in front of everything: the edge routes by its own phase as the
+    gateway did, and answers the frozen group's writes 503 (deploy/README.md, "Roll back").
+    """
+    return {
+        "apiVersion": "gateway.networking.k8s.io/v1",
+        "kind": "HTTPRoute",
+        "metadata": {
+            "name": "snappy",
+            "labels": {PART_OF_LABEL: "snappy"},
+            "annotations": {"snappy.dev/routes": "through-the-edge"},
+        },
+        "spec": {
+            "parentRefs": [{"name": GATEWAY_NAME, "sectionName": "https"}],
+            "rules": [{"matches": [PathMatch("PathPrefix", "/").as_manifest()], **_backend(PartName.EDGE)}],
+        },
+    }
+
+
 def routed_parts(phase: int) -> tuple[PartName, ...]:
     """The parts the gateway sends public traffic to in `phase` (the edge always: /healthz)."""
     return tuple(sorted({PartName.EDGE, *PHASES[phase].values()}, key=list(PARTS).index))
@@ -450,6 +483,8 @@ def part_settings(described: Part) -> dict[str, str]:
             "SNAPPY_GRACEFUL_TIMEOUT": str(GRACEFUL_TIMEOUT_SECONDS),
         }
     )
+    if described.name == PartName.EDGE:
+        settings[CONTROL_FILE_VARIABLE] = f"{EDGE_CONTROL_MOUNT}/{EDGE_CONTROL_KEY}"
     if described.name == PartName.MONOLITH:
         # Behind the gateway's Envoy, as behind the local strangler's edge (snappy_devstack.stack),
         # the monolith believes one X-Forwarded-For hop: its log-in throttle counts visitors.
@@ -499,6 +534,11 @@ def _volumes(described: Part) -> tuple[list[dict[str, Any]], list[dict[str, Any]
     for volume, path in EXTRA_WRITABLE_PATHS.get(str(described.name), {}).items():
         volumes.append({"name": volume, "emptyDir": {"sizeLimit": "64Mi"}})
         mounts.append({"name": volume, "mountPath": path})
+    if described.name == PartName.EDGE:
+        # Optional: absent, the edge reads no file, which is the empty state (nothing frozen).
+        # The kubelet puts the ConfigMap in the volume once it is created, and each change after.
+        volumes.append({"name": EDGE_CONTROL, "configMap": {"name": EDGE_CONTROL, "optional": True}})
+        mounts.append({"name": EDGE_CONTROL, "mountPath": EDGE_CONTROL_MOUNT, "readOnly": True})
     if described.signs_tokens:
         volumes.append(
             {
@@ -922,25 +962,7 @@ def data_migration_objects() -> list[dict[str, Any]]:
     }
     command = JOBS[JobName.DATA_MIGRATION].command
     assert command is not None
-    env = [
-        _from_config("SNAPPY_MIGRATE_S3_ENDPOINT_URL", "SNAPPY_S3_ENDPOINT_URL"),
-        _from_config("SNAPPY_MIGRATE_S3_REGION", "SNAPPY_S3_REGION"),
-        _from_config("SNAPPY_MIGRATE_SOURCE_BUCKET", _site_bucket_key(PartName.MONOLITH)),
-        _from_config("SNAPPY_MIGRATE_TARGET_BUCKET", _site_bucket_key(PartName.PHOTO_SERVICE)),
-        _secret_key("SNAPPY_MIGRATE_S3_ACCESS_KEY_ID", SPACES_KEYS, S3_ACCESS_KEY_ID),
-        _secret_key("SNAPPY_MIGRATE_S3_SECRET_ACCESS_KEY", SPACES_KEYS, S3_SECRET_ACCESS_KEY),
-    ]
-    job = _job(
-        job_name,
-        labels,
-        image=DATA_MIGRATION_IMAGE,
-        command=[command.program, *command.arguments],
-        env_from=[{"secretRef": {"name": DATA_MIGRATION_SECRET}}],
-        env=env,
-        writable=EXTRA_WRITABLE_PATHS[job_name],
-        service_account=job_name,
-    )
-    job["metadata"]["labels"].pop(STAGE_LABEL)  # run when the runbook says, not before every rollout
+    job = _data_migration_job(job_name, labels, list(command.arguments))
     exporter_labels = {**_labels(LAG_EXPORTER, "migration", "monitoring"), DATABASE_LABEL: "true"}
     exporter_uid = 65534  # the exporter image's `nobody`
     exporter = {
@@ -1054,6 +1076,60 @@ def data_migration_objects() -> list[dict[str, Any]]:
         },
         service_monitor(LAG_EXPORTER, exporter_labels, port="metrics"),
     ]
+
+
+def _data_migration_job(name: str, labels: Mapping[str, str], arguments: list[str]) -> dict[str, Any]:
+    """`snappy-migrate <arguments>` as a Job from the data-migration image, with its stores."""
+    command = JOBS[JobName.DATA_MIGRATION].command
+    assert command is not None
+    env = [
+        _from_config("SNAPPY_MIGRATE_S3_ENDPOINT_URL", "SNAPPY_S3_ENDPOINT_URL"),
+        _from_config("SNAPPY_MIGRATE_S3_REGION", "SNAPPY_S3_REGION"),
+        _from_config("SNAPPY_MIGRATE_SOURCE_BUCKET", _site_bucket_key(PartName.MONOLITH)),
+        _from_config("SNAPPY_MIGRATE_TARGET_BUCKET", _site_bucket_key(PartName.PHOTO_SERVICE)),
+        _secret_key("SNAPPY_MIGRATE_S3_ACCESS_KEY_ID", SPACES_KEYS, S3_ACCESS_KEY_ID),
+        _secret_key("SNAPPY_MIGRATE_S3_SECRET_ACCESS_KEY", SPACES_KEYS, S3_SECRET_ACCESS_KEY),
+    ]
+    job_name = str(JobName.DATA_MIGRATION)
+    job = _job(
+        name,
+        labels,
+        image=DATA_MIGRATION_IMAGE,
+        command=[command.program, *arguments],
+        env_from=[{"secretRef": {"name": DATA_MIGRATION_SECRET}}],
+        env=env,
+        writable=EXTRA_WRITABLE_PATHS[job_name],
+        service_account=job_name,
+    )
+    job["metadata"]["labels"].pop(STAGE_LABEL)  # run when the runbook says, not before every rollout
+    return job
+
+
+MOVE_BACK = "move-back"
+
+
+def groups_moved_back_to(phase: int) -> tuple[str, ...]:
+    """The data groups (snappy_migration.reverse.GROUPS) a way back INTO `phase` hands to the
+    monolith: those whose service owns them from the next phase on (users into 0, photos into 1)."""
+    return tuple(group for group, tables in GROUPS.items() if SERVICE_OWNS_FROM[tables[0]] == phase + 1)
+
+
+def move_back_job(group: str, phase: int) -> dict[str, Any]:
+    """`snappy-migrate move-back --group <group>`: the group's writes since the cutover, from its
+    service back into the monolith, verified at `phase`, the phase the way back goes to.
+
+    Labelled `app.kubernetes.io/component: move-back`, which the runbook's plain apply leaves
+    out: it runs only with the group frozen, before the earlier phase is recorded.
+    """
+    name = f"{MOVE_BACK}-{group}"
+    labels = {
+        **_labels(name, "migration", MOVE_BACK),
+        DATABASE_LABEL: "true",
+        OBJECT_STORAGE_LABEL: "true",
+    }
+    job = _data_migration_job(name, labels, [MOVE_BACK, "--group", group])
+    job["metadata"]["annotations"]["snappy.dev/phase"] = str(phase)
+    return job
 
 
 def _secret_key(variable: str, secret: str, key: str) -> dict[str, Any]:
@@ -1411,6 +1487,11 @@ def _overlay_files(overlay: Overlay, depth: int) -> dict[str, str]:
     if PartName.MONOLITH in overlay.parts and overlay.path.startswith("phase-"):
         files["cutover.yaml"] = _documents([ownership_job(overlay.phase)])
         body["resources"].append("cutover.yaml")
+        # The overlay a way back goes TO carries the Job that brings the group home.
+        groups = groups_moved_back_to(overlay.phase) if overlay.data_migration else ()
+        if groups:
+            files["move-back.yaml"] = _documents([move_back_job(group, overlay.phase) for group in groups])
+            body["resources"].append("move-back.yaml")
         files["kustomization.yaml"] = _kustomization(body)
     return files
 
@@ -1447,10 +1528,14 @@ def generated_files() -> dict[Path, str]:
     files[Path("overlays") / "side-by-side" / "kustomization.yaml"] = _kustomization(
         {"resources": ["monolith", "microservices"]}
     )
+    # Not an overlay: applied on its own (`kubectl apply -n snappy -f`) while a group moves back.
+    files[Path(WRITE_FREEZE_ROUTES)] = _documents([through_the_edge_route()])
     return files
 
 
 DASHBOARD_FILE = OBSERVABILITY_DIR / "dashboard.json"
+# Under deploy/k8s: the route of a way back's write freeze (`through_the_edge_route`).
+WRITE_FREEZE_ROUTES = "write-freeze/routes.yaml"
 
 
 def dashboard_text() -> str:
