@@ -149,7 +149,7 @@ def test_github_slugs() -> None:
         ("snappy phase stat", "`snappy phase` has no action 'stat'"),
         ("./snappy cutover --too 2", "`snappy cutover` has no option --too"),
         ("snappy frobnicate --now", "`snappy` has no command 'frobnicate'"),
-        ("./snappy cutover --to 7", "`snappy cutover` --to takes one of 0, 1, 2, 3, not '7'"),
+        ("./snappy cutover --to 7", "`snappy cutover` --to takes one of 0, 1, 2, 3, 4, not '7'"),
         ("./snappy up --port http", "`snappy up` --port refuses 'http'"),
         ("./snappy up --stack monolith|everything", "not 'everything'"),
         ("./snappy migrate verify --folow", "`snappy migrate verify` has no option --folow"),
