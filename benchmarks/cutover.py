@@ -17,7 +17,8 @@ For each step it prints the total duration, the freeze's, and where the freeze's
 the wait for writes in flight, the final sync, the hand-over of the group's state, the
 verification of the moving data, the move back, the ownership record, the edge's flip and
 the thaw. The freeze's steps are timed by wrapping the functions the cutover module calls
-(`sync`, `hand_over_state`, `verify_at_phase`, `move_back`, `backfill`), which changes
+(`sync`, `hand_over_state`, `verify_at_phase`, `move_back`, `backfill`, and the objects'
+check or copy before the freeze, `check_objects` and `copy_objects_back`), which changes
 nothing of what they do; the rest comes from the cutover's own Timeline. It prints the
 peak memory of this process and, as its last line, `freeze_max=X.XX`: the longest freeze,
 in seconds. Everything it created is dropped at the end, also after a failure or Ctrl-C.
@@ -69,9 +70,10 @@ from snappy_migration.backfill import backfill
 from snappy_migration.errors import MigrationError
 from snappy_migration.phases import verify_at_phase
 from snappy_migration.progress import Progress
-from snappy_migration.reverse import hand_over_state, move_back
+from snappy_migration.reverse import copy_objects_back, hand_over_state, move_back
 from snappy_migration.stores import s3_client
 from snappy_migration.sync import sync
+from snappy_migration.verify import check_objects
 from snappy_topology import PartName
 
 REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
@@ -332,6 +334,8 @@ def _wrapped(calls: list[Call], *, quiet: bool) -> Iterator[None]:
         "verify_at_phase": _timer(calls, "verify_at_phase", verify_at_phase),
         "move_back": _timer(calls, "move_back", partial(move_back, **progress)),
         "backfill": _timer(calls, "backfill", partial(backfill, **progress)),
+        "check_objects": _timer(calls, "check_objects", check_objects),
+        "copy_objects_back": _timer(calls, "copy_objects_back", partial(copy_objects_back, **progress)),
     }
     originals = {name: getattr(cutover_module, name) for name in replaced}
     for name, wrapper in replaced.items():
@@ -421,20 +425,23 @@ def _print_figures(
         )
     print()
     print("before the freeze (outside it: writes flow), seconds")
-    print(f"{'step':<8}{'backfill':>10}{'sync':>8}{'verify':>8}{'rest':>8}")
+    print(f"{'step':<8}{'backfill':>10}{'sync':>8}{'verify':>8}{'objects':>9}{'rest':>8}")
     for step in steps:
         before = _before_freeze(step)
         print(
             f"{step.label:<8}{before['backfill']:>10.2f}{before['sync']:>8.2f}"
-            f"{before['verify']:>8.2f}{before['rest']:>8.2f}"
+            f"{before['verify']:>8.2f}{before['objects']:>9.2f}{before['rest']:>8.2f}"
         )
     print()
     print(
         "in flight: the wait for the group's writes in flight; final sync: the change log's last"
         " entries; hand-over: the group's state tables; verify: the moving data's rows (and, for"
-        " photos, every object by listing both buckets); move back: the service's rows and"
-        " objects back into the monolith's; ownership: the phase recorded in the monolith's"
-        " database; edge flip: the edge routing by the new phase; thaw: the freeze lifted."
+        " photos, the objects of the keys named since the objects' check before the freeze);"
+        " move back: the service's rows, and the objects of photos uploaded since the copy"
+        " before the freeze, back into the monolith's; objects (before the freeze): every named"
+        " object compared by listing both buckets (forward), or copied back (backward);"
+        " ownership: the phase recorded in the monolith's database; edge flip: the edge routing"
+        " by the new phase; thaw: the freeze lifted."
     )
     print(
         f"peak memory: {peak_mb:,.1f} MB (maximum resident set of this client process, which"
@@ -442,15 +449,23 @@ def _print_figures(
     )
 
 
+# The wrapped calls made before the freeze, by the column they count in.
+_BEFORE_THE_FREEZE = {"verify_at_phase": "verify", "check_objects": "objects", "copy_objects_back": "objects"}
+
+
 def _before_freeze(step: Step) -> dict[str, float]:
     """The seconds of the calls made before the freeze, by what they did; the rest of the total."""
     frozen = step.timeline.started + next(
         elapsed for elapsed, what in step.timeline.events if what.endswith("writes frozen")
     )
-    spent = {"backfill": 0.0, "sync": 0.0, "verify": 0.0}
+    spent = {"backfill": 0.0, "sync": 0.0, "verify": 0.0, "objects": 0.0}
     for call in step.calls:
         if call.ended <= frozen:
-            key = "verify" if call.name == "verify_at_phase" else call.name
+            key = {
+                "verify_at_phase": "verify",
+                "check_objects": "objects",
+                "copy_objects_back": "objects",
+            }.get(call.name, call.name)
             if key in spent:
                 spent[key] += call.seconds
     rest = step.total_seconds - step.result.freeze_seconds - sum(spent.values())
