@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -196,6 +197,39 @@ def test_a_request_that_gets_no_answer_is_unexpected() -> None:
     assert len(tally.unexpected) == tally.requests
     assert all(line.startswith("POST /api/v1/users: no answer (") for line in tally.unexpected)
     assert workload.users == []
+
+
+def test_a_request_whose_connection_closed_before_any_answer_is_sent_once_more() -> None:
+    # The first connection closes without a byte of an answer, as a reloading nginx's old
+    # worker closes a kept-alive one; every later connection is answered 500.
+    listener = socket.create_server(("127.0.0.1", 0))
+    connections = itertools.count()
+
+    def serve() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            with connection:
+                connection.recv(65536)
+                if next(connections) > 0:
+                    connection.sendall(b"HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n")
+
+    threading.Thread(target=serve, daemon=True).start()
+    workload = EdgeWorkload(f"http://127.0.0.1:{listener.getsockname()[1]}")
+    try:
+        workload.start()
+        _until(lambda: workload.tally().requests >= 1, "a first request")
+        workload.stop()
+    finally:
+        listener.close()
+
+    tally = workload.tally()
+    # Sent again on a new connection, once, and that answer is the one counted.
+    assert tally.resent == 1
+    assert tally.unexpected[0] == "POST /api/v1/users: 500"
+    assert tally.requests == len(tally.unexpected)
 
 
 @pytest.fixture(params=["monolith", "microservices"])

@@ -95,6 +95,8 @@ _STOP_SECONDS = 60.0
 # Small, so that an upload is decoded and thumbnailed quickly on a busy machine.
 _PICTURE_SIZE = (64, 48)
 _PICTURE_FILENAME = "walk.jpg"
+# httpcore's words for a connection that closed before a single byte of an answer.
+_CLOSED_BEFORE_ANY_ANSWER = "Server disconnected without sending a response"
 # The page size the read-back asks for (the contract's maximum); it follows next_cursor beyond.
 _PAGE_SIZE = 100
 # How many of the read-back's checks run at once.
@@ -139,6 +141,9 @@ class WorkloadTally:
     frozen: int = 0
     # One line per unexpected answer: the request and its status, or why none came.
     unexpected: tuple[str, ...] = ()
+    # Requests sent again because the kept-alive connection they went out on closed before
+    # any answer (`EdgeWorkload._request`); each counts once in `requests`.
+    resent: int = 0
 
     def since(self, earlier: WorkloadTally) -> WorkloadTally:
         """What was counted after `earlier`, a tally of the same workload taken before this one."""
@@ -147,6 +152,7 @@ class WorkloadTally:
             acknowledged=self.acknowledged - earlier.acknowledged,
             frozen=self.frozen - earlier.frozen,
             unexpected=self.unexpected[len(earlier.unexpected) :],
+            resent=self.resent - earlier.resent,
         )
 
 
@@ -463,7 +469,7 @@ class EdgeWorkload:
             headers["Authorization"] = f"Bearer {token}"
         request = f"{method} {path.split('?', maxsplit=1)[0]}"
         try:
-            response = client.request(method, path, headers=headers, **options)
+            response = self._request(client, method, path, headers=headers, **options)
         except httpx.HTTPError as error:
             self._count(unexpected=f"{request}: no answer ({one_line(error)})", if_unknown=if_unknown)
         else:
@@ -477,6 +483,24 @@ class EdgeWorkload:
         self._stop.wait(_WAIT_AFTER_A_FAILED_REQUEST_SECONDS)
         raise _NotAcknowledged(request)
 
+    def _request(self, client: httpx.Client, method: str, path: str, **options: Any) -> httpx.Response:
+        """Send the request; once more, on a new connection, if a kept-alive one closed before any answer.
+
+        At a flip the edge's nginx front reloads, and its old workers close the idle
+        connections they kept alive: a request sent on one just then meets a closed
+        connection and no answer, having reached no part. A browser sends such a request
+        again on a new connection by itself (Chromium does for any method), and so does this
+        client, once, counting it in `resent`. Any other failure is an answer not given.
+        """
+        try:
+            return client.request(method, path, **options)
+        except httpx.RemoteProtocolError as error:
+            if _CLOSED_BEFORE_ANY_ANSWER not in str(error):
+                raise
+        with self._lock:
+            self._tally = replace(self._tally, resent=self._tally.resent + 1)
+        return client.request(method, path, **options)
+
     def _count(
         self,
         *,
@@ -487,7 +511,8 @@ class EdgeWorkload:
     ) -> None:
         with self._lock:
             tally = self._tally
-            self._tally = WorkloadTally(
+            self._tally = replace(
+                tally,
                 requests=tally.requests + 1,
                 acknowledged=tally.acknowledged + acknowledged,
                 frozen=tally.frozen + frozen,
