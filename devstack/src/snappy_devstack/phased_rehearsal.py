@@ -214,6 +214,8 @@ class StepOutcome:
                 "frozen_503": self.client.frozen,
                 "errors": len(self.client.unexpected),
                 "unexpected": list(self.client.unexpected),
+                # Sent again once, their kept-alive connection closed before any answer.
+                "resent": self.client.resent,
             },
             "checks": None if checks is None else asdict(checks),
         }
