@@ -208,6 +208,7 @@ def test_the_figures_hold_every_step_and_the_client_totals(tmp_path: Path) -> No
         "frozen_503": 3,
         "errors": 0,
         "unexpected": [],
+        "resent": 0,
     }
     assert first["checks"]["verified"] is True
     assert first["checks"]["browse_reads"] == 69
