@@ -323,16 +323,7 @@ def http_route(phase: int) -> dict[str, Any]:
         rules.append(
             {"matches": [match.as_manifest() for match in matches], **_backend(PHASES[phase][group.name])}
         )
-    return {
-        "apiVersion": "gateway.networking.k8s.io/v1",
-        "kind": "HTTPRoute",
-        "metadata": {
-            "name": "snappy",
-            "labels": {PART_OF_LABEL: "snappy"},
-            "annotations": {"snappy.dev/phase": str(phase)},
-        },
-        "spec": {"parentRefs": [{"name": GATEWAY_NAME, "sectionName": "https"}], "rules": rules},
-    }
+    return _snappy_route({"snappy.dev/phase": str(phase)}, rules)
 
 
 def https_redirect_route() -> dict[str, Any]:
@@ -382,18 +373,17 @@ def through_the_edge_route() -> dict[str, Any]:
     back, it puts the edge in front of everything: the edge routes by its own phase as the
     gateway did, and answers the frozen group's writes 503 (deploy/README.md, "Roll back").
     """
+    rules = [{"matches": [PathMatch("PathPrefix", "/").as_manifest()], **_backend(PartName.EDGE)}]
+    return _snappy_route({"snappy.dev/routes": "through-the-edge"}, rules)
+
+
+def _snappy_route(annotations: dict[str, str], rules: list[dict[str, Any]]) -> dict[str, Any]:
+    """The HTTPRoute `snappy` on the Gateway's https listener: one name, so each replaces the other."""
     return {
         "apiVersion": "gateway.networking.k8s.io/v1",
         "kind": "HTTPRoute",
-        "metadata": {
-            "name": "snappy",
-            "labels": {PART_OF_LABEL: "snappy"},
-            "annotations": {"snappy.dev/routes": "through-the-edge"},
-        },
-        "spec": {
-            "parentRefs": [{"name": GATEWAY_NAME, "sectionName": "https"}],
-            "rules": [{"matches": [PathMatch("PathPrefix", "/").as_manifest()], **_backend(PartName.EDGE)}],
-        },
+        "metadata": {"name": "snappy", "labels": {PART_OF_LABEL: "snappy"}, "annotations": annotations},
+        "spec": {"parentRefs": [{"name": GATEWAY_NAME, "sectionName": "https"}], "rules": rules},
     }
 
 
