@@ -14,11 +14,13 @@ from collections.abc import Iterator
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from playwright.sync_api import Browser, Playwright, sync_playwright
 
 from snappy_devstack.backing import BackingServices, provide_backing_services
 from snappy_monolith import create_app
 from snappy_monolith.config import Settings
 from tests.support.api_client import ApiClient
+from tests.support.browser import CHROMIUM_ARGS, require_chromium
 from tests.support.dependency_faults import Faults, fault_proxies
 from tests.support.live import LiveMicroservices, LiveMonolith, running_microservices, running_monolith
 from tests.support.provisioning import MonolithResources, monolith_settings, provisioned_monolith
@@ -38,6 +40,22 @@ def backing() -> Iterator[BackingServices]:
     state_dir.mkdir(parents=True, exist_ok=True)
     with provide_backing_services(state_dir, persistent=False) as services:
         yield services
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    """One Playwright for the session: its sync API runs one instance per thread at a time."""
+    with sync_playwright() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    """One headless Chromium for the whole session (tests/browser, the strangler's cutover walk)."""
+    executable = require_chromium()
+    chromium = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+    yield chromium
+    chromium.close()
 
 
 @pytest.fixture

@@ -59,8 +59,8 @@ from sqlalchemy.engine import make_url
 from snappy_devstack.backing import BackingServices
 from snappy_devstack.processes import LOOPBACK, free_ports
 from snappy_topology import EDGE_PHASE, PartName, url_setting
-from tests.browser.conftest import CHROMIUM_ARGS, require_chromium
 from tests.images import image_bytes
+from tests.support.browser import CHROMIUM_ARGS, require_chromium
 from tests.support.dependency_faults import through
 from tests.support.faults import FaultProxy
 from tests.support.gunicorn import STOP_GRACE_SECONDS, launch_gunicorn, spawn_monolith, wait_until_ready
