@@ -263,10 +263,21 @@ def recorded_templates(function: str | None = None) -> list[str]:
         [scope] = [
             node for node in ast.walk(module) if isinstance(node, ast.FunctionDef) and node.name == function
         ]
+    # Between phases 3 and 4 no route group moves: the sequence shows a route group's cutover,
+    # and the guide's step 8 the monolith's retirement.
+    [retirement] = [
+        node
+        for node in ast.walk(module)
+        if isinstance(node, ast.FunctionDef) and node.name == "_retire_or_restore"
+    ]
+    not_a_group_move = {id(node) for node in ast.walk(retirement)}
     calls = [
         node
         for node in ast.walk(scope)
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "record"
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "record"
+        and id(node) not in not_a_group_move
     ]
     calls.sort(key=lambda call: (call.lineno, call.col_offset))
     return [template for call in calls for template in _templates(call.args[0])]
@@ -276,7 +287,8 @@ def test_the_cutover_steps_are_the_steps_cutover_prints() -> None:
     in_the_code = recorded_templates()
     assert len(in_the_code) >= 10, "cutover.py's timeline was not found"
     in_the_diagram = cutover_timeline_templates()
-    assert sorted(in_the_diagram) == sorted(in_the_code), (
+    # A step the diagram shows in two branches (the flip's, forward and back) is one step.
+    assert sorted(set(in_the_diagram)) == sorted(in_the_code), (
         "snappy cutover's timeline changed: update CUTOVER_STEPS in snappy_devstack/diagrams.py"
     )
 

@@ -18,8 +18,10 @@ Forward (N = current + 1), in this order:
    object compared; backward, every one copied back), and the freeze looks only at the
    keys named since, so it grows with the photos changed during the cutover, not with
    the bucket.
-4. **the flip**: the monolith's database records the new ownership phase, then the edge
-   routes by phase N (lane and front).
+4. **the flip**: the edge routes by phase N (lane and front), then the monolith's database
+   records the new ownership phase. Backward the other way round: the group's next owner
+   owns it before the edge sends it there, and the previous one serves its reads until the
+   edge stops (a monolith that no longer owns a group answers its API 421, reads included).
 5. **the end of the freeze**.
 
 Backward (N = current - 1) runs the same way, with the data moved back instead of
@@ -365,9 +367,9 @@ def _retire_or_restore(
             f" phase {to_phase} by a restart (`snappy up --stack strangler --phase {to_phase}`)"
         )
     retiring = to_phase > from_phase
+    change = "retires" if retiring else "comes back"
     timeline.record(
-        f"phase {from_phase} -> {to_phase}: no route group moves; the monolith's process "
-        + ("retires" if retiring else "comes back")
+        f"phase {from_phase} -> {to_phase}: no route group moves; the monolith's process {change}"
     )
     with open_stores(stack.endpoints()) as stores:
         _check_parts(stack, edge.state(), to_phase)
@@ -499,13 +501,14 @@ def _frozen_move(
                 if forward
                 else f"moved back: {moved}; verified at phase {to_phase}"
             )
-        set_ownership_phase(stack.monolith_database_url, to_phase)
-        freeze.ownership_changed = True
-        timeline.record(f"the monolith's database records ownership phase {to_phase}")
-        edge.set_phase(to_phase)
-        edge.wait_until(lambda state: state.has_taken(to_phase), f"the edge at phase {to_phase}")
-        freeze.edge_changed = True
-        timeline.record(f"the edge routes by phase {to_phase}")
+        # The group's next owner must own it before the edge sends it there, and the previous
+        # owner must keep serving its reads until the edge stops: a monolith that owns a group
+        # no more answers its API, reads included, 421. Forward the next owner is a service,
+        # which serves the group whatever the monolith records: the edge moves first. Back it
+        # is the monolith: the ownership moves first. Writes are frozen either way.
+        flips = (_move_the_edge, _record_ownership) if forward else (_record_ownership, _move_the_edge)
+        for flip in flips:
+            flip(stack, edge, freeze, to_phase, timeline)
     return CutoverResult(from_phase, to_phase, group, freeze.seconds, changes, moved_back, report)
 
 
@@ -559,6 +562,23 @@ def _move_back(stores: Stores, data: str, objects_copied_before: frozenset[str] 
     if moved.objects_deleted:
         counts["objects deleted"] = moved.objects_deleted
     return counts
+
+
+def _record_ownership(
+    stack: LocalStack, edge: _Edge, freeze: _Freeze, to_phase: int, timeline: Timeline
+) -> None:
+    set_ownership_phase(stack.monolith_database_url, to_phase)
+    freeze.ownership_changed = True
+    timeline.record(f"the monolith's database records ownership phase {to_phase}")
+
+
+def _move_the_edge(
+    stack: LocalStack, edge: _Edge, freeze: _Freeze, to_phase: int, timeline: Timeline
+) -> None:
+    edge.set_phase(to_phase)
+    edge.wait_until(lambda state: state.has_taken(to_phase), f"the edge at phase {to_phase}")
+    freeze.edge_changed = True
+    timeline.record(f"the edge routes by phase {to_phase}")
 
 
 @dataclass

@@ -276,6 +276,15 @@ CUTOVER_PARTICIPANTS: Final = (
 )
 _FREEZE_COLOUR = "rgba(255, 196, 0, 0.16)"
 
+# The flip's two steps, in the order the way goes (snappy_devstack.cutover._frozen_move).
+_RECORD_OWNERSHIP = Message(
+    "cutover",
+    "ownership",
+    "record ownership phase N",
+    timeline="the monolith's database records ownership phase {}",
+)
+_ROUTE_BY_PHASE_N = Message("cutover", "edge", "route by phase N", timeline="the edge routes by phase {}")
+
 CUTOVER_STEPS: Final[tuple[Step, ...]] = (
     Message("operator", "cutover", "snappy cutover --to N"),
     Message("cutover", "edge", "phase? (/metrics)"),
@@ -315,6 +324,31 @@ CUTOVER_STEPS: Final[tuple[Step, ...]] = (
                 "migration",
                 "verify it at the current phase",
                 timeline="{}: verified at phase {}, but for writes still to sync",
+            ),
+        ),
+    ),
+    Block(
+        "alt",
+        "forward, photos move: their objects settled before the freeze",
+        (
+            Message(
+                "cutover",
+                "migration",
+                "compare every named object, listing both buckets",
+                timeline="objects: {} found equal before the freeze; the freeze checks the rest",
+            ),
+        ),
+        (
+            (
+                "backward, photos move",
+                (
+                    Message(
+                        "cutover",
+                        "migration",
+                        "copy every named object back, listing both buckets",
+                        timeline="objects: {} in the monolith's bucket before the freeze",
+                    ),
+                ),
             ),
         ),
     ),
@@ -370,13 +404,17 @@ CUTOVER_STEPS: Final[tuple[Step, ...]] = (
                     ),
                 ),
             ),
-            Message(
-                "cutover",
-                "ownership",
-                "record ownership phase N",
-                timeline="the monolith's database records ownership phase {}",
+            Block(
+                "alt",
+                "forward: the next owner, a service, serves the group already",
+                (_ROUTE_BY_PHASE_N, _RECORD_OWNERSHIP),
+                (
+                    (
+                        "backward: the monolith owns the group before the edge sends it there",
+                        (_RECORD_OWNERSHIP, _ROUTE_BY_PHASE_N),
+                    ),
+                ),
             ),
-            Message("cutover", "edge", "route by phase N", timeline="the edge routes by phase {}"),
             Block(
                 "alt",
                 "every step passed",
