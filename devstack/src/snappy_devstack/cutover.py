@@ -476,22 +476,17 @@ def _frozen_move(
                 changes = sync(stores).entries
                 # The group's state (revoked tokens, the log-in throttle, upload keys) goes with it.
                 hand_over_state(stores, data)
-                report = verify_at_phase(
-                    stores,
-                    from_phase,
-                    with_objects=data == "photos",
-                    objects_settled=move.objects_settled,
-                    only_tables=_TABLES_OF_DATA[data],
-                )
             else:
                 moved_back = _move_back(stores, data, move.objects_settled)
-                report = verify_at_phase(
-                    stores,
-                    to_phase,
-                    with_objects=data == "photos",
-                    objects_settled=move.objects_settled,
-                    only_tables=_TABLES_OF_DATA[data],
-                )
+            # Verified where the monolith still owns the group: before it moves forward, after it
+            # moved back.
+            report = verify_at_phase(
+                stores,
+                from_phase if forward else to_phase,
+                with_objects=data == "photos",
+                objects_settled=move.objects_settled,
+                only_tables=_TABLES_OF_DATA[data],
+            )
             report.write(report_dir / f"cutover-{from_phase}-{to_phase}-frozen.json")
             if not report.ok:
                 raise Undone(f"the {data} data does not verify in the freeze (report: {report_dir})")

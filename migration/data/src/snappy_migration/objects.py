@@ -770,15 +770,13 @@ def standing_of_keys(transfer: ObjectTransfer, keys: Iterable[str]) -> Iterator[
 
 
 def _stand_by_heads(transfer: ObjectTransfer, key: str) -> tuple[str, Standing, bool]:
-    try:
-        original = object_info(transfer.source, transfer.source_bucket, key)
-        copy = object_info(transfer.target, transfer.target_bucket, key)
-    except (BotoCoreError, ClientError) as error:
-        raise ObjectCopyFailed(f"cannot read object {key!r} to compare it: {one_line(error)}") from error
-    if copy is None:
-        return key, Standing.MISSING, False
-    if original is None:
-        return key, Standing.MISSING_IN_SOURCE, False
+    original, copy = _read_both(
+        key,
+        lambda: object_info(transfer.source, transfer.source_bucket, key),
+        lambda: object_info(transfer.target, transfer.target_bucket, key),
+    )
+    if original is None or copy is None:
+        return key, _absent_standing(copy), False
     verdict = compare_listed(original, copy)
     if verdict is Comparison.UNSETTLED:
         return _settle(transfer, key)
@@ -786,16 +784,25 @@ def _stand_by_heads(transfer: ObjectTransfer, key: str) -> tuple[str, Standing, 
 
 
 def _settle(transfer: ObjectTransfer, key: str) -> tuple[str, Standing, bool]:
+    original, copy = _read_both(key, lambda: transfer.source_digest(key), lambda: transfer.target_digest(key))
+    if original is None or copy is None:
+        return key, _absent_standing(copy), True
+    return key, Standing.EQUAL if original == copy else Standing.DIFFERENT, True
+
+
+def _read_both(
+    key: str, source: Callable[[], _T | None], target: Callable[[], _T | None]
+) -> tuple[_T | None, _T | None]:
+    """What `source` and `target` read of `key` on each side; ObjectCopyFailed when either cannot."""
     try:
-        original = transfer.source_digest(key)
-        copy = transfer.target_digest(key)
+        return source(), target()
     except (BotoCoreError, ClientError) as error:
         raise ObjectCopyFailed(f"cannot read object {key!r} to compare it: {one_line(error)}") from error
-    if copy is None:
-        return key, Standing.MISSING, True
-    if original is None:
-        return key, Standing.MISSING_IN_SOURCE, True
-    return key, Standing.EQUAL if original == copy else Standing.DIFFERENT, True
+
+
+def _absent_standing(copy: object | None) -> Standing:
+    """The standing of a key absent on one side: missing from the target first, else from the source."""
+    return Standing.MISSING if copy is None else Standing.MISSING_IN_SOURCE
 
 
 def copy_objects(transfer: ObjectTransfer, keys: Iterable[str]) -> list[str]:
